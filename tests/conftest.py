@@ -1,0 +1,5 @@
+"""Shared pytest setup: fixture modules are plugins, listed here once."""
+
+pytest_plugins: list[str] = [
+    # each fixture module of tests/ registers itself here, one line each
+]
