@@ -48,3 +48,7 @@ class DeviceError(PivoxError):
         self.device = device
         self.message = message
         super().__init__(f"{device}: {message}")
+
+
+class AuthError(PivoxError):
+    """The server refused the API key (HTTP 401/403, close 1008 or `invalid_api_key`)."""

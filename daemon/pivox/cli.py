@@ -1,0 +1,111 @@
+"""The `pivox` command: run, demo, serve, check, devices."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from pivox import __version__
+from pivox.config import Config, load_config
+from pivox.errors import ConfigError, DeviceError, PivoxError
+
+DEFAULT_CONFIG = "/etc/pivox/pivox.toml"
+
+log = logging.getLogger("pivox.cli")
+
+
+def _config_args(parser: argparse.ArgumentParser, default: str | None) -> None:
+    parser.add_argument("--config", "-c", default=default, metavar="PATH",
+                        help=f"TOML config file (default: {default or 'built-in defaults'})")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="SECTION.KEY=VALUE", help="override one config key")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(prog="pivox", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"pivox {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the speaker daemon")
+    _config_args(run, DEFAULT_CONFIG)
+
+    demo = sub.add_parser("demo", help="the whole loop against the bundled server, no Pi needed")
+    _config_args(demo, None)
+    demo.add_argument("--input-wav", metavar="WAV", help="mic audio: a 24 kHz mono WAV")
+    demo.add_argument("--output-wav", metavar="WAV", help="where the replies are written")
+    demo.add_argument("--sound-card", action="store_true",
+                      help="use the default sound devices (press Enter to talk)")
+    demo.add_argument("--question", default="Hello pivox. What time is it?",
+                      help="what the generated prompt says")
+
+    sub.add_parser("serve", help="run the bundled local realtime server", add_help=False)
+
+    check = sub.add_parser("check", help="validate the config and try the devices")
+    _config_args(check, DEFAULT_CONFIG)
+
+    devices = sub.add_parser("devices", help="list sound devices and which the config selects")
+    _config_args(devices, None)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["serve"]:
+        from pivox.server import main as serve_main
+
+        return serve_main(args_list[1:])
+    args = build_parser().parse_args(args_list)
+    try:
+        if args.command == "run":
+            return _run(args)
+        if args.command == "demo":
+            from pivox.demo import run_demo
+
+            return run_demo(args)
+        if args.command == "check":
+            from pivox.check import run_check
+
+            return run_check(_load(args))
+        if args.command == "devices":
+            from pivox.audio import format_devices, list_devices
+
+            config = _load(args)
+            print(format_devices(list_devices(), config.audio.input_device,
+                                 config.audio.output_device))
+            return 0
+    except ConfigError as exc:
+        print(f"pivox: config error: {exc}", file=sys.stderr)
+        return 2
+    except DeviceError as exc:
+        print(f"pivox: device error: {exc}", file=sys.stderr)
+        return 3
+    except PivoxError as exc:
+        print(f"pivox: {exc}", file=sys.stderr)
+        return 1
+    raise AssertionError(f"unhandled command {args.command}")
+
+
+def _load(args: argparse.Namespace) -> Config:
+    return load_config(args.config, args.overrides)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pivox.daemon import Daemon
+    from pivox.hardware import pi_hardware
+    from pivox.logsetup import setup_logging
+    from pivox.secrets import load_api_key
+
+    config = _load(args)
+    setup_logging(config.log.level, config.log.journal)
+    api_key = load_api_key(config.server)
+    if api_key is None:
+        log.warning("no API key found (credential %r, $%s, api_key_file); the server will "
+                    "likely refuse the connection", config.server.credential,
+                    config.server.api_key_env)
+    daemon = Daemon(config, pi_hardware(), config_path=args.config, api_key=api_key)
+    return asyncio.run(daemon.run())

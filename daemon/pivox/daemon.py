@@ -1,0 +1,723 @@
+"""The composition root: builds the parts from `Config` and routes events and actions.
+
+The asyncio loop owns the WebSocket, the state machine and every send. PortAudio's
+threads touch only `AudioRing` (the speaker) and `loop.call_soon_threadsafe` (the mic);
+GPIO edges arrive the same way. Every decision is made by the pure core
+(`machine`, `gestures`, `protocol`, `ring`, `turns`); this module wires it to the edges.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pivox import machine as m
+from pivox.backoff import Backoff
+from pivox.config import Config, load_config
+from pivox.errors import AuthError, ConfigError, DeviceError, ProtocolError
+from pivox.events import (
+    AudioDelta,
+    ClientEvent,
+    Error,
+    FunctionCallDone,
+    FunctionCallOutput,
+    InputAudioAppend,
+    InputAudioClear,
+    InputAudioCommit,
+    InputTranscriptCompleted,
+    ItemTruncate,
+    ResponseCancel,
+    ResponseCreate,
+    ResponseCreated,
+    ResponseDone,
+    ServerEvent,
+    ServerVad,
+    SessionConfig,
+    SessionCreated,
+    SessionUpdate,
+    SpeechStarted,
+    SpeechStopped,
+    TranscriptDone,
+    UserText,
+)
+from pivox.gestures import ButtonGestures
+from pivox.led import DEFAULT_PATTERNS, LedPattern, parse_pattern
+from pivox.preroll import PreRoll
+from pivox.protocol.fastpath import decode_audio_span, parse_audio_delta
+from pivox.protocol.openai import decode_server_event
+from pivox.ring import AudioRing
+from pivox.secrets import ApiKey, load_api_key
+from pivox.session import Connection, Endpoint, closed_by_auth, describe_close
+from pivox.systemd import Notifier
+from pivox.tools import call_tool, declared_tools
+from pivox.turns import TurnTracker
+
+log = logging.getLogger("pivox.daemon")
+
+BYTES_PER_MS = 48
+"""PCM16 mono at 24 kHz."""
+TICK_S = 0.02
+STABLE_SESSION_S = 10.0
+OUTBOX_LIMIT = 250
+"""Mic frames (5 s) that may wait for a slow link before the oldest are dropped."""
+
+
+class AudioDevice(Protocol):
+    """What the daemon needs of a microphone or a speaker (PyAudio or file-backed)."""
+
+    label: str
+
+    def start(self) -> None: ...
+    def close(self) -> None: ...
+    def alive(self, now: float) -> bool: ...
+    @property
+    def error(self) -> str | None: ...
+
+
+class Indicator(Protocol):
+    """An LED (real, simulated or absent)."""
+
+    def show(self, pattern: LedPattern, state: str) -> None: ...
+    def tick(self, now: float) -> None: ...
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Hardware:
+    """Factories for the edges, so tests and the demo can swap any of them."""
+
+    open_microphone: Callable[[Config, Callable[[bytes], None]], AudioDevice]
+    open_speaker: Callable[[Config, AudioRing], AudioDevice]
+    open_button: Callable[[Config, Callable[[bool, float], None]], Any] | None
+    open_led: Callable[[Config], Indicator] | None
+
+
+def session_config(config: Config) -> SessionConfig:
+    """The `session.update` pivox asks for, from the config."""
+    s = config.session
+    vad = None
+    if s.mode == "always_on":
+        vad = ServerVad(
+            threshold=s.vad_threshold,
+            prefix_padding_ms=s.vad_prefix_padding_ms,
+            silence_duration_ms=s.vad_silence_duration_ms,
+        )
+    return SessionConfig(
+        instructions=s.instructions,
+        voice=s.voice,
+        turn_detection=vad,
+        transcription_model=s.transcription_model or None,
+        tools=declared_tools(tuple(s.tools)),
+    )
+
+
+def endpoint(config: Config, api_key: ApiKey | None) -> Endpoint:
+    """Where to connect, from the config and the key."""
+    s = config.server
+    return Endpoint(
+        url=s.url,
+        model=s.model,
+        dialect=s.dialect,
+        auth_style=s.auth_style,
+        api_key=api_key,
+        ping_interval_s=s.ping_interval_s,
+        ping_timeout_s=s.ping_timeout_s,
+        connect_timeout_s=s.connect_timeout_s,
+    )
+
+
+def led_patterns(config: Config) -> dict[m.State, LedPattern]:
+    """The state → LED table, with the config's overrides applied."""
+    table = dict(DEFAULT_PATTERNS)
+    for state_name, text in config.led.patterns.items():
+        table[m.State(state_name)] = parse_pattern(text)
+    return table
+
+
+class Daemon:
+    """One pivox device: run() until stop(); reload() re-reads the config file."""
+
+    def __init__(
+        self,
+        config: Config,
+        hardware: Hardware,
+        *,
+        config_path: str | None = None,
+        api_key: ApiKey | None = None,
+        notifier: Notifier | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.api_key = api_key
+        self.hw = hardware
+        self.notifier = notifier or Notifier()
+        self.clock = clock
+        self.ring = AudioRing(config.audio.ring_ms * BYTES_PER_MS)
+        self.preroll = PreRoll(config.audio.preroll_ms * BYTES_PER_MS)
+        self.machine = m.DeviceMachine(
+            config.session.mode, double_tap_action=config.button.double_tap_action
+        )
+        self.gestures = self._gestures()
+        self.patterns = led_patterns(config)
+        self.turns = TurnTracker()
+        self.mic: AudioDevice | None = None
+        self.speaker: AudioDevice | None = None
+        self.button: Any = None
+        self.led: Indicator | None = None
+        self.conn: Connection | None = None
+        self.session_id: str | None = None
+        self.stats = {"connects": 0, "appends": 0, "dropped_frames": 0, "bad_events": 0}
+        self._outbox: deque[ClientEvent] = deque()
+        self._outbox_ready = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._reconnect = asyncio.Event()
+        self._active_response: str | None = None
+        self._playing_response: str | None = None
+        self._cancelled: deque[str] = deque(maxlen=32)
+        self._tool_followup = False
+        self._audio_error_since: float | None = None
+        self._audio_error = ""
+        self._audio_backoff = Backoff(base=1.0, cap=30.0)
+        self._audio_retry_at = 0.0
+        self._last_ping = 0.0
+        self._status = ""
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def run(self) -> int:
+        """Run until stop(); returns the exit code."""
+        self._loop = asyncio.get_running_loop()
+        self._install_signals()
+        self._open_gpio()
+        self._feed(m.Booted())
+        self._open_audio()
+        self.notifier.ready(self._status_line())
+        log.info("pivox running in %s mode", self.config.session.mode,
+                 extra={"PIVOX_STATE": self.machine.state.value})
+        tasks = [
+            asyncio.create_task(self._connection_loop(), name="connection"),
+            asyncio.create_task(self._tick_loop(), name="tick"),
+        ]
+        await self._stop.wait()
+        self.notifier.stopping()
+        log.info("stopping", extra={"PIVOX_EVENT": "stop"})
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._shutdown()
+        return 0
+
+    def stop(self) -> None:
+        """Ask run() to finish cleanly."""
+        self._stop.set()
+
+    def reload(self) -> None:
+        """Re-read the config file; keep the old config when the new one is invalid."""
+        if self.config_path is None:
+            log.warning("reload asked, but no config file to re-read")
+            return
+        self.notifier.reloading()
+        try:
+            new = load_config(self.config_path)
+            new_key = load_api_key(new.server)
+        except ConfigError as exc:
+            log.error("reload rejected, keeping the running config: %s", exc,
+                      extra={"PIVOX_EVENT": "reload"})
+            self.notifier.status(f"reload rejected: {exc.key or 'config'}; {self._status_line()}")
+            return
+        old, self.config, self.api_key = self.config, new, new_key
+        self.patterns = led_patterns(new)
+        self.gestures = self._gestures()
+        if (old.server, old.session) != (new.server, new.session) or new_key != self.api_key:
+            self._reconnect.set()
+        if old.audio != new.audio:
+            self._close_audio()
+            self._open_audio()
+        log.info("config reloaded from %s", self.config_path, extra={"PIVOX_EVENT": "reload"})
+        self.notifier.status(self._status_line())
+
+    def _install_signals(self) -> None:
+        assert self._loop is not None
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                self._loop.add_signal_handler(sig, self.stop)
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            self._loop.add_signal_handler(signal.SIGHUP, self.reload)
+
+    async def _shutdown(self) -> None:
+        if self.led is not None:
+            self.led.show(LedPattern(kind="off"), "off")
+            self.led.close()
+        if self.conn is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.conn.close(), 2.0)
+        self._close_audio()
+        if self.button is not None:
+            self.button.close()
+
+    # ------------------------------------------------------------------ state
+
+    def _gestures(self) -> ButtonGestures:
+        b = self.config.button
+        return ButtonGestures(
+            debounce_ms=b.debounce_ms,
+            min_hold_ms=b.min_hold_ms,
+            double_tap_ms=b.double_tap_ms,
+            long_press_ms=b.long_press_ms,
+        )
+
+    def _feed(self, inp: Any) -> None:
+        """Hand one input to the machine, act on its actions, log the transition."""
+        before = self.machine.state
+        actions = self.machine.handle(inp, self.clock())
+        after = self.machine.state
+        if after is not before:
+            name = type(inp).__name__
+            log.info("%s -> %s (%s)", before.value, after.value, name,
+                     extra=self._fields(PIVOX_STATE=after.value, PIVOX_EVENT=name))
+            if self.led is not None:
+                self.led.show(self.patterns[after], after.value)
+            self.notifier.status(self._status_line())
+        for action in actions:
+            self._act(action)
+
+    def _act(self, action: Any) -> None:
+        if isinstance(action, m.ClearInput):
+            self._send(InputAudioClear())
+        elif isinstance(action, m.SendPreroll):
+            pcm = self.preroll.drain()
+            if pcm:
+                self._send(InputAudioAppend(audio=pcm))
+        elif isinstance(action, m.CommitInput):
+            self.turns.start(self.clock(), self._underruns())
+            self._send(InputAudioCommit())
+            self._send(ResponseCreate())
+        elif isinstance(action, m.Interrupt):
+            self._barge_in()
+        elif isinstance(action, m.RunAction):
+            self._run_action(action.name)
+
+    def _run_action(self, name: str) -> None:
+        if name == "repeat":
+            self._send(UserText(text="Please repeat your last answer."))
+            self._send(ResponseCreate())
+        elif name != "none":
+            log.debug("double-tap action %s is handled by the state machine", name)
+
+    def _status_line(self) -> str:
+        state = self.machine.state
+        host = endpoint(self.config, None).host
+        if state is m.State.AUTH_ERROR:
+            return "auth error: check the API key"
+        if state is m.State.AUDIO_ERROR:
+            return f"audio error: {self._audio_error}"
+        if state in (m.State.OFFLINE, m.State.CONNECTING, m.State.BOOTING):
+            return f"{state.value.replace('_', ' ')}, server {host}"
+        return f"{state.value.replace('_', ' ')}, connected to {host}"
+
+    def _fields(self, **fields: Any) -> dict[str, Any]:
+        if self.session_id:
+            fields.setdefault("SESSION_ID", self.session_id)
+        if self.turns.current is not None:
+            fields.setdefault("TURN_ID", self.turns.current.turn_id)
+        return fields
+
+    # ------------------------------------------------------------------ hardware
+
+    def _open_gpio(self) -> None:
+        if self.hw.open_button is not None and self.config.button.enabled:
+            try:
+                self.button = self.hw.open_button(self.config, self._on_button_edge)
+            except DeviceError as exc:
+                log.warning("no button: %s", exc, extra={"PIVOX_EVENT": "gpio"})
+        if self.hw.open_led is not None and self.config.led.enabled:
+            try:
+                self.led = self.hw.open_led(self.config)
+                self.led.show(self.patterns[self.machine.state], self.machine.state.value)
+            except DeviceError as exc:
+                log.warning("no LED: %s", exc, extra={"PIVOX_EVENT": "gpio"})
+
+    def _open_audio(self) -> None:
+        """Open mic and speaker; on failure go to AUDIO_ERROR and retry with backoff."""
+        try:
+            if self.speaker is None:
+                self.speaker = self.hw.open_speaker(self.config, self.ring)
+                self.speaker.start()
+            if self.mic is None:
+                self.mic = self.hw.open_microphone(self.config, self._on_mic_frame_threadsafe)
+                self.mic.start()
+        except DeviceError as exc:
+            delay = self._audio_backoff.next_delay() + 1.0
+            self._audio_retry_at = self.clock() + delay
+            self._audio_error_since = self._audio_error_since or self.clock()
+            self._audio_error = str(exc)
+            log.error("audio device failed: %s; retrying in %.0f s", exc, delay,
+                      extra={"PIVOX_EVENT": "audio_error"})
+            self._close_audio()
+            self._feed(m.AudioFailed())
+            return
+        if self._audio_error_since is not None:
+            log.info("audio devices back", extra={"PIVOX_EVENT": "audio_ok"})
+            self._audio_error_since = None
+            self._audio_backoff.reset()
+            self._feed(m.AudioRecovered())
+
+    def _close_audio(self) -> None:
+        for device in (self.mic, self.speaker):
+            if device is not None:
+                with contextlib.suppress(Exception):
+                    device.close()
+        self.mic = self.speaker = None
+
+    def _audio_alive(self, now: float) -> bool:
+        """True while both audio callbacks keep coming (or a known error is being retried)."""
+        if self._audio_error_since is not None:
+            return True
+        return all(dev is not None and dev.alive(now) for dev in (self.mic, self.speaker))
+
+    def _on_button_edge(self, pressed: bool, at: float) -> None:
+        """A debounced button edge, delivered on the loop by the GPIO adapter."""
+        for gesture in self.gestures.edge(pressed, at):
+            self._feed(gesture)
+
+    def _on_mic_frame_threadsafe(self, frame: bytes) -> None:
+        """PortAudio's thread: hand the frame to the loop, never block."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._on_mic_frame, frame)
+
+    def _on_mic_frame(self, frame: bytes) -> None:
+        if self.machine.state is m.State.MUTED:
+            return
+        if self.machine.streaming and self.conn is not None:
+            self._send(InputAudioAppend(audio=frame))
+        else:
+            self.preroll.push(frame)
+
+    def _underruns(self) -> int:
+        return self.ring.underruns
+
+    # ------------------------------------------------------------------ tick
+
+    async def _tick_loop(self) -> None:
+        """Every 20 ms: gestures that need time, drain detection, LED, watchdog, audio health."""
+        while True:
+            now = self.clock()
+            for gesture in self.gestures.poll(now):
+                self._feed(gesture)
+            self._check_playback(now)
+            if self.led is not None:
+                self.led.tick(now)
+            self._check_audio(now)
+            self._watchdog(now)
+            await asyncio.sleep(TICK_S)
+
+    def _check_playback(self, now: float) -> None:
+        turn = self.turns.current
+        if turn is not None and turn.first_audible is None and turn.items and any(
+            self.ring.played(item) for item in turn.items
+        ):
+            self.turns.heard(now)
+        if self.machine.state is m.State.SPEAKING and self.ring.available == 0:
+            self._feed(m.Drained())
+            if self.machine.state is not m.State.SPEAKING:
+                self._finish_turn()
+
+    def _finish_turn(self) -> None:
+        turn = self.turns.finish()
+        self._playing_response = None
+        if turn is None or turn.response_id is None:
+            return
+        underruns = self._underruns() - turn.underruns_at_start
+        log.info(
+            "turn %d done: first audio after %s ms, audible after %s ms, %d underruns",
+            turn.turn_id, turn.latency_ms(), turn.audible_ms(), underruns,
+            extra=self._fields(
+                TURN_ID=turn.turn_id, RESPONSE_ID=turn.response_id, PIVOX_EVENT="turn_done",
+                PIVOX_LATENCY_MS=turn.latency_ms(), PIVOX_AUDIBLE_MS=turn.audible_ms(),
+                PIVOX_UNDERRUNS=underruns,
+            ),
+        )
+        for item in turn.items:
+            self.ring.forget(item)
+
+    def _check_audio(self, now: float) -> None:
+        if self._audio_error_since is not None:
+            if now >= self._audio_retry_at:
+                self._open_audio()
+            return
+        for device in (self.mic, self.speaker):
+            if device is not None and not device.alive(now):
+                self._audio_error = f"{device.label}: {device.error or 'audio callbacks stopped'}"
+                log.error("audio stalled: %s", self._audio_error,
+                          extra={"PIVOX_EVENT": "audio_error"})
+                self._audio_error_since = now
+                self._audio_retry_at = now + self._audio_backoff.next_delay()
+                self._close_audio()
+                self._feed(m.AudioFailed())
+                return
+
+    def _watchdog(self, now: float) -> None:
+        interval = self.notifier.watchdog_interval()
+        if interval is None or now - self._last_ping < interval:
+            return
+        if self._audio_alive(now):
+            self.notifier.watchdog_ping()
+            self._last_ping = now
+
+    # ------------------------------------------------------------------ network
+
+    def _send(self, event: ClientEvent) -> None:
+        """Queue a client event; only mic frames are dropped when the link falls behind."""
+        if self.conn is None:
+            return
+        if isinstance(event, InputAudioAppend):
+            self.stats["appends"] += 1
+            if len(self._outbox) >= OUTBOX_LIMIT:
+                self.stats["dropped_frames"] += 1
+                return
+        self._outbox.append(event)
+        self._outbox_ready.set()
+
+    async def _sender(self, conn: Connection) -> None:
+        while True:
+            await self._outbox_ready.wait()
+            self._outbox_ready.clear()
+            while self._outbox:
+                await conn.send(self._outbox.popleft())
+
+    async def _connection_loop(self) -> None:
+        backoff = Backoff(cap=self.config.server.reconnect_max_s)
+        while True:
+            ep = endpoint(self.config, self.api_key)
+            try:
+                conn = await Connection.open(ep)
+            except AuthError as exc:
+                await self._auth_failed(str(exc))
+                continue
+            except Exception as exc:  # any failure to connect is retried with backoff
+                await self._offline(backoff, describe_close(exc))
+                continue
+            started = self.clock()
+            reason = await self._serve(conn, ep)
+            if self.clock() - started >= STABLE_SESSION_S:
+                backoff.reset()
+            if isinstance(reason, AuthError):
+                await self._auth_failed(str(reason))
+            elif reason is not None:
+                await self._offline(backoff, reason)
+
+    async def _serve(self, conn: Connection, ep: Endpoint) -> str | AuthError | None:
+        """Run one session; returns why it ended (None: a reload asked to reconnect)."""
+        self.conn = conn
+        self.stats["connects"] += 1
+        self._outbox.clear()
+        self._reconnect.clear()
+        log.info("connected to %s (%s)", ep.host, ep.dialect, extra={"PIVOX_EVENT": "connected"})
+        self._send(SessionUpdate(session=session_config(self.config)))
+        self._feed(m.Connected())
+        tasks = {
+            asyncio.create_task(self._receiver(conn), name="receiver"),
+            asyncio.create_task(self._sender(conn), name="sender"),
+            asyncio.create_task(self._reconnect.wait(), name="reconnect"),
+        }
+        result: str | AuthError | None = None
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            task = done.pop()
+            exc = None if task.cancelled() else task.exception()
+            if isinstance(exc, AuthError):
+                result = exc
+            elif exc is not None and closed_by_auth(exc):
+                result = AuthError(describe_close(exc))
+            elif exc is not None:
+                result = describe_close(exc)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self.conn = None
+            self._outbox.clear()
+            self.session_id = None
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.close(), 2.0)
+        return result
+
+    async def _offline(self, backoff: Backoff, reason: str) -> None:
+        delay = backoff.next_delay()
+        self._drop_playback()
+        self._feed(m.Disconnected())
+        log.warning("offline: %s; reconnecting in %.1f s (attempt %d)", reason, delay,
+                    backoff.attempt, extra={"PIVOX_EVENT": "offline"})
+        self.notifier.status(f"reconnecting in {delay:.0f} s (attempt {backoff.attempt}): "
+                             f"{reason}")
+        await asyncio.sleep(delay)
+
+    async def _auth_failed(self, reason: str) -> None:
+        delay = self.config.server.auth_retry_s
+        self._drop_playback()
+        self._feed(m.AuthFailed())
+        log.error("auth error: %s; check the API key; retrying in %.0f s", reason, delay,
+                  extra={"PIVOX_EVENT": "auth_error"})
+        self.notifier.status("auth error: check the API key")
+        await asyncio.sleep(delay)
+
+    def _drop_playback(self) -> None:
+        """The link is gone: what is still queued belongs to a session that no longer exists."""
+        if self._playing_response is not None:
+            self._cancelled.append(self._playing_response)
+        self._active_response = self._playing_response = None
+        self._tool_followup = False
+        self.turns.finish()
+
+    # ------------------------------------------------------------------ receive
+
+    async def _receiver(self, conn: Connection) -> None:
+        while True:
+            frame = await conn.recv()
+            await self._on_frame(frame)
+
+    async def _on_frame(self, frame: bytes) -> None:
+        """Decode one frame: audio deltas by the fast path, anything else in full."""
+        parsed = parse_audio_delta(frame)
+        if parsed is not None:
+            header, span = parsed
+            if header.response_id in self._cancelled:
+                return
+            pcm = decode_audio_span(header, span)
+            if isinstance(pcm, ProtocolError):
+                self._bad_event(pcm)
+                return
+            await self._play(header.response_id, header.item_id, pcm)
+            return
+        event = decode_server_event(frame)
+        if isinstance(event, ProtocolError):
+            self._bad_event(event)
+            return
+        await self._dispatch(event)
+
+    def _bad_event(self, error: ProtocolError) -> None:
+        self.stats["bad_events"] += 1
+        log.warning("skipped a malformed server event: %s", error,
+                    extra=self._fields(PIVOX_EVENT=error.event_type or "unreadable"))
+
+    async def _dispatch(self, event: ServerEvent) -> None:
+        log.debug("server: %s", type(event).__name__,
+                  extra=self._fields(PIVOX_EVENT=type(event).__name__))
+        if isinstance(event, AudioDelta):
+            if event.response_id not in self._cancelled:
+                await self._play(event.response_id, event.item_id, event.audio)
+        elif isinstance(event, SessionCreated):
+            self.session_id = str(event.session.get("id") or "") or None
+            log.info("session %s created", self.session_id,
+                     extra=self._fields(PIVOX_EVENT="session_created"))
+        elif isinstance(event, SpeechStarted):
+            self._feed(m.SpeechStarted())
+        elif isinstance(event, SpeechStopped):
+            self.turns.start(self.clock(), self._underruns())
+            self._feed(m.SpeechStopped())
+        elif isinstance(event, ResponseCreated):
+            self._active_response = event.response_id
+        elif isinstance(event, ResponseDone):
+            self._response_done(event)
+        elif isinstance(event, FunctionCallDone):
+            self._call_tool(event)
+        elif isinstance(event, TranscriptDone):
+            log.info("assistant: %s", event.transcript,
+                     extra=self._fields(RESPONSE_ID=event.response_id, PIVOX_EVENT="transcript"))
+        elif isinstance(event, InputTranscriptCompleted):
+            log.info("user: %s", event.transcript,
+                     extra=self._fields(ITEM_ID=event.item_id, PIVOX_EVENT="input_transcript"))
+        elif isinstance(event, Error):
+            self._server_error(event)
+
+    def _response_done(self, event: ResponseDone) -> None:
+        if self._active_response == event.response_id:
+            self._active_response = None
+        if event.response_id in self._cancelled:
+            return
+        if event.status not in ("completed", "cancelled"):
+            log.warning("response %s ended %s: %s", event.response_id, event.status,
+                        event.response.get("status_details"),
+                        extra=self._fields(RESPONSE_ID=event.response_id,
+                                           PIVOX_EVENT="response_done"))
+        self._feed(m.ResponseFinished(response_id=event.response_id, status=event.status))
+        if self._tool_followup:
+            self._tool_followup = False
+            self._send(ResponseCreate())
+
+    def _call_tool(self, event: FunctionCallDone) -> None:
+        output = call_tool(self, tuple(self.config.session.tools), event.name, event.arguments)
+        log.info("tool %s(%s) -> %s", event.name, event.arguments, output,
+                 extra=self._fields(RESPONSE_ID=event.response_id, PIVOX_EVENT="tool_call"))
+        self._send(FunctionCallOutput(call_id=event.call_id, output=output))
+        self._tool_followup = True
+
+    def _server_error(self, event: Error) -> None:
+        info = event.error
+        if info.code == "invalid_api_key":
+            raise AuthError(f"server said invalid_api_key: {info.message}")
+        level = logging.DEBUG if info.code == "response_cancel_not_active" else logging.WARNING
+        log.log(level, "server error %s/%s: %s", info.type, info.code, info.message,
+                extra=self._fields(PIVOX_EVENT="error"))
+
+    async def _play(self, response_id: str, item_id: str, pcm: bytes | memoryview) -> None:
+        """Queue reply audio in the ring, waiting for room; never drop unplayed audio."""
+        if self._playing_response != response_id:
+            self._playing_response = response_id
+            self.turns.audio_arrived(self.clock(), response_id, item_id)
+            self._feed(m.AudioStarted(response_id=response_id))
+        elif self.turns.current is not None:
+            self.turns.audio_arrived(self.clock(), response_id, item_id)
+        view = memoryview(pcm)
+        while view:
+            written = self.ring.write(view, item_id)
+            view = view[written:]
+            if view:
+                await asyncio.sleep(TICK_S)
+                if response_id in self._cancelled:
+                    return
+
+    # ------------------------------------------------------------------ barge-in
+
+    def _barge_in(self) -> None:
+        """Silence the speaker now, cancel the reply and tell the server what was heard."""
+        response_id = self._playing_response or self._active_response
+        item_id = self.ring.current_item
+        self.ring.clear()
+        if response_id is None:
+            return
+        self._cancelled.append(response_id)
+        self._send(ResponseCancel(response_id=response_id))
+        if item_id is not None and self._playing_response == response_id:
+            played_ms = self.ring.played(item_id) // BYTES_PER_MS
+            self._send(ItemTruncate(item_id=item_id, content_index=0, audio_end_ms=played_ms))
+            log.info("barge-in: cancelled %s after %d ms of %s", response_id, played_ms, item_id,
+                     extra=self._fields(RESPONSE_ID=response_id, ITEM_ID=item_id,
+                                        PIVOX_EVENT="barge_in"))
+        self._playing_response = self._active_response = None
+        self.turns.finish()
+
+    # ------------------------------------------------------------------ tool host
+
+    def set_volume(self, level: int) -> None:
+        """Tool host: change the speaker volume."""
+        setter = getattr(self.speaker, "set_volume", None)
+        if setter is not None:
+            setter(level)
+
+    def set_muted(self, muted: bool) -> None:
+        """Tool host: mute or unmute the microphone."""
+        self._feed(m.MuteRequested(muted=muted))

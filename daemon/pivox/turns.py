@@ -1,0 +1,67 @@
+"""Per-turn latency bookkeeping (pure: the caller passes the time).
+
+A turn starts when the user's speech ends (SpeechStopped, or the push-to-talk commit) and
+ends when its reply has played out. Its figures become the journal fields of one line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class Turn:
+    """One user turn and the reply it got; times are monotonic seconds."""
+
+    turn_id: int
+    started: float
+    response_id: str | None = None
+    first_delta: float | None = None
+    first_audible: float | None = None
+    underruns_at_start: int = 0
+    items: list[str] = field(default_factory=list)
+
+    def latency_ms(self) -> int | None:
+        """Speech end (or release) → first audio delta, in ms."""
+        return None if self.first_delta is None else round((self.first_delta - self.started) * 1e3)
+
+    def audible_ms(self) -> int | None:
+        """Speech end (or release) → first reply frame handed to the speaker, in ms."""
+        if self.first_audible is None:
+            return None
+        return round((self.first_audible - self.started) * 1e3)
+
+
+class TurnTracker:
+    """Numbers turns and records when their reply's audio arrived and was first heard."""
+
+    def __init__(self) -> None:
+        self._next_id = 1
+        self.current: Turn | None = None
+
+    def start(self, now: float, underruns: int) -> Turn:
+        """A new turn begins now (any unfinished one is abandoned)."""
+        self.current = Turn(turn_id=self._next_id, started=now, underruns_at_start=underruns)
+        self._next_id += 1
+        return self.current
+
+    def audio_arrived(self, now: float, response_id: str, item_id: str) -> None:
+        """The first delta of a reply arrived; replies without a turn (tool follow-ups) too."""
+        turn = self.current
+        if turn is None:
+            return
+        if turn.response_id is None:
+            turn.response_id = response_id
+            turn.first_delta = now
+        if item_id not in turn.items:
+            turn.items.append(item_id)
+
+    def heard(self, now: float) -> None:
+        """The speaker took the reply's first bytes."""
+        if self.current is not None and self.current.first_audible is None:
+            self.current.first_audible = now
+
+    def finish(self) -> Turn | None:
+        """The reply has played out: return the finished turn, if one was open."""
+        turn, self.current = self.current, None
+        return turn
