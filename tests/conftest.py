@@ -2,4 +2,7 @@
 
 pytest_plugins: list[str] = [
     # each fixture module of tests/ registers itself here, one line each
+    "tests.gpio_double",
+    "tests.fixtures_pulse",
+    "tests.fixtures_server",
 ]

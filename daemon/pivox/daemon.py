@@ -174,7 +174,9 @@ class Daemon:
         self.led: Indicator | None = None
         self.conn: Connection | None = None
         self.session_id: str | None = None
-        self.stats = {"connects": 0, "appends": 0, "dropped_frames": 0, "bad_events": 0}
+        self.stats = {
+            "connects": 0, "appends": 0, "dropped_frames": 0, "bad_events": 0, "turns": 0
+        }
         self._outbox: deque[ClientEvent] = deque()
         self._outbox_ready = asyncio.Event()
         self._stop = asyncio.Event()
@@ -441,6 +443,7 @@ class Daemon:
         if turn is None or turn.response_id is None:
             return
         underruns = self._underruns() - turn.underruns_at_start
+        self.stats["turns"] += 1
         log.info(
             "turn %d done: first audio after %s ms, audible after %s ms, %d underruns",
             turn.turn_id, turn.latency_ms(), turn.audible_ms(), underruns,

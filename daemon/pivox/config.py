@@ -1,0 +1,613 @@
+"""The configuration: one TOML file parsed into one frozen, validated `Config`.
+
+Every setting is a field of a section dataclass below, and its metadata (help text, range,
+choices) drives the loader, the error messages, the `--set` overrides and the README table,
+so no surface is kept in sync by hand. Every error is a `ConfigError` naming the file (or
+`--set`) and the `section.key`, and saying what was expected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import os
+import re
+import tomllib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, get_type_hints
+
+from pivox.errors import ConfigError
+
+OVERRIDE_SOURCE = "--set"
+"""The `path` of a ConfigError raised by a `--set section.key=value` override."""
+
+LED_STATES = (
+    "booting",
+    "connecting",
+    "idle",
+    "listening",
+    "user_speaking",
+    "thinking",
+    "speaking",
+    "muted",
+    "offline",
+    "auth_error",
+    "audio_error",
+)
+"""The device states an `[led] patterns` entry may name."""
+
+TOOL_NAMES = ("get_time", "set_volume", "mute")
+"""The local tools `[session] tools` may enable."""
+
+BCM_PINS = (0, 27)
+"""The GPIO pins of the 40-pin header, by BCM number."""
+
+# kind, then an optional ":rate" (blink and pulse only), then an optional "@#rrggbb" colour
+_LED_PATTERN = re.compile(
+    r"(?:off|dim|solid|(?:blink|pulse)(?::(?P<rate>\d+(?:\.\d*)?|\.\d+))?)(?:@#[0-9a-fA-F]{6})?"
+)
+
+
+def _is_led_pattern(text: str) -> bool:
+    match = _LED_PATTERN.fullmatch(text)
+    return match is not None and float(match["rate"] or 1) > 0
+
+
+def _is_ws_url(text: str) -> bool:
+    return re.fullmatch(r"wss?://[^/\s?#]+\S*", text) is not None
+
+
+class _FrozenTable(Mapping[str, str]):
+    """An immutable, hashable table of strings, so a `Config` hashes, copies and pickles."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Mapping[str, str]) -> None:
+        self._items = dict(items)
+
+    def __getitem__(self, key: str) -> str:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self._items.items()))
+
+    def __repr__(self) -> str:
+        return repr(self._items)
+
+
+# --------------------------------------------------------------------------- field metadata
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    """How one setting is described and checked beyond its type."""
+
+    help: str
+    range: tuple[int, int] | tuple[float, float] | None = None  # inclusive, numbers or items
+    choices: tuple[str, ...] = ()  # allowed strings, list items, or table keys
+    check: Callable[[Any], bool] | None = None  # on the converted value, or each table value
+    expect: str = ""  # what `check` wants, for messages
+
+
+def _setting(default: Any, help: str, **rule: Any) -> Any:
+    """A dataclass field carrying its `_Rule` in its metadata."""
+    return field(default=default, metadata={"pivox": _Rule(help, **rule)})
+
+
+_SECTION = dataclass(frozen=True, slots=True, kw_only=True)
+
+
+@_SECTION
+class ServerSettings:
+    """`[server]`: where the realtime model lives and how to authenticate."""
+
+    url: str = _setting(
+        "wss://api.openai.com/v1/realtime",
+        "WebSocket URL of the realtime endpoint.",
+        check=_is_ws_url,
+        expect="a ws:// or wss:// URL",
+    )
+    model: str = _setting(
+        "gpt-realtime", "Model, added to the URL as `model=` (empty: the URL names it)."
+    )
+    dialect: str = _setting(
+        "ga", "Event names of the GA API or the older beta.", choices=("ga", "beta")
+    )
+    auth_style: str = _setting(
+        "bearer",
+        "`bearer` sends `Authorization: Bearer <key>`; `api-key` sends `api-key: <key>` (Azure).",
+        choices=("bearer", "api-key"),
+    )
+    api_key_env: str = _setting(
+        "OPENAI_API_KEY", "Environment variable holding the API key (empty: not read)."
+    )
+    api_key_file: str = _setting(
+        "", "File holding the API key, mode 0600 or stricter (empty: none)."
+    )
+    credential: str = _setting(
+        "openai_api_key",
+        "systemd credential (`LoadCredential=`) holding the API key; read first.",
+    )
+    ping_interval_s: float = _setting(10.0, "Seconds between keepalive pings.", range=(1.0, 600.0))
+    ping_timeout_s: float = _setting(
+        10.0, "Seconds to wait for a pong before dropping the link.", range=(1.0, 600.0)
+    )
+    connect_timeout_s: float = _setting(
+        10.0, "Seconds allowed for connecting and the handshake.", range=(1.0, 300.0)
+    )
+    reconnect_max_s: float = _setting(
+        30.0, "Longest wait between reconnection attempts.", range=(1.0, 3600.0)
+    )
+    auth_retry_s: float = _setting(
+        300.0, "Wait before retrying after the server refused the key.", range=(10.0, 86400.0)
+    )
+
+
+@_SECTION
+class SessionSettings:
+    """`[session]`: what the model is asked to be and how turns are taken."""
+
+    mode: str = _setting(
+        "always_on",
+        "`always_on` streams the mic and lets server VAD find turns; "
+        "`push_to_talk` streams while the button is held.",
+        choices=("always_on", "push_to_talk"),
+    )
+    instructions: str = _setting(
+        "You are a helpful voice assistant on a smart speaker. Keep answers short.",
+        "System instructions for the model.",
+    )
+    voice: str = _setting("alloy", "Voice of the replies.", check=bool, expect="a non-empty string")
+    transcription_model: str = _setting("", "Model transcribing what the user said (empty: off).")
+    vad_threshold: float = _setting(
+        0.5, "Server VAD speech threshold; higher needs louder speech.", range=(0.0, 1.0)
+    )
+    vad_prefix_padding_ms: int = _setting(
+        300, "Audio kept before detected speech, in ms.", range=(0, 5000)
+    )
+    vad_silence_duration_ms: int = _setting(
+        500, "Silence that ends a turn, in ms.", range=(0, 10000)
+    )
+    tools: tuple[str, ...] = _setting(
+        TOOL_NAMES, "Local tools the model may call.", choices=TOOL_NAMES
+    )
+
+
+@_SECTION
+class AudioSettings:
+    """`[audio]`: sound devices and buffering."""
+
+    input_device: str | int = _setting(
+        "",
+        "Microphone: a device name substring, or an index (digits become an integer); "
+        "empty: the default device.",
+    )
+    output_device: str | int = _setting("", "Speaker, chosen like `input_device`.")
+    ring_ms: int = _setting(
+        10000, "Playback buffer for the model's audio, in ms.", range=(200, 60000)
+    )
+    preroll_ms: int = _setting(
+        300, "Mic audio kept from before a button press, in ms.", range=(0, 5000)
+    )
+    frame_ms: int = _setting(20, "Mic frame length, in ms.", range=(10, 100))
+    volume: int = _setting(100, "Speaker volume, in percent.", range=(0, 100))
+    latency_ms: int = _setting(
+        40, "Output latency asked of the speaker device, in ms.", range=(1, 1000)
+    )
+
+
+@_SECTION
+class ButtonSettings:
+    """`[button]`: the push button on a GPIO pin."""
+
+    enabled: bool = _setting(True, "Use a push button.")
+    pin: int = _setting(17, "BCM pin of the button.", range=BCM_PINS)
+    pull: str = _setting("up", "Internal pull resistor of the pin.", choices=("up", "down", "off"))
+    active_low: bool = _setting(True, "A press pulls the pin low.")
+    debounce_ms: int = _setting(30, "Edges closer than this are bounce, in ms.", range=(0, 1000))
+    min_hold_ms: int = _setting(
+        250, "Shorter push-to-talk presses are ignored, in ms.", range=(0, 5000)
+    )
+    double_tap_ms: int = _setting(
+        400, "Two taps within this are a double tap, in ms.", range=(0, 2000)
+    )
+    long_press_ms: int = _setting(
+        2000, "A press held this long toggles mute, in ms.", range=(100, 30000)
+    )
+    double_tap_action: str = _setting(
+        "none",
+        "What a double tap does.",
+        choices=("none", "interrupt", "mute", "repeat"),
+    )
+
+
+@_SECTION
+class LedSettings:
+    """`[led]`: the status LED, single colour or RGB."""
+
+    enabled: bool = _setting(True, "Use a status LED.")
+    pin: int = _setting(18, "BCM pin of a single-colour LED.", range=BCM_PINS)
+    rgb_pins: tuple[int, ...] = _setting(
+        (),
+        "BCM pins of an RGB LED, red green blue (empty: single-colour on `pin`).",
+        range=BCM_PINS,
+        check=lambda pins: len(pins) in (0, 3),
+        expect="an empty list or three BCM pins",
+    )
+    pwm_hz: int = _setting(200, "PWM frequency for dimming and pulsing.", range=(10, 10000))
+    patterns: Mapping[str, str] = _setting(
+        _FrozenTable({}),
+        'Per-state LED pattern overrides, e.g. `{ idle = "dim", thinking = '
+        '"pulse:0.5@#ff8800" }`: `off`, `dim`, `solid`, `blink:<hz>` or `pulse:<hz>`, '
+        "optionally `@#rrggbb`.",
+        choices=LED_STATES,
+        check=_is_led_pattern,
+        expect='a pattern like "solid", "dim", "off", "blink:2" or "pulse:0.5@#ff8800"',
+    )
+
+
+@_SECTION
+class LogSettings:
+    """`[log]`: logging."""
+
+    level: str = _setting(
+        "info", "Lowest level logged.", choices=("debug", "info", "warning", "error")
+    )
+    journal: str = _setting(
+        "auto",
+        "Log to journald: `auto` when started by systemd.",
+        choices=("auto", "on", "off"),
+    )
+
+
+@_SECTION
+class Config:
+    """The whole configuration; every field a section of the TOML file."""
+
+    server: ServerSettings = field(default_factory=ServerSettings)
+    session: SessionSettings = field(default_factory=SessionSettings)
+    audio: AudioSettings = field(default_factory=AudioSettings)
+    button: ButtonSettings = field(default_factory=ButtonSettings)
+    led: LedSettings = field(default_factory=LedSettings)
+    log: LogSettings = field(default_factory=LogSettings)
+
+
+# --------------------------------------------------------------------------- value kinds
+
+
+class _Invalid(Exception):
+    """A value failed its kind or rule; `subkey` names a table entry when one is at fault."""
+
+    def __init__(self, expected: str, got: Any, hint: str = "", subkey: str = "") -> None:
+        self.subkey = subkey
+        super().__init__(f"expected {expected}, got {_show(got)}{hint}")
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _quoted(names: Sequence[str]) -> str:
+    return ", ".join(f'"{name}"' for name in names)
+
+
+def _did_you_mean(name: Any, candidates: Sequence[str]) -> str:
+    if not isinstance(name, str):
+        return ""
+    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    return f' (did you mean "{close[0]}"?)' if close else ""
+
+
+def _expected(noun: str, rule: _Rule) -> str:
+    """What a scalar must be, from its type noun and its rule."""
+    if rule.choices:
+        return f"one of {_quoted(rule.choices)}"
+    if rule.range is not None:
+        return f"{noun} between {rule.range[0]} and {rule.range[1]}"
+    return rule.expect or noun
+
+
+def _checked(accept: Callable[[Any], Any], noun: str, value: Any, rule: _Rule) -> Any:
+    """`accept(value)` (None: wrong type), then within `range` and among `choices`."""
+    got = accept(value)
+    if (
+        got is None
+        or (rule.range is not None and not rule.range[0] <= got <= rule.range[1])
+        or (rule.choices and got not in rule.choices)
+    ):
+        raise _Invalid(_expected(noun, rule), value, _did_you_mean(value, rule.choices))
+    return got
+
+
+def _scalar(noun: str, accept: Callable[[Any], Any]) -> Callable[[Any, _Rule], Any]:
+    """A converter of one TOML value, checked by type, `range`, `choices`, then `check`."""
+
+    def convert(value: Any, rule: _Rule) -> Any:
+        got = _checked(accept, noun, value, rule)
+        if rule.check is not None and not rule.check(got):
+            raise _Invalid(rule.expect, value)
+        return got
+
+    return convert
+
+
+def _list(noun: str, accept: Callable[[Any], Any]) -> Callable[[Any, _Rule], Any]:
+    """A converter of a TOML array into a tuple of distinct items, each checked like a scalar.
+
+    `range` and `choices` apply to each item, `check` to the whole tuple.
+    """
+
+    def convert(value: Any, rule: _Rule) -> tuple[Any, ...]:
+        item_rule = dataclasses.replace(rule, check=None, expect="")
+        expected = f"{rule.expect or 'a list of distinct items'}, each {_expected(noun, item_rule)}"
+        if not isinstance(value, list) or len(set(map(repr, value))) != len(value):
+            raise _Invalid(expected, value)
+        items = []
+        for entry in value:
+            try:
+                items.append(_checked(accept, noun, entry, item_rule))
+            except _Invalid:
+                raise _Invalid(expected, value, _did_you_mean(entry, rule.choices)) from None
+        if rule.check is not None and not rule.check(items):
+            raise _Invalid(expected, value)
+        return tuple(items)
+
+    return convert
+
+
+def _table(value: Any, rule: _Rule) -> Mapping[str, str]:
+    """A converter of a TOML table of strings: keys among `choices`, values pass `check`."""
+    if not isinstance(value, dict):
+        raise _Invalid('a table like { name = "value" }', value)
+    for name, entry in value.items():
+        if name not in rule.choices:
+            expected = f"a key among {_quoted(rule.choices)}"
+            raise _Invalid(expected, name, _did_you_mean(name, rule.choices), subkey=name)
+        if not isinstance(entry, str) or (rule.check is not None and not rule.check(entry)):
+            raise _Invalid(rule.expect, entry, subkey=name)
+    return _FrozenTable(value)
+
+
+def _accept_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _accept_float(value: Any) -> float | None:
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    return float(value) if number else None
+
+
+def _accept_bool(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _accept_str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _accept_device(value: Any) -> str | int | None:
+    """A device: an index (an integer, or a string of digits) or a name substring."""
+    if isinstance(value, str):
+        return int(value) if re.fullmatch(r"[0-9]+", value.strip()) else value
+    index = _accept_int(value)
+    return index if index is not None and index >= 0 else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Kind:
+    """A Python field type: its name in the README and how a TOML value becomes one."""
+
+    name: str
+    convert: Callable[[Any, _Rule], Any]
+
+
+_KINDS: dict[Any, _Kind] = {
+    str: _Kind("string", _scalar("a string", _accept_str)),
+    int: _Kind("integer", _scalar("an integer", _accept_int)),
+    float: _Kind("number", _scalar("a number", _accept_float)),
+    bool: _Kind("boolean", _scalar("true or false", _accept_bool)),
+    str | int: _Kind(
+        "string or integer", _scalar("a string or a non-negative integer", _accept_device)
+    ),
+    tuple[str, ...]: _Kind("list of strings", _list("a string", _accept_str)),
+    tuple[int, ...]: _Kind("list of integers", _list("an integer", _accept_int)),
+    Mapping[str, str]: _Kind("table of strings", _table),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Setting:
+    """One `section.key` of the schema."""
+
+    section: str
+    key: str
+    kind: _Kind
+    rule: _Rule
+    default: Any
+
+    @property
+    def name(self) -> str:
+        return f"{self.section}.{self.key}"
+
+
+_SECTION_TYPES: dict[str, type[Any]] = get_type_hints(Config)
+
+
+def _schema() -> dict[str, dict[str, _Setting]]:
+    """Every setting, by section then key, in declaration order."""
+    schema: dict[str, dict[str, _Setting]] = {}
+    for section, cls in _SECTION_TYPES.items():
+        hints, defaults = get_type_hints(cls), cls()
+        schema[section] = {
+            f.name: _Setting(
+                section,
+                f.name,
+                _KINDS[hints[f.name]],
+                f.metadata["pivox"],
+                getattr(defaults, f.name),
+            )
+            for f in dataclasses.fields(cls)
+        }
+    return schema
+
+
+_SCHEMA = _schema()
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_config(path: str | os.PathLike[str] | None, overrides: Sequence[str] = ()) -> Config:
+    """Read the TOML file at `path` (None: all defaults), then apply `section.key=value` overrides.
+
+    Raises ConfigError naming the file (or `--set`) and the key for any problem.
+    """
+    given: dict[str, dict[str, tuple[Any, str]]] = {section: {} for section in _SCHEMA}
+    if path is not None:
+        source = os.fspath(path)
+        for section, table in _sections(_read_toml(source), source):
+            for key, value in table.items():
+                _lookup(section, key, source)
+                given[section][key] = (value, source)
+    for text in overrides:
+        setting, value = _parse_override(text)
+        given[setting.section][setting.key] = (value, OVERRIDE_SOURCE)
+    return Config(
+        **{
+            section: _SECTION_TYPES[section](
+                **{
+                    key: _convert(_SCHEMA[section][key], value, source)
+                    for key, (value, source) in values.items()
+                }
+            )
+            for section, values in given.items()
+        }
+    )
+
+
+def _read_toml(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as file:
+            data = file.read()
+    except FileNotFoundError:
+        raise ConfigError("no such file", path=path) from None
+    except OSError as error:
+        raise ConfigError(f"cannot read: {error.strerror or error}", path=path) from None
+    try:
+        return tomllib.loads(data.decode())
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise ConfigError(f"not UTF-8 text (at line {line})", path=path) from None
+    except tomllib.TOMLDecodeError as error:
+        # tomllib's message ends with "(at line L, column C)"
+        raise ConfigError(f"invalid TOML: {error}", path=path) from None
+
+
+def _owner_hint(name: str, candidates: Sequence[str]) -> str:
+    """A did-you-mean among `candidates`, else the section that has a key of that name."""
+    owners = [f"[{section}]" for section, keys in _SCHEMA.items() if name in keys]
+    return _did_you_mean(name, candidates) or (f" (it belongs under {owners[0]})" if owners else "")
+
+
+def _sections(doc: dict[str, Any], source: str) -> list[tuple[str, dict[str, Any]]]:
+    """The document's `[section]` tables; anything else at top level is an error."""
+    for name, table in doc.items():
+        if name not in _SCHEMA:
+            hint = _owner_hint(name, list(_SCHEMA))
+            raise ConfigError(f"unknown section{hint}", path=source, key=name)
+        if not isinstance(table, dict):
+            raise ConfigError(f"expected a table, got {_show(table)}", path=source, key=name)
+    return list(doc.items())
+
+
+def _lookup(section: str, key: str, source: str) -> _Setting:
+    """The setting named `section.key`, or a ConfigError saying what exists."""
+    if section not in _SCHEMA:
+        hint = _owner_hint(section, list(_SCHEMA))
+        raise ConfigError(f"unknown section{hint}", path=source, key=f"{section}.{key}")
+    keys = _SCHEMA[section]
+    if key not in keys:
+        hint = _owner_hint(key, list(keys)) or f"; [{section}] has {', '.join(keys)}"
+        raise ConfigError(f"unknown key{hint}", path=source, key=f"{section}.{key}")
+    return keys[key]
+
+
+def _parse_override(text: str) -> tuple[_Setting, Any]:
+    """`section.key=value`: the value is read as TOML when it parses, else as a bare string.
+
+    A string setting takes the text as given unless it is a TOML string, so
+    `--set session.voice=true` means "true".
+    """
+    name, equals, raw = text.partition("=")
+    section, dot, key = name.strip().partition(".")
+    if not equals or not dot:
+        raise ConfigError(f"expected section.key=value, got {_show(text)}", path=OVERRIDE_SOURCE)
+    setting = _lookup(section, key, OVERRIDE_SOURCE)
+    raw = raw.strip()
+    try:
+        doc = tomllib.loads(f"v = {raw}")
+    except tomllib.TOMLDecodeError:
+        return setting, raw
+    value = doc["v"] if len(doc) == 1 else raw  # a newline must not smuggle in more keys
+    return setting, raw if setting.kind is _KINDS[str] and not isinstance(value, str) else value
+
+
+def _convert(setting: _Setting, value: Any, source: str) -> Any:
+    try:
+        return setting.kind.convert(value, setting.rule)
+    except _Invalid as error:
+        key = f"{setting.name}.{error.subkey}" if error.subkey else setting.name
+        raise ConfigError(str(error), path=source, key=key) from None
+
+
+# --------------------------------------------------------------------------- documentation
+
+
+def _toml(value: Any) -> str:
+    """A default value as it is written in TOML."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, tuple):
+        return "[" + ", ".join(map(_toml, value)) + "]"
+    if isinstance(value, Mapping):
+        pairs = ", ".join(f"{key} = {_toml(entry)}" for key, entry in value.items())
+        return f"{{ {pairs} }}" if pairs else "{}"
+    return repr(value)
+
+
+def _constraint(setting: _Setting) -> str:
+    """The rule of a setting as a sentence for the README, or empty."""
+    rule = setting.rule
+    if rule.choices:
+        lead = {"table of strings": "Keys", "list of strings": "Any of"}.get(
+            setting.kind.name, "One of"
+        )
+        return f" {lead}: {', '.join(f'`{choice}`' for choice in rule.choices)}."
+    if rule.range is not None:
+        return f" From {rule.range[0]} to {rule.range[1]}."
+    return ""
+
+
+def config_table_markdown() -> str:
+    """The README's settings table (key, type, default, description), from the schema."""
+    rows = ["| key | type | default | description |", "|---|---|---|---|"]
+    for keys in _SCHEMA.values():
+        for setting in keys.values():
+            cells = (
+                f"`{setting.name}`",
+                setting.kind.name,
+                f"`{_toml(setting.default)}`",
+                setting.rule.help + _constraint(setting),
+            )
+            rows.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    return "\n".join(rows) + "\n"
