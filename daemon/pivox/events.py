@@ -21,12 +21,11 @@ JsonObject = Mapping[str, Any]
 Dialect = Literal["ga", "beta"]
 """Which names the OpenAI Realtime API uses: the GA API or the older beta (`realtime=v1`)."""
 
-_EVENT = dataclass(frozen=True, slots=True, kw_only=True)
 
 # --------------------------------------------------------------------------- server events
 
 
-@_EVENT
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ErrorInfo:
     """The `error` object of an `error` event; `event_id` echoes the client event at fault."""
 
@@ -37,7 +36,7 @@ class ErrorInfo:
     event_id: str | None = None
 
 
-@_EVENT
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RateLimit:
     """One entry of `rate_limits.updated`."""
 
@@ -47,7 +46,7 @@ class RateLimit:
     reset_seconds: float
 
 
-@_EVENT
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SessionCreated:
     """`session.created`: the server opened a session with this configuration."""
 
@@ -55,7 +54,7 @@ class SessionCreated:
     session: JsonObject
 
 
-@_EVENT
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SessionUpdated:
     """`session.updated`: the server applied a `session.update`."""
 
@@ -63,7 +62,7 @@ class SessionUpdated:
     session: JsonObject
 
 
-@_EVENT
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Error:
     """`error`: the server reports a problem; most are not fatal."""
 
@@ -71,7 +70,7 @@ class Error:
     error: ErrorInfo
 
 
-@_EVENT
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SpeechStarted:
     """`input_audio_buffer.speech_started`: server VAD heard the user start speaking."""
 
@@ -80,7 +79,7 @@ class SpeechStarted:
     item_id: ItemId
 
 
-@_EVENT
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SpeechStopped:
     """`input_audio_buffer.speech_stopped`: server VAD heard the user stop speaking."""
 
@@ -89,7 +88,7 @@ class SpeechStopped:
     item_id: ItemId
 
 
-@_EVENT
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AudioCommitted:
     """`input_audio_buffer.committed`: the input buffer became a user item."""
 
@@ -98,14 +97,14 @@ class AudioCommitted:
     previous_item_id: ItemId | None = None
 
 
-@_EVENT
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AudioCleared:
     """`input_audio_buffer.cleared`."""
 
     event_id: str | None = None
 
 
-@_EVENT
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ItemCreated:
     """`conversation.item.added` (GA) / `conversation.item.created` (beta).
 
@@ -118,7 +117,7 @@ class ItemCreated:
     done: bool = False
 
 
-@_EVENT
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ResponseCreated:
     """`response.created`."""
 
@@ -127,7 +126,7 @@ class ResponseCreated:
     response: JsonObject
 
 
-@_EVENT
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ResponseDone:
     """`response.done`; `status` is completed, cancelled, failed or incomplete."""
 
@@ -137,7 +136,7 @@ class ResponseDone:
     response: JsonObject
 
 
-@_EVENT
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OutputItemAdded:
     """`response.output_item.added`."""
 
@@ -147,7 +146,7 @@ class OutputItemAdded:
     item: JsonObject
 
 
-@_EVENT
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OutputItemDone:
     """`response.output_item.done`."""
 
@@ -157,7 +156,7 @@ class OutputItemDone:
     item: JsonObject
 
 
-@_EVENT
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AudioDelta:
     """`response.output_audio.delta` (GA) / `response.audio.delta` (beta).
 
@@ -172,7 +171,7 @@ class AudioDelta:
     audio: bytes = field(repr=False)
 
 
-@_EVENT
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AudioDone:
     """`response.output_audio.done` (GA) / `response.audio.done` (beta)."""
 
@@ -183,7 +182,7 @@ class AudioDone:
     content_index: int
 
 
-@_EVENT
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TextDelta:
     """`response.output_text.delta` (GA) / `response.text.delta` (beta)."""
 
@@ -195,7 +194,7 @@ class TextDelta:
     delta: str
 
 
-@_EVENT
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TextDone:
     """`response.output_text.done` (GA) / `response.text.done` (beta)."""
 
@@ -207,7 +206,7 @@ class TextDone:
     text: str
 
 
-@_EVENT
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TranscriptDelta:
     """`response.output_audio_transcript.delta` (GA) / `response.audio_transcript.delta`."""
 
@@ -219,7 +218,7 @@ class TranscriptDelta:
     delta: str
 
 
-@_EVENT
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TranscriptDone:
     """`response.output_audio_transcript.done` (GA) / `response.audio_transcript.done`."""
 
@@ -231,7 +230,7 @@ class TranscriptDone:
     transcript: str
 
 
-@_EVENT
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FunctionCallDelta:
     """`response.function_call_arguments.delta`."""
 
@@ -243,7 +242,7 @@ class FunctionCallDelta:
     delta: str
 
 
-@_EVENT
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FunctionCallDone:
     """`response.function_call_arguments.done`; `arguments` is a JSON string."""
 
@@ -256,7 +255,7 @@ class FunctionCallDone:
     arguments: str
 
 
-@_EVENT
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RateLimitsUpdated:
     """`rate_limits.updated`."""
 
@@ -264,7 +263,7 @@ class RateLimitsUpdated:
     rate_limits: tuple[RateLimit, ...]
 
 
-@_EVENT
+@dataclass(frozen=True, slots=True, kw_only=True)
 class InputTranscriptDelta:
     """`conversation.item.input_audio_transcription.delta`."""
 
@@ -274,7 +273,7 @@ class InputTranscriptDelta:
     delta: str
 
 
-@_EVENT
+@dataclass(frozen=True, slots=True, kw_only=True)
 class InputTranscriptCompleted:
     """`conversation.item.input_audio_transcription.completed`."""
 
@@ -284,7 +283,7 @@ class InputTranscriptCompleted:
     transcript: str
 
 
-@_EVENT
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Unknown:
     """Any other server event: its wire `type` and the whole decoded payload, nothing lost."""
 
@@ -323,7 +322,7 @@ ServerEvent = (
 # --------------------------------------------------------------------------- session config
 
 
-@_EVENT
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ServerVad:
     """`turn_detection: {type: server_vad, ...}`: the server decides when a turn ends."""
 
@@ -334,7 +333,7 @@ class ServerVad:
     interrupt_response: bool = True
 
 
-@_EVENT
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SemanticVad:
     """`turn_detection: {type: semantic_vad, eagerness}`."""
 
@@ -344,7 +343,7 @@ class SemanticVad:
 TurnDetection = ServerVad | SemanticVad
 
 
-@_EVENT
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Tool:
     """A function the model may call; `parameters` is a JSON Schema object."""
 
@@ -353,7 +352,7 @@ class Tool:
     parameters: JsonObject = field(default_factory=dict)
 
 
-@_EVENT
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SessionConfig:
     """What pivox asks of a session; encoded in GA or beta shape by the codec.
 
@@ -371,7 +370,7 @@ class SessionConfig:
 # --------------------------------------------------------------------------- client events
 
 
-@_EVENT
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SessionUpdate:
     """`session.update`."""
 
@@ -379,7 +378,7 @@ class SessionUpdate:
     session: SessionConfig
 
 
-@_EVENT
+@dataclass(frozen=True, slots=True, kw_only=True)
 class InputAudioAppend:
     """`input_audio_buffer.append`; `audio` is raw PCM16 (base64 on the wire)."""
 
@@ -387,21 +386,21 @@ class InputAudioAppend:
     audio: bytes = field(repr=False)
 
 
-@_EVENT
+@dataclass(frozen=True, slots=True, kw_only=True)
 class InputAudioCommit:
     """`input_audio_buffer.commit`."""
 
     event_id: str | None = None
 
 
-@_EVENT
+@dataclass(frozen=True, slots=True, kw_only=True)
 class InputAudioClear:
     """`input_audio_buffer.clear`."""
 
     event_id: str | None = None
 
 
-@_EVENT
+@dataclass(frozen=True, slots=True, kw_only=True)
 class UserText:
     """`conversation.item.create` with a user message of one `input_text` part."""
 
@@ -409,7 +408,7 @@ class UserText:
     text: str
 
 
-@_EVENT
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FunctionCallOutput:
     """`conversation.item.create` with a `function_call_output` item."""
 
@@ -418,7 +417,7 @@ class FunctionCallOutput:
     output: str
 
 
-@_EVENT
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ResponseCreate:
     """`response.create`, optionally with `response` overrides."""
 
@@ -426,7 +425,7 @@ class ResponseCreate:
     response: JsonObject | None = None
 
 
-@_EVENT
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ResponseCancel:
     """`response.cancel`, of one response or of the active one."""
 
@@ -434,7 +433,7 @@ class ResponseCancel:
     response_id: ResponseId | None = None
 
 
-@_EVENT
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ItemTruncate:
     """`conversation.item.truncate`: the user heard only `audio_end_ms` of this item."""
 
