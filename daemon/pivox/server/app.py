@@ -1,0 +1,300 @@
+"""The websockets layer of the local realtime server: handshake, pacing, fault injection.
+
+Protocol rules live in `conversation.py`; this module only accepts connections on
+`/v1/realtime`, checks the key like the cloud (HTTP 401 with a JSON error body), picks the
+dialect (`OpenAI-Beta: realtime=v1` -> beta, else GA), feeds frames to a `Conversation`,
+sends what it returns at the times it asks, applies the connection's faults (faults.py) and
+keeps a bounded `ConnectionRecord` per connection for tests. Times are `time.monotonic()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from types import TracebackType
+from urllib.parse import parse_qs, urlsplit
+
+import orjson
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from pivox.errors import ProtocolError
+from pivox.events import (
+    AudioDelta,
+    ClientEvent,
+    Dialect,
+    Error,
+    ErrorInfo,
+    ItemId,
+    ResponseId,
+    ServerEvent,
+)
+from pivox.protocol.openai import encode_server_event
+from pivox.server.conversation import Conversation
+from pivox.server.faults import Fault, FaultPlan, faults_from_query
+from pivox.server.options import ServerOptions
+from pivox.server.voice import reply_audio
+
+PATH = "/v1/realtime"
+DEFAULT_MODELS: dict[Dialect, str] = {
+    "ga": "gpt-realtime", "beta": "gpt-4o-realtime-preview"
+}
+MAX_CONNECTION_RECORDS = 1000
+MALFORMED_FRAME = '{"type": "response.output_audio.delta", "delta": "AAAA'
+
+log = logging.getLogger("pivox.server")
+
+
+@dataclass(slots=True, kw_only=True)
+class ConnectionRecord:
+    """What one connection did, for tests: both bounded by `ServerOptions.record_limit`.
+
+    `received` holds (arrival time, decoded client event or the ProtocolError it raised);
+    `sent` the wire type of every frame sent (injected frames as `fault:<kind>`);
+    `close_code` is set once the connection has ended.
+    """
+
+    dialect: Dialect
+    model: str
+    faults: tuple[Fault, ...]
+    received: deque[tuple[float, ClientEvent | ProtocolError]]
+    sent: deque[str]
+    close_code: int | None = None
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class _Stop(Exception):
+    """A fault ended the connection."""
+
+
+class RealtimeServer:
+    """The local realtime server as an async context manager; `url` is set once entered."""
+
+    def __init__(self, options: ServerOptions) -> None:
+        self.options = options
+        self.connections: list[ConnectionRecord] = []
+        self._injected: list[Fault] = []
+        self._server: Server | None = None
+        self.port = options.port
+
+    @property
+    def url(self) -> str:
+        """`ws://HOST:PORT/v1/realtime` with the port actually bound."""
+        return f"ws://{self.options.host}:{self.port}{PATH}"
+
+    def inject(self, fault: Fault) -> None:
+        """Apply `fault` to the next connection only (reconnects after it are healthy)."""
+        self._injected.append(fault)
+
+    async def __aenter__(self) -> RealtimeServer:
+        self._server = await serve(
+            self._connection, self.options.host, self.options.port,
+            process_request=self._check_request, max_size=self.options.max_frame_bytes,
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        log.info("listening on %s", self.url)
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    def _check_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        """Reject a wrong path, a bad fault spec or a wrong key before the upgrade."""
+        url = urlsplit(request.path)
+        if url.path != PATH:
+            return _json_response(connection, HTTPStatus.NOT_FOUND, "not_found",
+                                  f"Unknown path {url.path!r}: expected {PATH!r}.")
+        try:
+            faults_from_query(url.query)
+        except ValueError as exc:
+            return _json_response(connection, HTTPStatus.BAD_REQUEST, "invalid_value", str(exc))
+        key = self.options.api_key
+        if key is None:
+            return None
+        offered = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if request.headers.get("api-key") == key or offered == key:
+            return None
+        message = (
+            "You didn't provide an API key." if not offered
+            else f"Incorrect API key provided: {offered[:3]}***{offered[-4:]}."
+        )
+        log.info("rejected a connection: %s", message)
+        return _json_response(connection, HTTPStatus.UNAUTHORIZED, "invalid_api_key", message)
+
+    async def _connection(self, ws: ServerConnection) -> None:
+        assert ws.request is not None
+        query = urlsplit(ws.request.path).query
+        beta = "realtime=v1" in ws.request.headers.get("OpenAI-Beta", "")
+        dialect: Dialect = "beta" if beta else "ga"
+        model = parse_qs(query).get("model", [DEFAULT_MODELS[dialect]])[0]
+        faults = (*self.options.faults, *self._injected, *faults_from_query(query))
+        self._injected.clear()
+        limit = self.options.record_limit
+        record = ConnectionRecord(
+            dialect=dialect, model=model, faults=faults,
+            received=deque(maxlen=limit), sent=deque(maxlen=limit),
+        )
+        self.connections.append(record)
+        del self.connections[:-MAX_CONNECTION_RECORDS]
+        plan = FaultPlan(faults)
+        conversation = Conversation(
+            self.options, dialect=dialect, model=model, session_id="sess_" + secrets.token_hex(8),
+            synthesize=self._synthesize, stale_count=plan.stale_count,
+        )
+        log.info("connection from %s: %s dialect, model %s, faults %s",
+                 ws.remote_address, dialect, model, faults or "none")
+        try:
+            await _Link(ws, conversation, plan, record).run()
+        finally:
+            record.close_code = ws.close_code
+            record.closed.set()
+            log.info("connection closed: code %s", ws.close_code)
+
+    def _synthesize(self, text: str) -> bytes:
+        return reply_audio(self.options.reply, text, self.options.reply_ms)
+
+
+class _Link:
+    """One connection's loop: frames into the conversation, its events out, faults applied."""
+
+    def __init__(
+        self, ws: ServerConnection, conversation: Conversation, plan: FaultPlan,
+        record: ConnectionRecord,
+    ) -> None:
+        self.ws = ws
+        self.conversation = conversation
+        self.plan = plan
+        self.record = record
+        self.outbox: deque[ServerEvent] = deque()
+        self.wake = asyncio.Event()
+        self.gone = asyncio.Event()
+        self.last_delta: AudioDelta | None = None
+
+    async def run(self) -> None:
+        """Serve until the client leaves or a fault ends the connection."""
+        receiver = asyncio.create_task(self._receive())
+        try:
+            await self._fire_due()
+            self.outbox.extend(self.conversation.start())
+            while not receiver.done():
+                self.wake.clear()
+                self.outbox.extend(self.conversation.tick(time.monotonic()))
+                while self.outbox:
+                    await self._send(self.outbox.popleft())
+                deadline = self.conversation.next_deadline()
+                if deadline is not None and deadline <= time.monotonic():
+                    await asyncio.sleep(0)  # let client events in between deltas
+                    continue
+                timeout = None if deadline is None else deadline - time.monotonic()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), timeout)
+        except (_Stop, ConnectionClosed):
+            pass
+        finally:
+            receiver.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await receiver
+
+    async def _receive(self) -> None:
+        try:
+            async for frame in self.ws:
+                now = time.monotonic()
+                log.debug("received %.300s", frame)
+                try:
+                    event, out = self.conversation.receive(frame, now)
+                except Exception:  # a server bug must not end the connection
+                    log.exception("failed on a client frame")
+                    event = ProtocolError("the server failed on this event")
+                    out = [Error(error=ErrorInfo(
+                        type="server_error", message="The server had an error processing it."
+                    ))]
+                self.record.received.append((now, event))
+                self.outbox.extend(out)
+                self.wake.set()
+        except ConnectionClosed:
+            pass
+        finally:
+            self.gone.set()
+            self.wake.set()
+
+    async def _send(self, event: ServerEvent) -> None:
+        await self._fire_due()
+        frame = encode_server_event(event, self.conversation.dialect)
+        await self.ws.send(frame)
+        log.debug("sent %.300s", frame)
+        self.record.sent.append(orjson.loads(frame)["type"])
+        if isinstance(event, AudioDelta):
+            self.last_delta = event
+        self.plan.note_sent(is_audio_delta=isinstance(event, AudioDelta))
+        await self._fire_due()
+
+    async def _fire_due(self) -> None:
+        for fault in self.plan.due():
+            log.info("fault fires: %s", fault)
+            await self._fire(fault)
+
+    async def _fire(self, fault: Fault) -> None:
+        if fault.kind == "stall":
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.gone.wait(), fault.seconds)
+            if self.gone.is_set():
+                raise _Stop
+        elif fault.kind == "close":
+            await self.ws.close(fault.code, f"pivox fault: close {fault.code}")
+            raise _Stop
+        elif fault.kind == "drop":
+            self.ws.transport.abort()
+            raise _Stop
+        elif fault.kind == "auth":
+            await self.ws.send(encode_server_event(Error(error=ErrorInfo(
+                type="invalid_request_error", code="invalid_api_key",
+                message="Incorrect API key provided.",
+            )), self.conversation.dialect))
+            self.record.sent.append("error")
+            await self.ws.close(1008, "invalid_api_key")
+            raise _Stop
+        else:
+            await self.ws.send(self._fault_frame(fault))
+            self.record.sent.append(f"fault:{fault.kind}")
+
+    def _fault_frame(self, fault: Fault) -> str:
+        """The one frame a malformed, bad_base64, unknown or oversized fault sends."""
+        if fault.kind == "malformed":
+            return MALFORMED_FRAME
+        if fault.kind == "bad_base64":
+            delta = self.last_delta or AudioDelta(
+                response_id=ResponseId("resp_none"), item_id=ItemId("item_none"),
+                output_index=0, content_index=0, audio=b"",
+            )
+            wire = orjson.loads(encode_server_event(delta, self.conversation.dialect))
+            return orjson.dumps({**wire, "delta": "not base64!"}).decode()
+        wire_type = "pivox.fault.unknown" if fault.kind == "unknown" else "pivox.fault.oversized"
+        frame = orjson.dumps({"type": wire_type, "event_id": "event_fault", "padding": ""})
+        padding = max(0, fault.size - len(frame)) if fault.kind == "oversized" else 0
+        return frame.decode().replace('"padding":""', f'"padding":"{"x" * padding}"')
+
+
+def _json_response(
+    connection: ServerConnection, status: HTTPStatus, code: str, message: str
+) -> Response:
+    """An HTTP error shaped like the cloud's: `{"error": {message, type, code, param}}`."""
+    body = orjson.dumps({"error": {
+        "message": message, "type": "invalid_request_error", "code": code, "param": None,
+    }}).decode()
+    response = connection.respond(status, body)
+    del response.headers["Content-Type"]
+    response.headers["Content-Type"] = "application/json"
+    return response

@@ -1,0 +1,111 @@
+"""Fault injection for the local realtime server, set per connection.
+
+A fault is written `kind[:arg][:key=value]...`; several are separated by commas or given as
+repeated `fault=` query parameters, e.g.
+`ws://127.0.0.1:8765/v1/realtime?model=x&fault=close:1011:after=40`.
+
+| kind | arg | effect when it fires |
+|---|---|---|
+| `close` | close code (1011) | close the WebSocket with that code (1000, 1008, 1011, ...) |
+| `drop` | - | abort the TCP connection: no close frame |
+| `stall` | seconds (1.0) | send nothing for that long (client events are still read) |
+| `malformed` | - | send one text frame that is not JSON |
+| `bad_base64` | - | send one audio delta whose `delta` is not base64 |
+| `unknown` | - | send one event of a type no client knows |
+| `oversized` | bytes (2000000) | send one valid JSON event of that many bytes |
+| `stale` | count (3) | on `response.cancel`, `count` more audio deltas of that response |
+| `auth` | - | accept, then send `error` code `invalid_api_key` and close 1008 |
+
+`stale` imitates deltas in flight when a cancel arrives: they come before `response.done`.
+Every fault but `stale` fires once, as soon as the server has sent `after=N` events (0:
+before `session.created`) and `deltas=N` audio deltas on the connection (both default 0),
+so `drop:deltas=3` drops the connection mid-response after the third audio delta.
+`FaultPlan` is the pure per-connection bookkeeping; the websockets layer acts on what fires.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import parse_qs
+
+FaultKind = Literal[
+    "close", "drop", "stall", "malformed", "bad_base64", "unknown", "oversized", "stale", "auth"
+]
+FAULT_KINDS: tuple[FaultKind, ...] = (
+    "close", "drop", "stall", "malformed", "bad_base64", "unknown", "oversized", "stale", "auth"
+)
+# the field the positional argument of each kind sets
+_POSITIONAL: dict[str, str] = {
+    "close": "code", "stall": "seconds", "oversized": "size", "stale": "count"
+}
+_INT_FIELDS = ("after", "deltas", "code", "size", "count")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fault:
+    """One misbehaviour of the server on one connection; see the module docstring."""
+
+    kind: FaultKind
+    after: int = 0
+    deltas: int = 0
+    code: int = 1011
+    seconds: float = 1.0
+    size: int = 2_000_000
+    count: int = 3
+
+
+def parse_fault(text: str) -> Fault:
+    """Parse `kind[:arg][:key=value]...`; raises ValueError naming what was expected."""
+    kind, *parts = text.strip().split(":")
+    if kind not in FAULT_KINDS:
+        raise ValueError(f"fault kind {kind!r}: expected one of {', '.join(FAULT_KINDS)}")
+    fields: dict[str, str] = {}
+    for index, part in enumerate(parts):
+        key, sep, value = part.partition("=")
+        if not sep:
+            if index != 0 or kind not in _POSITIONAL:
+                raise ValueError(f"fault {text!r}: unexpected argument {part!r}")
+            key, value = _POSITIONAL[kind], part
+        if key not in ("after", "deltas", "code", "seconds", "size", "count"):
+            raise ValueError(f"fault {text!r}: unknown key {key!r}")
+        fields[key] = value
+    try:
+        numbers: dict[str, int | float] = {
+            key: int(value) if key in _INT_FIELDS else float(value)
+            for key, value in fields.items()
+        }
+    except ValueError:
+        raise ValueError(f"fault {text!r}: expected numbers as values") from None
+    if any(number < 0 for number in numbers.values()):
+        raise ValueError(f"fault {text!r}: expected values >= 0")
+    return Fault(kind=kind, **numbers)  # type: ignore[arg-type]
+
+
+def faults_from_query(query: str) -> tuple[Fault, ...]:
+    """Every fault named by `fault=` parameters of a URL query string; other keys are ignored."""
+    specs = parse_qs(query).get("fault", [])
+    return tuple(parse_fault(spec) for value in specs for spec in value.split(",") if spec)
+
+
+class FaultPlan:
+    """Counts what a connection sent and says which faults fire; each fires at most once."""
+
+    def __init__(self, faults: Iterable[Fault]) -> None:
+        faults = tuple(faults)
+        self.stale_count = sum(f.count for f in faults if f.kind == "stale")
+        self._pending = [f for f in faults if f.kind != "stale"]
+        self.sent = 0
+        self.deltas = 0
+
+    def note_sent(self, *, is_audio_delta: bool) -> None:
+        """Record one event sent to the client."""
+        self.sent += 1
+        self.deltas += is_audio_delta
+
+    def due(self) -> list[Fault]:
+        """The faults whose counts are reached now; they are removed from the plan."""
+        fired = [f for f in self._pending if self.sent >= f.after and self.deltas >= f.deltas]
+        self._pending = [f for f in self._pending if f not in fired]
+        return fired
