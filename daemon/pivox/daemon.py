@@ -50,7 +50,7 @@ from pivox.events import (
 from pivox.gestures import ButtonGestures
 from pivox.led import DEFAULT_PATTERNS, LedPattern, parse_pattern
 from pivox.preroll import PreRoll
-from pivox.protocol.fastpath import decode_audio_span, parse_audio_delta
+from pivox.protocol.fastpath import decode_audio, parse_audio_delta
 from pivox.protocol.openai import decode_server_event
 from pivox.ring import AudioRing
 from pivox.secrets import ApiKey, load_api_key
@@ -417,6 +417,8 @@ class Daemon:
         """Every 20 ms: gestures that need time, drain detection, LED, watchdog, audio health."""
         while True:
             now = self.clock()
+            if self.button is not None:
+                self.button.sample()
             for gesture in self.gestures.poll(now):
                 self._feed(gesture)
             self._check_playback(now)
@@ -594,16 +596,15 @@ class Daemon:
 
     async def _on_frame(self, frame: bytes) -> None:
         """Decode one frame: audio deltas by the fast path, anything else in full."""
-        parsed = parse_audio_delta(frame)
-        if parsed is not None:
-            header, span = parsed
-            if header.response_id in self._cancelled:
+        chunk = parse_audio_delta(frame)
+        if chunk is not None:
+            if chunk.response_id in self._cancelled:
                 return
-            pcm = decode_audio_span(header, span)
+            pcm = decode_audio(chunk)
             if isinstance(pcm, ProtocolError):
                 self._bad_event(pcm)
                 return
-            await self._play(header.response_id, header.item_id, pcm)
+            await self._play(chunk.response_id, chunk.item_id, pcm)
             return
         event = decode_server_event(frame)
         if isinstance(event, ProtocolError):

@@ -21,7 +21,7 @@ from pivox.config import Config, load_config
 from pivox.daemon import Daemon, Hardware
 from pivox.errors import DeviceError
 from pivox.filedevices import FileMicrophone, write_wav
-from pivox.hardware import file_audio, on_loop, open_pyaudio_microphone, open_pyaudio_speaker
+from pivox.hardware import file_audio, open_pyaudio_microphone, open_pyaudio_speaker
 from pivox.logsetup import setup_logging
 from pivox.machine import State
 from pivox.server import RealtimeServer, ServerOptions
@@ -82,7 +82,7 @@ async def _with_sound_card(config: Config) -> int:
     hardware = Hardware(
         open_microphone=open_pyaudio_microphone,
         open_speaker=open_pyaudio_speaker,
-        open_button=lambda cfg, on_edge: SimButton(on_loop(on_edge), keyboard=True),
+        open_button=lambda cfg, on_edge: SimButton(on_edge, keyboard=True),
         open_led=_sim_led,
     )
     return await Daemon(config, hardware).run()
