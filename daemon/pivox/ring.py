@@ -1,0 +1,238 @@
+"""AudioRing: the speaker's buffer, one preallocated bytearray shared by exactly two threads.
+
+Single-producer / single-consumer contract:
+
+- the producer is the asyncio loop: it alone calls `write`, `clear`, `finish` and `forget`;
+- the consumer is PortAudio's output callback thread: it alone calls `read_into`;
+- either side may read the properties and `written` / `played` at any time.
+
+Every operation holds one `threading.Lock` for its whole copy, so `clear` (barge-in, from the
+loop) and `read_into` (the speaker) never see half an update; the lock is held for time linear
+in the bytes the call copies and never across a blocking call. The ring never overwrites
+unplayed audio: when it is full, `write` accepts fewer bytes than offered and the producer
+waits for space and writes the rest itself.
+
+Accounting is per item and byte-exact across wrap-around and `clear`: `written(item)` counts
+every byte `write` accepted, `played(item)` every byte `read_into` handed to the speaker;
+bytes dropped by `clear` stay written and are never played. Accounting is kept for the
+`max_items` most recently started items (older ones, and items passed to `forget`, read as 0;
+an item written again after `forget` starts again from 0).
+
+Underruns: the ring is *expecting* audio from the moment `write` accepts a byte until
+`clear()` or `finish()` (the producer's "no more audio for now", on AudioDone/ResponseDone).
+A `read_into` that copies fewer bytes than asked while expecting counts one underrun, and ends
+the expectation until the next accepted write: a starved speaker counts once per gap, not once
+per callback.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+
+__all__ = ["AudioRing"]
+
+
+class AudioRing:
+    """A bounded byte ring of PCM for one producer and one consumer thread."""
+
+    __slots__ = (
+        "_buf",
+        "_capacity",
+        "_expecting",
+        "_head",
+        "_items",
+        "_last_played",
+        "_lock",
+        "_max_items",
+        "_segments",
+        "_size",
+        "_underruns",
+        "_zeros",
+    )
+
+    def __init__(self, capacity: int, *, max_items: int = 64) -> None:
+        """Preallocate `capacity` bytes; keep accounting for `max_items` recent items."""
+        if capacity <= 0:
+            raise ValueError(f"capacity must be positive, got {capacity}")
+        if max_items <= 0:
+            raise ValueError(f"max_items must be positive, got {max_items}")
+        self._capacity = capacity
+        self._max_items = max_items
+        self._buf = memoryview(bytearray(capacity))
+        self._zeros = memoryview(b"")
+        self._head = 0  # index of the next byte to play
+        self._size = 0  # bytes queued
+        self._segments: deque[_Run] = deque()  # queued bytes in play order
+        self._items: dict[str, _Account] = {}
+        self._last_played: str | None = None
+        self._expecting = False
+        self._underruns = 0
+        self._lock = threading.Lock()
+
+    @property
+    def capacity(self) -> int:
+        """Size of the buffer in bytes, fixed at construction."""
+        return self._capacity
+
+    @property
+    def available(self) -> int:
+        """Bytes queued and not yet played."""
+        return self._size
+
+    @property
+    def free(self) -> int:
+        """Bytes `write` would accept now."""
+        return self._capacity - self._size
+
+    @property
+    def underruns(self) -> int:
+        """Short reads while audio was expected (see the module docstring)."""
+        return self._underruns
+
+    @property
+    def current_item(self) -> str | None:
+        """Item of the next byte to play; if nothing is queued, of the last byte played."""
+        with self._lock:
+            if self._segments:
+                return self._segments[0].item_id
+            return self._last_played
+
+    def write(self, data: bytes | bytearray | memoryview, item_id: str) -> int:
+        """Copy as much of `data` as fits, as audio of `item_id`; return the bytes accepted."""
+        src = _as_bytes_view(data)
+        with self._lock:
+            n = min(len(src), self._capacity - self._size)
+            if n == 0:
+                return 0
+            tail = (self._head + self._size) % self._capacity
+            first = min(n, self._capacity - tail)
+            if first == len(src):
+                self._buf[tail : tail + first] = src
+            else:
+                view = src if isinstance(src, memoryview) else memoryview(src)
+                self._buf[tail : tail + first] = view[:first]
+                self._buf[: n - first] = view[first:n]
+            self._size += n
+            self._expecting = True
+            self._account_written(item_id, n)
+            return n
+
+    def read_into(self, out: bytearray | memoryview) -> int:
+        """Fill `out` with queued audio, zero-fill the rest; return the audio bytes copied."""
+        dst = _as_bytes_view(out)
+        want = len(dst)
+        with self._lock:
+            n = min(want, self._size)
+            if n:
+                head = self._head
+                first = min(n, self._capacity - head)
+                dst[:first] = self._buf[head : head + first]
+                if n > first:
+                    dst[first:n] = self._buf[: n - first]
+                self._head = (head + n) % self._capacity
+                self._size -= n
+                self._account_played(n)
+            if n < want:
+                if len(self._zeros) < want:
+                    self._zeros = memoryview(bytes(want))
+                dst[n:want] = self._zeros[: want - n]
+                if self._expecting:
+                    self._underruns += 1
+                    self._expecting = False
+            return n
+
+    def clear(self) -> int:
+        """Drop all unplayed audio (barge-in); return the bytes dropped."""
+        with self._lock:
+            dropped = self._size
+            self._head = 0
+            self._size = 0
+            self._segments.clear()
+            self._expecting = False
+            return dropped
+
+    def finish(self) -> None:
+        """Say no more audio is coming for now: the queue still plays, a gap is no underrun."""
+        with self._lock:
+            self._expecting = False
+
+    def written(self, item_id: str) -> int:
+        """Bytes of `item_id` ever accepted by `write` (0 if unknown or forgotten)."""
+        with self._lock:
+            account = self._items.get(item_id)
+            return account.written if account else 0
+
+    def played(self, item_id: str) -> int:
+        """Bytes of `item_id` handed to the speaker by `read_into` (0 if unknown or forgotten)."""
+        with self._lock:
+            account = self._items.get(item_id)
+            return account.played if account else 0
+
+    def forget(self, item_id: str) -> None:
+        """Drop the accounting of `item_id`; its queued bytes still play, counted nowhere."""
+        with self._lock:
+            self._items.pop(item_id, None)
+
+    def _account_written(self, item_id: str, n: int) -> None:
+        account = self._items.get(item_id)
+        if account is None:
+            self._evict()
+            account = self._items[item_id] = _Account()
+        account.written += n
+        segments = self._segments
+        if segments and segments[-1].account is account:
+            segments[-1].size += n
+        else:
+            segments.append(_Run(item_id, account, n))
+
+    def _evict(self) -> None:
+        # Make room by evicting the oldest items with no queued bytes; items that still have
+        # queued bytes are kept past the cap (their number is bounded by the capacity).
+        excess = len(self._items) - self._max_items + 1
+        if excess <= 0:
+            return
+        queued = {run.item_id for run in self._segments}
+        idle = [item_id for item_id in self._items if item_id not in queued]
+        for item_id in idle[:excess]:
+            del self._items[item_id]
+
+    def _account_played(self, n: int) -> None:
+        segments = self._segments
+        while n:
+            run = segments[0]
+            take = min(n, run.size)
+            run.account.played += take
+            self._last_played = run.item_id
+            n -= take
+            run.size -= take
+            if not run.size:
+                segments.popleft()
+
+
+class _Account:
+    """Bytes of one item accepted and played."""
+
+    __slots__ = ("played", "written")
+
+    def __init__(self) -> None:
+        self.written = 0
+        self.played = 0
+
+
+class _Run:
+    """Consecutive queued bytes of one item; counts into the account current when written."""
+
+    __slots__ = ("account", "item_id", "size")
+
+    def __init__(self, item_id: str, account: _Account, size: int) -> None:
+        self.item_id = item_id
+        self.account = account
+        self.size = size
+
+
+def _as_bytes_view(data: bytes | bytearray | memoryview) -> bytes | bytearray | memoryview:
+    """`data` itself, or a flat unsigned-byte view of a memoryview of another format."""
+    if isinstance(data, memoryview) and (data.format != "B" or data.ndim != 1):
+        return data.cast("B")
+    return data
