@@ -65,6 +65,9 @@ BYTES_PER_MS = 48
 """PCM16 mono at 24 kHz."""
 TICK_S = 0.02
 STABLE_SESSION_S = 10.0
+AUDIO_GRACE_S = 5.0
+"""Time a freshly opened stream gets before a missing callback counts as a stall (a PulseAudio
+null sink, for one, pulls nothing for about 2 s after it opens)."""
 OUTBOX_LIMIT = 250
 """Mic frames (5 s) that may wait for a slow link before the oldest are dropped."""
 
@@ -189,6 +192,7 @@ class Daemon:
         self._audio_error = ""
         self._audio_backoff = Backoff(base=1.0, cap=30.0)
         self._audio_retry_at = 0.0
+        self._audio_opened_at = 0.0
         self._last_ping = 0.0
         self._status = ""
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -271,12 +275,14 @@ class Daemon:
     # ------------------------------------------------------------------ state
 
     def _gestures(self) -> ButtonGestures:
+        """The recognizer; in push-to-talk a long hold is a long utterance, not a mute."""
         b = self.config.button
+        ptt = self.config.session.mode == "push_to_talk"
         return ButtonGestures(
             debounce_ms=b.debounce_ms,
             min_hold_ms=b.min_hold_ms,
             double_tap_ms=b.double_tap_ms,
-            long_press_ms=b.long_press_ms,
+            long_press_ms=None if ptt else b.long_press_ms,
         )
 
     def _feed(self, inp: Any) -> None:
@@ -369,6 +375,7 @@ class Daemon:
             self._close_audio()
             self._feed(m.AudioFailed())
             return
+        self._audio_opened_at = self.clock()
         if self._audio_error_since is not None:
             log.info("audio devices back", extra={"PIVOX_EVENT": "audio_ok"})
             self._audio_error_since = None
@@ -384,7 +391,7 @@ class Daemon:
 
     def _audio_alive(self, now: float) -> bool:
         """True while both audio callbacks keep coming (or a known error is being retried)."""
-        if self._audio_error_since is not None:
+        if self._audio_error_since is not None or now - self._audio_opened_at < AUDIO_GRACE_S:
             return True
         return all(dev is not None and dev.alive(now) for dev in (self.mic, self.speaker))
 
@@ -462,6 +469,8 @@ class Daemon:
         if self._audio_error_since is not None:
             if now >= self._audio_retry_at:
                 self._open_audio()
+            return
+        if now - self._audio_opened_at < AUDIO_GRACE_S:
             return
         for device in (self.mic, self.speaker):
             if device is not None and not device.alive(now):

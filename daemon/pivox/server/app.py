@@ -80,6 +80,8 @@ class RealtimeServer:
     def __init__(self, options: ServerOptions) -> None:
         self.options = options
         self.connections: list[ConnectionRecord] = []
+        self.handshakes = 0
+        """Upgrade requests seen, refused ones included (a client's retry rate shows here)."""
         self._injected: list[Fault] = []
         self._server: Server | None = None
         self.port = options.port
@@ -113,6 +115,7 @@ class RealtimeServer:
 
     def _check_request(self, connection: ServerConnection, request: Request) -> Response | None:
         """Reject a wrong path, a bad fault spec or a wrong key before the upgrade."""
+        self.handshakes += 1
         url = urlsplit(request.path)
         if url.path != PATH:
             return _json_response(connection, HTTPStatus.NOT_FOUND, "not_found",
