@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--output-wav", metavar="WAV", help="where the replies are written")
     demo.add_argument("--sound-card", action="store_true",
                       help="use the default sound devices (press Enter to talk)")
-    demo.add_argument("--question", default="Hello pivox. What time is it?",
+    demo.add_argument("--question", default="What time is it?",
                       help="what the generated prompt says")
 
     sub.add_parser("serve", help="run the bundled local realtime server", add_help=False)

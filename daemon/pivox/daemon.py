@@ -24,6 +24,7 @@ from pivox.config import Config, load_config
 from pivox.errors import AuthError, ConfigError, DeviceError, ProtocolError
 from pivox.events import (
     AudioDelta,
+    AudioDone,
     ClientEvent,
     Error,
     FunctionCallDone,
@@ -441,7 +442,8 @@ class Daemon:
             self.ring.played(item) for item in turn.items
         ):
             self.turns.heard(now)
-        if self.machine.state is m.State.SPEAKING and self.ring.available == 0:
+        if (self.machine.state is m.State.SPEAKING and self._active_response is None
+                and self.ring.available == 0):
             self._feed(m.Drained())
             if self.machine.state is not m.State.SPEAKING:
                 self._finish_turn()
@@ -643,8 +645,10 @@ class Daemon:
             self._feed(m.SpeechStopped())
         elif isinstance(event, ResponseCreated):
             self._active_response = event.response_id
-        elif isinstance(event, ResponseDone):
-            self._response_done(event)
+        elif isinstance(event, AudioDone | ResponseDone):
+            self.ring.finish()  # what is queued still plays; a gap after it is no underrun
+            if isinstance(event, ResponseDone):
+                self._response_done(event)
         elif isinstance(event, FunctionCallDone):
             self._call_tool(event)
         elif isinstance(event, TranscriptDone):
@@ -666,10 +670,12 @@ class Daemon:
                         event.response.get("status_details"),
                         extra=self._fields(RESPONSE_ID=event.response_id,
                                            PIVOX_EVENT="response_done"))
-        self._feed(m.ResponseFinished(response_id=event.response_id, status=event.status))
         if self._tool_followup:
             self._tool_followup = False
             self._send(ResponseCreate())
+            if self.machine.state is m.State.THINKING:
+                return  # the spoken answer to the tool's result is still to come
+        self._feed(m.ResponseFinished(response_id=event.response_id, status=event.status))
 
     def _call_tool(self, event: FunctionCallDone) -> None:
         output = call_tool(self, tuple(self.config.session.tools), event.name, event.arguments)
