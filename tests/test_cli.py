@@ -1,0 +1,90 @@
+"""The `pivox` command as a user runs it: real processes, real files, exit codes and output."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import wave
+from array import array
+from pathlib import Path
+
+import pytest
+
+from pivox.cli import main
+from tests.pulse import PulseAudio
+
+SECRET = "sk-test-0123456789abcdefSECRET"
+
+
+def pivox(*args: str, env: dict[str, str] | None = None,
+          timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run `python -m pivox ARGS` with no terminal on stdin."""
+    return subprocess.run(
+        [sys.executable, "-m", "pivox", *args], capture_output=True, text=True,
+        stdin=subprocess.DEVNULL, timeout=timeout, env={**os.environ, **(env or {})},
+    )
+
+
+def test_run_with_an_invalid_value_names_file_and_key(tmp_path: Path) -> None:
+    config = tmp_path / "pivox.toml"
+    config.write_text('[audio]\nring_ms = "abc"\n')
+    result = pivox("run", "--config", str(config))
+    assert result.returncode == 2
+    assert f"{config}: audio.ring_ms: expected an integer" in result.stderr
+
+
+def test_run_with_a_missing_config_names_the_file(tmp_path: Path) -> None:
+    result = pivox("run", "--config", str(tmp_path / "nope.toml"))
+    assert result.returncode == 2
+    assert str(tmp_path / "nope.toml") in result.stderr
+
+
+def test_run_refuses_a_key_file_others_can_read(tmp_path: Path) -> None:
+    key = tmp_path / "api_key"
+    key.write_text(SECRET)
+    key.chmod(0o644)
+    result = pivox("run", "--config", "/dev/null", "--set", f"server.api_key_file={key}",
+                   env={"OPENAI_API_KEY": "", "CREDENTIALS_DIRECTORY": ""})
+    assert result.returncode == 2
+    assert "readable by group/others" in result.stderr and str(key) in result.stderr
+    assert SECRET not in result.stderr + result.stdout
+
+
+def test_check_reports_the_key_without_printing_it(pulse: PulseAudio) -> None:
+    result = pivox("check", "--config", "/dev/null", env={"OPENAI_API_KEY": SECRET})
+    assert "API key present" in result.stdout
+    assert SECRET not in result.stdout + result.stderr
+    assert "ok   input device" in result.stdout and "ok   output device" in result.stdout
+    assert result.returncode == 0, result.stdout
+
+
+def test_check_fails_without_a_key_for_a_remote_server(pulse: PulseAudio) -> None:
+    result = pivox("check", "--config", "/dev/null",
+                   env={"OPENAI_API_KEY": "", "CREDENTIALS_DIRECTORY": ""})
+    assert result.returncode == 1
+    assert "FAIL API key missing" in result.stdout
+
+
+def test_devices_marks_the_selected_ones(pulse: PulseAudio,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["devices", "--set", "audio.output_device=pulse"]) == 0
+    out = capsys.readouterr().out
+    assert "pulse" in out and "default" in out
+    assert "<out" in out and "<in" in out
+
+
+def test_demo_runs_the_whole_loop_without_a_sound_card(tmp_path: Path) -> None:
+    reply = tmp_path / "reply.wav"
+    result = pivox("demo", "--output-wav", str(reply), timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    leds = [line for line in result.stdout.splitlines() if line.startswith("LED: ")]
+    states = [line.split()[1] for line in leds]
+    for state in ("listening", "user_speaking", "thinking", "speaking"):
+        assert state in states
+    with wave.open(str(reply)) as wav:
+        assert (wav.getframerate(), wav.getnchannels()) == (24000, 1)
+        samples = array("h", wav.readframes(wav.getnframes()))
+    loud = sum(1 for s in samples if abs(s) > 1000)
+    assert loud > 24000 * 0.3  # at least 0.3 s of audible reply
+    assert "turn 1 done" in result.stderr
