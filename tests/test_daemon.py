@@ -170,7 +170,7 @@ async def test_barge_in_truncates_at_what_was_heard(
 ) -> None:
     async with start_realtime_server(reply_ms=5000, speed=1.0) as server, running(
         daemon_config(server.url, "always_on"), gpio_double
-    ) as (daemon, led):
+    ) as (daemon, _led):
         await wait_until(lambda: daemon.machine.state is State.LISTENING, what="listening")
         with live_pulse.recording() as recording:
             mic.play(pcm_tone(600))

@@ -243,10 +243,12 @@ class Daemon:
                       extra={"PIVOX_EVENT": "reload"})
             self.notifier.status(f"reload rejected: {exc.key or 'config'}; {self._status_line()}")
             return
-        old, self.config, self.api_key = self.config, new, new_key
+        old, old_key = self.config, self.api_key
+        self.config, self.api_key = new, new_key
         self.patterns = led_patterns(new)
         self.gestures = self._gestures()
-        if (old.server, old.session) != (new.server, new.session) or new_key != self.api_key:
+        key_changed = (old_key and old_key.reveal()) != (new_key and new_key.reveal())
+        if (old.server, old.session) != (new.server, new.session) or key_changed:
             self._reconnect.set()
         if old.audio != new.audio:
             self._close_audio()

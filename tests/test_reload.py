@@ -1,0 +1,81 @@
+"""SIGHUP reload and SIGTERM stop of the daemon, in-process on real parts."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pivox.config import load_config
+from pivox.daemon import Daemon, Hardware
+from pivox.events import SessionUpdate
+from pivox.hardware import open_pyaudio_microphone, open_pyaudio_speaker
+from pivox.machine import State
+from tests.fixtures_server import StartServer
+from tests.test_daemon import received, wait_until
+
+
+def write_config(path: Path, url: str, instructions: str) -> None:
+    """A small config file pointing at the local server."""
+    path.write_text(
+        f'[server]\nurl = "{url}"\nmodel = ""\nreconnect_max_s = 1.0\n'
+        f'[session]\ninstructions = "{instructions}"\n'
+        "[button]\nenabled = false\n[led]\nenabled = false\n"
+    )
+
+
+async def start(path: Path) -> tuple[Daemon, asyncio.Task[int]]:
+    """The daemon from a config file, on PulseAudio, with no GPIO."""
+    hardware = Hardware(open_microphone=open_pyaudio_microphone,
+                        open_speaker=open_pyaudio_speaker, open_button=None, open_led=None)
+    daemon = Daemon(load_config(path), hardware, config_path=str(path))
+    return daemon, asyncio.create_task(daemon.run())
+
+
+async def test_sighup_applies_a_new_session_and_sigterm_exits_cleanly(
+    start_realtime_server: StartServer, live_pulse: Any, tmp_path: Path
+) -> None:
+    path = tmp_path / "pivox.toml"
+    async with start_realtime_server() as server:
+        write_config(path, server.url, "Be brief.")
+        daemon, task = await start(path)
+        await wait_until(lambda: daemon.machine.state is State.LISTENING, what="listening")
+        write_config(path, server.url, "Be very brief.")
+        os.kill(os.getpid(), signal.SIGHUP)
+        await wait_until(lambda: len(server.connections) == 2
+                         and daemon.machine.state is State.LISTENING, what="reconnected")
+        update = next(e for e in received(server) if isinstance(e, SessionUpdate))
+        assert update.session.instructions == "Be very brief."
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert await asyncio.wait_for(task, 5) == 0
+        await wait_until(lambda: server.connections[-1].close_code is not None, what="closed")
+        assert server.connections[-1].close_code == 1000
+        assert daemon.mic is None and daemon.speaker is None
+
+
+async def test_an_invalid_reload_keeps_the_running_config(
+    start_realtime_server: StartServer, live_pulse: Any, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    path = tmp_path / "pivox.toml"
+    async with start_realtime_server() as server:
+        write_config(path, server.url, "Be brief.")
+        daemon, task = await start(path)
+        try:
+            await wait_until(lambda: daemon.machine.state is State.LISTENING, what="listening")
+            path.write_text('[audio]\nring_ms = "lots"\n')
+            with caplog.at_level(logging.ERROR, logger="pivox.daemon"):
+                daemon.reload()
+            assert f"{path}: audio.ring_ms" in caplog.text
+            assert daemon.config.session.instructions == "Be brief."
+            await asyncio.sleep(0.5)
+            assert len(server.connections) == 1
+            assert daemon.machine.state is State.LISTENING
+        finally:
+            daemon.stop()
+            assert await asyncio.wait_for(task, 5) == 0
