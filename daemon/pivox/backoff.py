@@ -24,7 +24,7 @@ class Backoff:
 
     def bound(self) -> float:
         """The largest delay the next attempt may wait."""
-        return min(self.cap, self.base * 2 ** min(self.attempt, 32))
+        return min(self.cap, self.base * 2.0 ** min(self.attempt, 32))
 
     def next_delay(self) -> float:
         """The delay before the next attempt; counts the attempt."""

@@ -85,9 +85,12 @@ def call_tool(host: ToolHost, enabled: tuple[str, ...] | list[str], name: str,
         return orjson.dumps({"error": f"unknown tool {name!r}"}).decode()
     try:
         args = orjson.loads(arguments or "{}")
+    except orjson.JSONDecodeError as exc:
+        return orjson.dumps({"error": f"arguments are not valid JSON: {exc}"}).decode()
+    try:
         if not isinstance(args, dict):
             raise ValueError("arguments must be a JSON object")
         result = _REGISTRY[name].run(host, args)
-    except (ValueError, orjson.JSONDecodeError) as exc:
+    except ValueError as exc:
         return orjson.dumps({"error": str(exc)}).decode()
     return orjson.dumps(result).decode()
