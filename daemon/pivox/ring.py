@@ -100,7 +100,7 @@ class AudioRing:
 
     def write(self, data: bytes | bytearray | memoryview, item_id: str) -> int:
         """Copy as much of `data` as fits, as audio of `item_id`; return the bytes accepted."""
-        src = _as_bytes_view(data)
+        src = _as_bytes_view(data) if type(data) is memoryview else data
         with self._lock:
             n = min(len(src), self._capacity - self._size)
             if n == 0:
@@ -120,7 +120,7 @@ class AudioRing:
 
     def read_into(self, out: bytearray | memoryview) -> int:
         """Fill `out` with queued audio, zero-fill the rest; return the audio bytes copied."""
-        dst = _as_bytes_view(out)
+        dst = _as_bytes_view(out) if type(out) is memoryview else out
         want = len(dst)
         with self._lock:
             n = min(want, self._size)
@@ -231,8 +231,6 @@ class _Run:
         self.size = size
 
 
-def _as_bytes_view(data: bytes | bytearray | memoryview) -> bytes | bytearray | memoryview:
-    """`data` itself, or a flat unsigned-byte view of a memoryview of another format."""
-    if isinstance(data, memoryview) and (data.format != "B" or data.ndim != 1):
-        return data.cast("B")
-    return data
+def _as_bytes_view(view: memoryview) -> memoryview:
+    """`view` itself, or a flat unsigned-byte view of it if it has another format."""
+    return view if view.format == "B" and view.ndim == 1 else view.cast("B")
