@@ -146,15 +146,21 @@ def test_an_oversized_key_file_is_refused_not_truncated(tmp_path: Path) -> None:
     assert caught.value.message == "the API key file is over 4096 bytes"
 
 
-def test_an_empty_credential_is_an_error_not_a_fallthrough(
+def test_a_blank_credential_is_the_units_fallback_and_counts_as_none(
     sources: tuple[ServerSettings, dict[str, str]],
 ) -> None:
     server, environ = sources
     credential = Path(environ["CREDENTIALS_DIRECTORY"]) / "openai_api_key"
-    credential.write_text("\n")
+    credential.write_text(" \n")  # what `SetCredential=openai_api_key:\x20` leaves
+    key = load_api_key(server, environ=environ)
+    assert key is not None and key.reveal() == ENV_KEY
+
+
+def test_an_empty_key_file_is_an_error(tmp_path: Path) -> None:
+    path = key_file(tmp_path / "key", "\n")
     with pytest.raises(ConfigError) as caught:
-        load_api_key(server, environ=environ)
-    assert (caught.value.path, caught.value.key) == (str(credential), "server.credential")
+        load_api_key(ServerSettings(api_key_file=str(path)), environ={})
+    assert (caught.value.path, caught.value.key) == (str(path), "server.api_key_file")
     assert caught.value.message == "the API key is empty"
 
 

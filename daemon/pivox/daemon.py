@@ -65,6 +65,9 @@ log = logging.getLogger("pivox.daemon")
 BYTES_PER_MS = 48
 """PCM16 mono at 24 kHz."""
 TICK_S = 0.02
+SPEAKING_TICK_S = 0.05
+IDLE_TICK_S = 0.1
+ANIMATED = ("blink", "pulse")
 STABLE_SESSION_S = 10.0
 AUDIO_GRACE_S = 5.0
 """Time a freshly opened stream gets before a missing callback counts as a stall (a PulseAudio
@@ -241,7 +244,7 @@ class Daemon:
         except ConfigError as exc:
             log.error("reload rejected, keeping the running config: %s", exc,
                       extra={"PIVOX_EVENT": "reload"})
-            self.notifier.status(f"reload rejected: {exc.key or 'config'}; {self._status_line()}")
+            self.notifier.ready(f"reload rejected: {exc.key or 'config'}; {self._status_line()}")
             return
         old, old_key = self.config, self.api_key
         self.config, self.api_key = new, new_key
@@ -254,7 +257,7 @@ class Daemon:
             self._close_audio()
             self._open_audio()
         log.info("config reloaded from %s", self.config_path, extra={"PIVOX_EVENT": "reload"})
-        self.notifier.status(self._status_line())
+        self.notifier.ready(self._status_line())  # READY=1 ends systemd's "reloading" state
 
     def _install_signals(self) -> None:
         assert self._loop is not None
@@ -404,9 +407,13 @@ class Daemon:
             self._feed(gesture)
 
     def _on_mic_frame_threadsafe(self, frame: bytes) -> None:
-        """PortAudio's thread: hand the frame to the loop, never block."""
+        """PortAudio's thread: hand the frame to the loop, never block; muted frames stay here.
+
+        `machine.muted` is a plain bool read across threads: a frame read just as mute
+        flips is checked again on the loop.
+        """
         loop = self._loop
-        if loop is not None and not loop.is_closed():
+        if loop is not None and not loop.is_closed() and not self.machine.muted:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(self._on_mic_frame, frame)
 
@@ -423,8 +430,15 @@ class Daemon:
 
     # ------------------------------------------------------------------ tick
 
+    def _tick_interval(self) -> float:
+        """20 ms while the LED animates or the button is held, 50 ms while speaking, else 100."""
+        if self.gestures.pressed or (self.led is not None and self.patterns[
+                self.machine.state].kind in ANIMATED):
+            return TICK_S
+        return SPEAKING_TICK_S if self.machine.state is m.State.SPEAKING else IDLE_TICK_S
+
     async def _tick_loop(self) -> None:
-        """Every 20 ms: gestures that need time, drain detection, LED, watchdog, audio health."""
+        """Gestures that need time, drain detection, LED, watchdog, audio health."""
         while True:
             now = self.clock()
             if self.button is not None:
@@ -436,7 +450,7 @@ class Daemon:
                 self.led.tick(now)
             self._check_audio(now)
             self._watchdog(now)
-            await asyncio.sleep(TICK_S)
+            await asyncio.sleep(self._tick_interval())
 
     def _check_playback(self, now: float) -> None:
         turn = self.turns.current
@@ -461,7 +475,8 @@ class Daemon:
             "turn %d done: first audio after %s ms, audible after %s ms, %d underruns",
             turn.turn_id, turn.latency_ms(), turn.audible_ms(), underruns,
             extra=self._fields(
-                TURN_ID=turn.turn_id, RESPONSE_ID=turn.response_id, PIVOX_EVENT="turn_done",
+                TURN_ID=turn.turn_id, RESPONSE_ID=turn.response_id, ITEM_ID=turn.items[0],
+                PIVOX_EVENT="turn_done",
                 PIVOX_LATENCY_MS=turn.latency_ms(), PIVOX_AUDIBLE_MS=turn.audible_ms(),
                 PIVOX_UNDERRUNS=underruns,
             ),

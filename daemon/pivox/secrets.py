@@ -52,7 +52,8 @@ def load_api_key(
 ) -> ApiKey | None:
     """The first key found: systemd credential, then `api_key_env`, then `api_key_file`.
 
-    None when no source holds one. A credential or file that is empty, or holds whitespace
+    None when no source holds one; a blank credential counts as none (the unit's fallback
+    for a missing key file). A key file that is empty, or a key that holds whitespace
     or control characters inside the key, and a key file that is missing or readable by
     group or others, raise ConfigError.
     """
@@ -60,8 +61,11 @@ def load_api_key(
     if server.credential and directory:
         path = os.path.join(directory, server.credential)
         if os.path.exists(path):
-            # systemd makes credentials private to the service; no mode check here
-            return _checked(_read(path, "server.credential"), path, "server.credential")
+            # systemd makes credentials private to the service: no mode check here. A blank
+            # one is the unit's SetCredential= fallback for a missing key file: no key there.
+            value = _read(path, "server.credential")
+            if value:
+                return _checked(value, path, "server.credential")
     value = environ.get(server.api_key_env, "").strip() if server.api_key_env else ""
     if value:
         source = f"${server.api_key_env}"
