@@ -1,0 +1,106 @@
+"""The CPU floor of bench/daemon_cpu.py: bare PyAudio duplex, optionally streaming to a server.
+
+Run: .venv/bin/python bench/floor_duplex.py [--url WS_URL [--session JSON]]
+
+Opens the default output and input streams the way pivox does (24 kHz mono PCM16, 20 ms
+callbacks, PULSE_LATENCY_MSEC=40 unless set); the output plays silence. Without --url the mic
+frames are dropped. With --url each mic frame goes to the server as an
+`input_audio_buffer.append`, and every received audio delta is decoded into a 10 s bytearray
+(written round and round, like pivox's ring). `--session` is a frame sent first (pivox's
+`session.update`, so the server runs the same VAD). Runs until SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import os
+import signal
+
+import orjson
+import pyaudio
+from websockets.asyncio.client import ClientConnection, connect
+
+RATE = 24000
+FRAMES = RATE // 50  # 20 ms
+RING_BYTES = RATE * 2 * 10
+DELTA_TYPES = ("response.output_audio.delta", "response.audio.delta")  # GA, beta
+
+
+async def stream(ws: ClientConnection, frames: asyncio.Queue[bytes]) -> None:
+    """Send mic frames as appends and keep the received audio, until cancelled."""
+    ring = bytearray(RING_BYTES)
+    head = 0
+
+    async def send() -> None:
+        while True:
+            frame = await frames.get()
+            audio = base64.b64encode(frame).decode()
+            await ws.send(orjson.dumps({"type": "input_audio_buffer.append", "audio": audio}))
+
+    sender = asyncio.create_task(send())
+    try:
+        async for message in ws:
+            event = orjson.loads(message)
+            if event["type"] in DELTA_TYPES:
+                pcm = base64.b64decode(event["delta"])
+                end = min(head + len(pcm), RING_BYTES)
+                ring[head:end] = pcm[: end - head]
+                head = end % RING_BYTES
+    finally:
+        sender.cancel()
+
+
+async def run(url: str | None, session: str | None) -> None:
+    """Open the streams (and the connection) and run until a signal arrives."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    frames: asyncio.Queue[bytes] = asyncio.Queue()
+    silence = bytes(FRAMES * 2)
+
+    def speaker(data: bytes | None, count: int, info: dict[str, float], status: int) -> tuple:
+        return silence, pyaudio.paContinue
+
+    def mic(data: bytes | None, count: int, info: dict[str, float], status: int) -> tuple:
+        if url is not None:
+            loop.call_soon_threadsafe(frames.put_nowait, data)
+        return None, pyaudio.paContinue
+
+    os.environ.setdefault("PULSE_LATENCY_MSEC", "40")
+    pa = pyaudio.PyAudio()
+    streams = [
+        pa.open(format=pyaudio.paInt16, channels=1, rate=RATE, frames_per_buffer=FRAMES,
+                stream_callback=callback, **{kind: True})
+        for kind, callback in (("output", speaker), ("input", mic))
+    ]
+    try:
+        if url is None:
+            await stop.wait()
+            return
+        async with connect(url, compression=None, max_size=None) as ws:
+            if session:
+                await ws.send(session)
+            task = asyncio.create_task(stream(ws, frames))
+            await stop.wait()
+            task.cancel()
+    finally:
+        for s in streams:
+            s.stop_stream()
+            s.close()
+        pa.terminate()
+
+
+def main() -> None:
+    """Parse the arguments and run."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", help="ws:// URL of the realtime server (none: audio only)")
+    parser.add_argument("--session", help="a frame to send first (a session.update)")
+    args = parser.parse_args()
+    asyncio.run(run(args.url, args.session))
+
+
+if __name__ == "__main__":
+    main()
