@@ -8,15 +8,11 @@ the recording tells exactly how much of a reply reached the sink.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from array import array
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 
-from pivox.config import Config, load_config
-from pivox.daemon import BYTES_PER_MS, Daemon, Hardware
+from pivox.daemon import BYTES_PER_MS
 from pivox.events import (
     InputAudioAppend,
     InputAudioClear,
@@ -25,98 +21,23 @@ from pivox.events import (
     ResponseCancel,
     ResponseCreate,
 )
-from pivox.gpio import Led
-from pivox.hardware import gpio_button, open_pyaudio_microphone, open_pyaudio_speaker
 from pivox.machine import State
 from pivox.secrets import ApiKey
-from pivox.server import RealtimeServer
 from pivox.server.faults import parse_fault
+from tests.daemon_harness import (
+    BUTTON,
+    LED_PIN,
+    daemon_config,
+    kinds,
+    ramp_ms,
+    received,
+    running,
+    tail_states,
+    wait_until,
+)
 from tests.fixtures_server import StartServer, pcm_silence, pcm_tone
 from tests.gpio_double import GpioDouble
 from tests.pulse import PulseAudio
-
-BUTTON = 17
-LED_PIN = 18
-
-
-class RecordingLed(Led):
-    """The real LED adapter over the GPIO double, remembering the states it was shown."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.states: list[str] = []
-
-    def show(self, pattern: Any, state: str = "") -> None:
-        self.states.append(state)
-        super().show(pattern, state)
-
-
-def daemon_config(url: str, mode: str, *extra: str) -> Config:
-    """Defaults, pointed at the local server, with fast reconnects."""
-    return load_config(None, [
-        f"server.url={url}", "server.model=", f"session.mode={mode}",
-        "server.reconnect_max_s=2", "server.auth_retry_s=10",
-        "session.vad_silence_duration_ms=300", f"button.pin={BUTTON}", f"led.pin={LED_PIN}",
-        *extra,
-    ])
-
-
-async def wait_until(predicate: Callable[[], bool], timeout: float = 10.0,
-                     what: str = "condition") -> None:
-    """Poll `predicate` every 10 ms; fail the test after `timeout` seconds."""
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.01)
-    assert predicate(), what
-
-
-@contextlib.asynccontextmanager
-async def running(config: Config, gpio: GpioDouble,
-                  api_key: ApiKey | None = None) -> AsyncIterator[tuple[Daemon, RecordingLed]]:
-    """The daemon on PulseAudio and the GPIO double, stopped cleanly at the end."""
-    leds: list[RecordingLed] = []
-
-    def open_led(cfg: Config) -> RecordingLed:
-        leds.append(RecordingLed(cfg.led.pin, pwm_hz=cfg.led.pwm_hz, gpio_module=gpio))
-        return leds[-1]
-
-    hardware = Hardware(open_microphone=open_pyaudio_microphone,
-                        open_speaker=open_pyaudio_speaker,
-                        open_button=gpio_button(gpio), open_led=open_led)
-    daemon = Daemon(config, hardware, api_key=api_key)
-    task = asyncio.create_task(daemon.run())
-    try:
-        await wait_until(lambda: bool(leds) or task.done(), 5, "daemon started")
-        yield daemon, leds[0]
-    finally:
-        daemon.stop()
-        assert await asyncio.wait_for(task, 10) == 0
-
-
-def received(server: RealtimeServer, index: int = -1) -> list[Any]:
-    """The client events one connection received, in order."""
-    return [event for _, event in server.connections[index].received]
-
-
-def kinds(events: list[Any]) -> list[type]:
-    """Event classes with runs of appends folded into one."""
-    out: list[type] = []
-    for event in events:
-        if not (out and out[-1] is InputAudioAppend and type(event) is InputAudioAppend):
-            out.append(type(event))
-    return out
-
-
-def ramp_ms(pcm: bytes) -> float:
-    """Milliseconds of a ramp reply that the recording holds (its highest position)."""
-    samples = array("h", pcm)
-    top = max(samples, default=0)
-    return (top * 8 + 8) / 24 if top > 0 else 0.0
-
-
-def tail_states(led: RecordingLed, n: int) -> list[str]:
-    """The last `n` states the LED was shown."""
-    return led.states[-n:]
 
 
 @pytest.fixture

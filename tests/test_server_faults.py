@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from pivox.server.faults import Fault, FaultPlan, faults_from_query, parse_fault
+from pivox.errors import ProtocolError
+from pivox.events import Error
+from pivox.protocol.openai import decode_server_event
+from pivox.server import RealtimeServer
+from pivox.server.faults import (
+    ERROR_CLASSES,
+    Fault,
+    FaultPlan,
+    faults_from_query,
+    parse_fault,
+)
+from tests.fixtures_server import wire_client
 
 CASES = [
     ("close:1011:after=40", Fault(kind="close", code=1011, after=40)),
@@ -17,6 +30,9 @@ CASES = [
     ("bad_base64:deltas=1", Fault(kind="bad_base64", deltas=1)),
     ("unknown:after=2", Fault(kind="unknown", after=2)),
     ("auth", Fault(kind="auth")),
+    ("error", Fault(kind="error")),
+    ("error:rate_limit:deltas=2", Fault(kind="error", error="rate_limit", deltas=2)),
+    ("freeze:30:after=2", Fault(kind="freeze", seconds=30, after=2)),
 ]
 
 
@@ -33,6 +49,7 @@ def test_parse(spec: str, fault: Fault) -> None:
         ("close:1011:when=3", "unknown key 'when'"),
         ("close:abc", "expected numbers as values"),
         ("stall:-1", "expected values >= 0"),
+        ("error:teapot", "error class 'teapot': expected one of"),
     ],
 )
 def test_parse_rejects_with_reason(spec: str, expected: str) -> None:
@@ -66,3 +83,28 @@ def test_stale_is_counted_not_fired() -> None:
     plan = FaultPlan([Fault(kind="stale", count=2), Fault(kind="stale", count=1)])
     assert plan.stale_count == 3
     assert plan.due() == []
+
+
+@pytest.mark.parametrize("name", sorted(ERROR_CLASSES))
+async def test_error_fault_sends_one_error_event_of_its_class(
+    realtime_server: RealtimeServer, name: str
+) -> None:
+    async with wire_client(f"{realtime_server.url}?fault=error:{name}:after=1") as client:
+        client.strict = False
+        await client.recv()  # session.created
+        event = decode_server_event(await client.recv_raw())
+        assert not isinstance(event, ProtocolError)
+        assert isinstance(event, Error)
+        assert (event.error.type, event.error.code, event.error.message) == ERROR_CLASSES[name]
+        await client.send("input_audio_buffer.clear")  # the session goes on
+        await client.ws.ping()
+
+
+async def test_freeze_leaves_pings_unanswered_then_drops(realtime_server: RealtimeServer) -> None:
+    async with wire_client(f"{realtime_server.url}?fault=freeze:0.5:after=1") as client:
+        await client.recv()  # session.created
+        pong = await client.ws.ping()
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(pong), 0.3)
+        await realtime_server.connections[0].closed.wait()
+    assert realtime_server.connections[0].close_code == 1006

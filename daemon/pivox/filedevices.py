@@ -4,7 +4,8 @@
 period against fixed deadlines, then silence; `FileSpeaker` reads the ring once per
 period, as a sound card's callback would, and writes what it got to a WAV file. Both run
 one thread, like PortAudio, and offer the same `start`/`close`/`alive`/`error` surface
-as `pivox.audio`'s devices.
+as `pivox.audio`'s devices. `speed` > 1 runs their periods that many times faster than real
+time (compressed-time soak runs).
 """
 
 from __future__ import annotations
@@ -47,11 +48,13 @@ class _PacedDevice:
 
     kind = "device"
 
-    def __init__(self, path: str | Path, frame_ms: int) -> None:
+    def __init__(self, path: str | Path, frame_ms: int, speed: float = 1.0) -> None:
+        if speed <= 0:
+            raise ValueError(f"speed must be > 0, got {speed}")
         self.path = Path(path)
         self.label = f"{self.kind} file {self.path}"
         self.frame_bytes = RATE * frame_ms // 1000 * SAMPLE_BYTES
-        self.period_s = frame_ms / 1000
+        self.period_s = frame_ms / 1000 / speed
         self.error: str | None = None
         self.callbacks = 0
         self._last_callback = 0.0
@@ -103,8 +106,8 @@ class FileMicrophone(_PacedDevice):
     kind = "input"
 
     def __init__(self, path: str | Path, *, on_frame: Callable[[bytes], None],
-                 frame_ms: int = FRAME_MS) -> None:
-        super().__init__(path, frame_ms)
+                 frame_ms: int = FRAME_MS, speed: float = 1.0) -> None:
+        super().__init__(path, frame_ms, speed)
         self._pcm = read_wav(path)
         self._pos = 0
         self._silence = bytes(self.frame_bytes)
@@ -121,12 +124,17 @@ class FileMicrophone(_PacedDevice):
 
 
 class FileSpeaker(_PacedDevice):
-    """Reads one period from the ring each frame_ms and keeps it; `close()` writes the WAV."""
+    """Reads one period from the ring each frame_ms and keeps it; `close()` writes the WAV.
+
+    With `keep=False` what is played is counted but neither kept nor written (long runs).
+    """
 
     kind = "output"
 
-    def __init__(self, ring: PcmSource, path: str | Path, *, frame_ms: int = FRAME_MS) -> None:
-        super().__init__(path, frame_ms)
+    def __init__(self, ring: PcmSource, path: str | Path, *, frame_ms: int = FRAME_MS,
+                 speed: float = 1.0, keep: bool = True) -> None:
+        super().__init__(path, frame_ms, speed)
+        self._keep = keep
         self._ring = ring
         self._buf = bytearray(self.frame_bytes)
         self._view = memoryview(self._buf)
@@ -138,11 +146,12 @@ class FileSpeaker(_PacedDevice):
         got = self._ring.read_into(self._view)
         if got:
             self.audible += got
-        self._out += self._buf
+        if self._keep:
+            self._out += self._buf
 
     def close(self) -> None:
         """Stop and write everything played (silence included) to the WAV file."""
         running = self._thread is not None
         super().close()
-        if running:
+        if running and self._keep:
             write_wav(self.path, bytes(self._out))

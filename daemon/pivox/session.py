@@ -84,6 +84,8 @@ class Connection:
                 open_timeout=endpoint.connect_timeout_s,
                 ping_interval=endpoint.ping_interval_s,
                 ping_timeout=endpoint.ping_timeout_s,
+                # A dead link answers no close frame either: give up as soon as on a pong.
+                close_timeout=endpoint.ping_timeout_s,
                 max_size=MAX_FRAME_BYTES,
                 # The server's audio is base64: deflate would cost CPU and save little.
                 compression=None,
@@ -122,6 +124,8 @@ def describe_close(exc: BaseException) -> str:
         if exc.rcvd is not None:
             reason = f" ({exc.rcvd.reason})" if exc.rcvd.reason else ""
             return f"server closed with {exc.rcvd.code}{reason}"
+        if exc.sent is not None:  # pivox gave up: keep-alive timeout, frame too big, ...
+            return f"connection dropped: closed with {exc.sent.code} ({exc.sent.reason})"
         return "connection dropped"
     if isinstance(exc, InvalidStatus):
         return f"handshake refused (HTTP {exc.response.status_code})"

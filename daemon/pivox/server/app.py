@@ -38,7 +38,7 @@ from pivox.events import (
 )
 from pivox.protocol.openai import encode_server_event
 from pivox.server.conversation import Conversation
-from pivox.server.faults import Fault, FaultPlan, faults_from_query
+from pivox.server.faults import ERROR_CLASSES, Fault, FaultPlan, faults_from_query
 from pivox.server.options import ServerOptions
 from pivox.server.voice import reply_audio
 
@@ -84,6 +84,7 @@ class RealtimeServer:
         """Upgrade requests seen, refused ones included (a client's retry rate shows here)."""
         self._injected: list[Fault] = []
         self._server: Server | None = None
+        self._closing = asyncio.Event()
         self.port = options.port
 
     @property
@@ -109,6 +110,7 @@ class RealtimeServer:
         traceback: TracebackType | None,
     ) -> None:
         if self._server is not None:
+            self._closing.set()  # ends frozen links, which no longer read the socket
             self._server.close()
             await self._server.wait_closed()
             self._server = None
@@ -160,7 +162,7 @@ class RealtimeServer:
         log.info("connection from %s: %s dialect, model %s, faults %s",
                  ws.remote_address, dialect, model, faults or "none")
         try:
-            await _Link(ws, conversation, plan, record).run()
+            await _Link(ws, conversation, plan, record, self._closing).run()
         finally:
             record.close_code = ws.close_code
             record.closed.set()
@@ -175,9 +177,10 @@ class _Link:
 
     def __init__(
         self, ws: ServerConnection, conversation: Conversation, plan: FaultPlan,
-        record: ConnectionRecord,
+        record: ConnectionRecord, closing: asyncio.Event,
     ) -> None:
         self.ws = ws
+        self.closing = closing
         self.conversation = conversation
         self.plan = plan
         self.record = record
@@ -261,6 +264,18 @@ class _Link:
         elif fault.kind == "drop":
             self.ws.transport.abort()
             raise _Stop
+        elif fault.kind == "freeze":
+            self.ws.transport.pause_reading()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.closing.wait(), fault.seconds)
+            self.ws.transport.abort()
+            raise _Stop
+        elif fault.kind == "error":
+            kind, code, message = ERROR_CLASSES[fault.error]
+            await self.ws.send(encode_server_event(Error(error=ErrorInfo(
+                type=kind, code=code, message=message,
+            )), self.conversation.dialect))
+            self.record.sent.append(f"fault:error:{fault.error}")
         elif fault.kind == "auth":
             await self.ws.send(encode_server_event(Error(error=ErrorInfo(
                 type="invalid_request_error", code="invalid_api_key",

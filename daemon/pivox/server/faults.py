@@ -15,7 +15,11 @@ repeated `fault=` query parameters, e.g.
 | `oversized` | bytes (2000000) | send one valid JSON event of that many bytes |
 | `stale` | count (3) | on `response.cancel`, `count` more audio deltas of that response |
 | `auth` | - | accept, then send `error` code `invalid_api_key` and close 1008 |
+| `error` | error class (server_error) | send one `error` event of that class (see ERROR_CLASSES) |
+| `freeze` | seconds (1.0) | the link goes dead: nothing read or sent, pings unanswered |
 
+`stall` keeps the WebSocket layer alive (pings are answered); `freeze` imitates a dead link,
+which only the client's keep-alive can notice, then the server gives up on the connection.
 `stale` imitates deltas in flight when a cancel arrives: they come before `response.done`.
 Every fault but `stale` fires once, as soon as the server has sent `after=N` events (0:
 before `session.created`) and `deltas=N` audio deltas on the connection (both default 0),
@@ -31,16 +35,33 @@ from typing import Literal
 from urllib.parse import parse_qs
 
 FaultKind = Literal[
-    "close", "drop", "stall", "malformed", "bad_base64", "unknown", "oversized", "stale", "auth"
+    "close", "drop", "stall", "malformed", "bad_base64", "unknown", "oversized", "stale", "auth",
+    "error", "freeze",
 ]
 FAULT_KINDS: tuple[FaultKind, ...] = (
-    "close", "drop", "stall", "malformed", "bad_base64", "unknown", "oversized", "stale", "auth"
+    "close", "drop", "stall", "malformed", "bad_base64", "unknown", "oversized", "stale", "auth",
+    "error", "freeze",
 )
+ERROR_CLASSES: dict[str, tuple[str, str | None, str]] = {
+    "invalid_request_error": (
+        "invalid_request_error", "invalid_value", "Invalid value: 'x'. Supported values are: 'y'."
+    ),
+    "server_error": (
+        "server_error", None, "The server had an error while processing your request."
+    ),
+    "rate_limit": (
+        "requests", "rate_limit_exceeded",
+        "Rate limit reached for gpt-realtime on requests per min (RPM). Please try again in 1s.",
+    ),
+}
+"""`error` fault argument -> the wire error's (type, code, message), shaped like the cloud's."""
 # the field the positional argument of each kind sets
 _POSITIONAL: dict[str, str] = {
-    "close": "code", "stall": "seconds", "oversized": "size", "stale": "count"
+    "close": "code", "stall": "seconds", "oversized": "size", "stale": "count",
+    "error": "error", "freeze": "seconds",
 }
 _INT_FIELDS = ("after", "deltas", "code", "size", "count")
+_KEYS = ("after", "deltas", "code", "seconds", "size", "count", "error")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -54,6 +75,7 @@ class Fault:
     seconds: float = 1.0
     size: int = 2_000_000
     count: int = 3
+    error: str = "server_error"
 
 
 def parse_fault(text: str) -> Fault:
@@ -68,9 +90,13 @@ def parse_fault(text: str) -> Fault:
             if index != 0 or kind not in _POSITIONAL:
                 raise ValueError(f"fault {text!r}: unexpected argument {part!r}")
             key, value = _POSITIONAL[kind], part
-        if key not in ("after", "deltas", "code", "seconds", "size", "count"):
+        if key not in _KEYS:
             raise ValueError(f"fault {text!r}: unknown key {key!r}")
         fields[key] = value
+    error = fields.pop("error", "server_error")
+    if error not in ERROR_CLASSES:
+        raise ValueError(f"fault {text!r}: error class {error!r}: expected one of "
+                         f"{', '.join(ERROR_CLASSES)}")
     try:
         numbers: dict[str, int | float] = {
             key: int(value) if key in _INT_FIELDS else float(value)
@@ -80,7 +106,7 @@ def parse_fault(text: str) -> Fault:
         raise ValueError(f"fault {text!r}: expected numbers as values") from None
     if any(number < 0 for number in numbers.values()):
         raise ValueError(f"fault {text!r}: expected values >= 0")
-    return Fault(kind=kind, **numbers)  # type: ignore[arg-type]
+    return Fault(kind=kind, error=error, **numbers)  # type: ignore[arg-type]
 
 
 def faults_from_query(query: str) -> tuple[Fault, ...]:

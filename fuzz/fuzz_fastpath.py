@@ -1,0 +1,40 @@
+"""Atheris target: the audio-delta fast path agrees with the full decoder on any frame.
+
+Inputs are an audio-delta head in the server's layout followed by fuzzed bytes, so most of
+them reach the span checks. Run through fuzz/run.sh.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import atheris
+
+with atheris.instrument_imports():
+    from pivox.errors import ProtocolError
+    from pivox.events import AudioDelta
+    from pivox.protocol.fastpath import decode_audio, parse_audio_delta
+    from pivox.protocol.openai import decode_server_event
+
+HEAD = (b'{"type":"response.output_audio.delta","event_id":"e","response_id":"r",'
+        b'"item_id":"i","output_index":0,"content_index":0,"delta":"')
+
+
+def test_one_input(data: bytes) -> None:
+    """The fast path's PCM or error is exactly the full decoder's, and it never raises."""
+    frame = HEAD + data if data[:1] != b"{" else data
+    chunk = parse_audio_delta(frame)
+    if chunk is None:
+        return
+    pcm = decode_audio(chunk)
+    full = decode_server_event(frame)
+    if isinstance(pcm, ProtocolError):
+        assert isinstance(full, ProtocolError) and str(full) == str(pcm)
+    else:
+        assert isinstance(full, AudioDelta) and full.audio == pcm
+        assert full.item_id == chunk.item_id and full.response_id == chunk.response_id
+
+
+if __name__ == "__main__":
+    atheris.Setup(sys.argv, test_one_input)
+    atheris.Fuzz()
