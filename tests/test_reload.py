@@ -16,8 +16,8 @@ from pivox.daemon import Daemon, Hardware
 from pivox.events import SessionUpdate
 from pivox.hardware import open_pyaudio_microphone, open_pyaudio_speaker
 from pivox.machine import State
-from tests.fixtures_server import StartServer
 from tests.daemon_harness import received, wait_until
+from tests.fixtures_server import StartServer
 
 
 def write_config(path: Path, url: str, instructions: str) -> None:
