@@ -15,10 +15,13 @@ import time
 import tracemalloc
 from array import array
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
-from pivox.daemon import BYTES_PER_MS, Daemon
+from pivox.audio import Microphone
+from pivox.daemon import AUDIO_GRACE_S, BYTES_PER_MS, Daemon
+from pivox.errors import DeviceError
 from pivox.events import InputAudioCommit, ResponseCancel
 from pivox.machine import State
 from pivox.server import RealtimeServer
@@ -358,6 +361,56 @@ async def test_audio_device_lost_is_audio_error_then_recovers(
     errors = [m for m in messages(logs) if m.startswith(("audio stalled", "audio device failed"))]
     assert errors and all(kind in m for m in errors[:1]), errors
     assert any(m == "audio devices back" for m in messages(logs))
+
+
+class FailingMicrophone(Microphone):
+    """The real PyAudio microphone, whose input starts failing while `broken["on"]` is set:
+    the running stream's callback gets an error, and opening a new one is refused."""
+
+    def __init__(self, broken: dict[str, bool], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._broken = broken
+
+    def start(self) -> None:
+        if self._broken["on"]:
+            raise DeviceError("cannot open input stream: device unavailable "
+                              "(portaudio error -9985)", device=self.label)
+        super().start()
+
+    def _callback(self, in_data: bytes | None, frame_count: int, time_info: dict[str, float],
+                  status: int) -> tuple[bytes | None, int]:
+        if self._broken["on"]:
+            return super()._callback(None, frame_count, time_info, status)  # no data: an error
+        return super()._callback(in_data, frame_count, time_info, status)
+
+
+async def test_audio_input_errors_are_audio_error_then_recover(
+    start_realtime_server: StartServer, gpio_double: GpioDouble, live_pulse: PulseAudio,
+    logs: pytest.LogCaptureFixture,
+) -> None:
+    """The mic's callback starts failing: AUDIO_ERROR with its LED and a log line naming the
+    input, reopening refused with backoff meanwhile, the daemon back once the input works."""
+    broken = {"on": False}
+
+    def open_mic(config: Any, on_frame: Any) -> FailingMicrophone:
+        return FailingMicrophone(broken, on_frame=on_frame, latency_ms=config.audio.latency_ms)
+
+    async with start_realtime_server() as server, running(
+        daemon_config(server.url, "push_to_talk"), gpio_double, open_microphone=open_mic,
+    ) as (daemon, led):
+        await idle_on(daemon, server, 1)
+        await asyncio.sleep(AUDIO_GRACE_S)  # past the grace a fresh stream gets
+        broken["on"] = True
+        await wait_until(lambda: daemon.machine.state is State.AUDIO_ERROR, 10, "audio error")
+        assert led.states[-1] == "audio_error" and daemon.conn is not None
+        await asyncio.sleep(2.5)  # reopening is refused meanwhile, with backoff
+        broken["on"] = False
+        await wait_until(lambda: daemon.machine.state is State.IDLE, 40, "recovered")
+        assert len(server.connections) == 1
+    errors = [m for m in messages(logs) if m.startswith(("audio stalled", "audio device failed"))]
+    assert errors[0].startswith("audio stalled: default input")
+    assert any("portaudio error -9985" in m for m in errors[1:])
+    assert "audio devices back" in messages(logs)
 
 
 # --------------------------------------------------------------------------- memory

@@ -50,6 +50,7 @@ from pivox.events import (
 )
 from pivox.gestures import ButtonGestures
 from pivox.led import DEFAULT_PATTERNS, LedPattern, parse_pattern
+from pivox.memory import pin_mmap_threshold
 from pivox.preroll import PreRoll
 from pivox.protocol.fastpath import decode_audio, parse_audio_delta
 from pivox.protocol.openai import decode_server_event
@@ -206,6 +207,7 @@ class Daemon:
     async def run(self) -> int:
         """Run until stop(); returns the exit code."""
         self._loop = asyncio.get_running_loop()
+        pin_mmap_threshold()
         self._install_signals()
         self._open_gpio()
         self._feed(m.Booted())
@@ -733,12 +735,14 @@ class Daemon:
         response_id = self._playing_response or self._active_response
         item_id = self.ring.current_item
         self.ring.clear()
+        flush = getattr(self.speaker, "flush", None)  # FileSpeaker holds nothing to flush
+        unheard = flush() if flush is not None else 0  # handed to the sound card, never heard
         if response_id is None:
             return
         self._cancelled.append(response_id)
         self._send(ResponseCancel(response_id=response_id))
         if item_id is not None and self._playing_response == response_id:
-            played_ms = self.ring.played(item_id) // BYTES_PER_MS
+            played_ms = max(0, self.ring.played(item_id) - unheard) // BYTES_PER_MS
             self._send(ItemTruncate(item_id=item_id, content_index=0, audio_end_ms=played_ms))
             log.info("barge-in: cancelled %s after %d ms of %s", response_id, played_ms, item_id,
                      extra=self._fields(RESPONSE_ID=response_id, ITEM_ID=item_id,
