@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.pulse import PulseAudio
+from tests.pulse import MicWriter, PulseAudio
 
 
 @pytest.fixture(scope="session")
@@ -24,3 +24,10 @@ def live_pulse(pulse: PulseAudio) -> PulseAudio:
     """`pulse`, checked to have a live mic writer (a dead one makes PortAudio spin)."""
     assert pulse.mic is not None and pulse.mic.alive, "the paced mic writer is not running"
     return pulse
+
+
+@pytest.fixture
+def mic(live_pulse: PulseAudio) -> MicWriter:
+    """The paced pipe-source writer of the private PulseAudio (the daemon's microphone)."""
+    assert live_pulse.mic is not None
+    return live_pulse.mic

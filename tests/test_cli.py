@@ -88,3 +88,5 @@ def test_demo_runs_the_whole_loop_without_a_sound_card(tmp_path: Path) -> None:
     loud = sum(1 for s in samples if abs(s) > 1000)
     assert loud > 24000 * 0.3  # at least 0.3 s of audible reply
     assert "turn 1 done" in result.stderr
+    assert "tool get_time({}) -> {\"time\":" in result.stderr  # the tool path, end to end
+    assert "assistant: The get_time tool said:" in result.stderr

@@ -40,12 +40,6 @@ from tests.gpio_double import GpioDouble
 from tests.pulse import PulseAudio
 
 
-@pytest.fixture
-def mic(live_pulse: PulseAudio) -> Any:
-    """The paced pipe-source writer of the private PulseAudio."""
-    return live_pulse.mic
-
-
 async def test_push_to_talk_turn(start_realtime_server: StartServer, gpio_double: GpioDouble,
                                  live_pulse: PulseAudio, mic: Any) -> None:
     async with start_realtime_server(reply_ms=800, speed=4.0) as server, running(
