@@ -200,6 +200,29 @@ async def test_a_stall_with_a_live_link_is_not_a_disconnect(
         assert daemon.machine.state is State.IDLE and led.states[-1] == "idle"
 
 
+async def test_a_reply_that_never_comes_is_given_up(
+    start_realtime_server: StartServer, gpio_double: GpioDouble, live_pulse: PulseAudio,
+    logs: pytest.LogCaptureFixture,
+) -> None:
+    """The server goes quiet right after the commit (as when an error replaces the reply):
+    THINKING ends after `session.response_timeout_s`, back to IDLE, and the next turn works."""
+    async with start_realtime_server() as server, running(
+        daemon_config(server.url, "push_to_talk", "session.response_timeout_s=1"), gpio_double,
+    ) as (daemon, led):
+        await fault_next_link(daemon, server, "stall:5:after=4")  # created, updated, cleared,
+        await idle_on(daemon, server, 2)                          # committed: then silence
+        await ptt_turn(gpio_double, live_pulse)
+        await wait_until(lambda: "thinking" in led.states[-2:], 5, "thinking")
+        await wait_until(lambda: daemon.machine.state is State.IDLE, 5, "given up")
+        assert led.states[-2:] == ["thinking", "idle"]
+        assert any(m.startswith("no reply after 1 s") for m in messages(logs))
+        assert daemon.stats["turns"] == 0
+        await asyncio.sleep(5.0)  # the stall ends; the session goes on
+        await ptt_turn(gpio_double, live_pulse)
+        await wait_until(lambda: daemon.stats["turns"] == 1, 10, "a turn after")
+        assert len(server.connections) == 2
+
+
 # --------------------------------------------------------------------------- bad input
 
 

@@ -176,6 +176,11 @@ class SessionSettings:
     vad_silence_duration_ms: int = _setting(
         500, "Silence that ends a turn, in ms.", range=(0, 10000)
     )
+    response_timeout_s: float = _setting(
+        30.0,
+        "Give up on a reply when the server sends nothing for this long while thinking.",
+        range=(1.0, 600.0),
+    )
     tools: tuple[str, ...] = _setting(
         TOOL_NAMES, "Local tools the model may call.", choices=TOOL_NAMES
     )

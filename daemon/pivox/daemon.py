@@ -198,6 +198,8 @@ class Daemon:
         self._audio_backoff = Backoff(base=1.0, cap=30.0)
         self._audio_retry_at = 0.0
         self._audio_opened_at = 0.0
+        self._waiting_since = 0.0
+        """When the device last heard from the server or started thinking (monotonic)."""
         self._last_ping = 0.0
         self._status = ""
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -302,6 +304,8 @@ class Daemon:
             name = type(inp).__name__
             log.info("%s -> %s (%s)", before.value, after.value, name,
                      extra=self._fields(PIVOX_STATE=after.value, PIVOX_EVENT=name))
+            if after is m.State.THINKING:
+                self._waiting_since = self.clock()
             if self.led is not None:
                 self.led.show(self.patterns[after], after.value)
             self.notifier.status(self._status_line())
@@ -448,6 +452,7 @@ class Daemon:
             for gesture in self.gestures.poll(now):
                 self._feed(gesture)
             self._check_playback(now)
+            self._check_reply_timeout(now)
             if self.led is not None:
                 self.led.tick(now)
             self._check_audio(now)
@@ -465,6 +470,22 @@ class Daemon:
             self._feed(m.Drained())
             if self.machine.state is not m.State.SPEAKING:
                 self._finish_turn()
+
+    def _check_reply_timeout(self, now: float) -> None:
+        """THINKING with no word from the server for too long: give the reply up."""
+        timeout = self.config.session.response_timeout_s
+        if self.machine.state is not m.State.THINKING or now - self._waiting_since < timeout:
+            return
+        response_id = self._active_response
+        log.warning("no reply after %.0f s of server silence; giving it up", timeout,
+                    extra=self._fields(RESPONSE_ID=response_id, PIVOX_EVENT="reply_timeout"))
+        if response_id is not None:
+            self._cancelled.append(response_id)
+            self._send(ResponseCancel(response_id=response_id))
+        self._active_response = None
+        self._tool_followup = False
+        self.turns.finish()
+        self._feed(m.ResponseFinished(response_id=response_id or "", status="timeout"))
 
     def _finish_turn(self) -> None:
         turn = self.turns.finish()
@@ -622,6 +643,7 @@ class Daemon:
     async def _receiver(self, conn: Connection) -> None:
         while True:
             frame = await conn.recv()
+            self._waiting_since = self.clock()
             await self._on_frame(frame)
 
     async def _on_frame(self, frame: bytes) -> None:
