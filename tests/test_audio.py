@@ -204,9 +204,13 @@ def test_speaker_underrun_gives_silence_and_counts(
     assert ring.played("item") == len(pcm)
 
 
-def test_speaker_volume_scales_samples(live_pulse: PulseAudio, ring: AudioRing) -> None:
+@pytest.mark.parametrize("set_later", [False, True], ids=["at-open", "set_volume"])
+def test_speaker_volume_scales_samples(live_pulse: PulseAudio, ring: AudioRing,
+                                       set_later: bool) -> None:
     pcm = pattern(RATE // 4, seed=9)
-    speaker = Speaker(ring, volume=50)
+    speaker = Speaker(ring, volume=100 if set_later else 50)
+    if set_later:
+        speaker.set_volume(50)  # what the set_volume tool does
     try:
         recorded = play_and_record(live_pulse, speaker, ring, pcm)
     finally:

@@ -106,7 +106,8 @@ async def test_barge_in_truncates_at_what_was_heard(
         assert truncate.item_id == item
         cancel_at = next(i for i, e in enumerate(events) if isinstance(e, ResponseCancel))
         assert cancel_at < events.index(truncate)
-        assert 1000 <= truncate.audio_end_ms < 5000
+        # a second was handed to the sound card; up to its buffer (~60 ms) was never heard
+        assert 900 <= truncate.audio_end_ms < 5000
         assert abs(truncate.audio_end_ms - heard) <= 20
         # no late delta of the cancelled reply reached the ring
         assert daemon.ring.written(item) == written_at_cancel

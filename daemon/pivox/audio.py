@@ -5,7 +5,8 @@ PCM16 rate) when the device supports it, else at the device's own rate with a
 `pivox.resample.Resampler` in between. Their callbacks run on PortAudio's thread:
 
 - `Speaker` reads each period from an `AudioRing` (`read_into`, which zero-fills and
-  counts underruns); the ring is the only object shared with the loop.
+  counts underruns); the ring is the only object shared with the loop while the stream
+  runs (`flush()` reads the callback's own log only once the callback thread has ended).
 - `Microphone` hands each 20 ms frame to `on_frame`, still on PortAudio's thread: the
   daemon passes a function that only does `loop.call_soon_threadsafe(...)`; it must not
   block, or the stream overflows.
@@ -20,6 +21,13 @@ Latency: PyAudio 0.2.14 gives no way to pass a suggested latency (it asks for th
 device's default low latency), so the Speaker's `latency_ms` reaches PulseAudio through
 `PULSE_LATENCY_MSEC`, which libpulse (under ALSA's pulse plugin) reads when a stream
 connects: it is set in os.environ before PortAudio starts, unless already set.
+
+Barge-in: `Speaker.flush()` aborts the stream (Pa_AbortStream: PortAudio drops what ALSA and
+PulseAudio still hold), then opens and starts a fresh stream before closing the aborted one
+(about 5 ms in all). Restarting the same stream instead reconnects it to PulseAudio, and a
+sink left with no client (the null sink here) stalls the next reply ~1.4 s. It returns the
+ring bytes handed but not yet heard, from each recent callback's `output_buffer_dac_time -
+current_time` (when its first sample reaches the DAC).
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ import logging
 import os
 import time
 from array import array
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, Self
@@ -47,6 +56,8 @@ FRAME_MS = 20
 # per second at 44.1 kHz, now and then at 24 kHz; 30 ms still did under CPU load; 40 did not.
 LATENCY_MS = 40
 STALL_S = 1.0
+HANDED_LOG = 16
+"""Callbacks `flush()` looks back at (320 ms of 20 ms periods, more than any buffer seen)."""
 Kind = Literal["input", "output"]
 # PortAudio's paStreamCallbackResult values (pyaudio.paContinue / paAbort).
 _CONTINUE = 0
@@ -317,15 +328,7 @@ class _Stream:
                 self.rate if self._supports(pa, info, self.rate) else int(info.default_sample_rate)
             )
             self._prepare(rate)
-            self._stream = pa.open(
-                format=_pyaudio_module().paInt16,
-                channels=1,
-                rate=rate,
-                frames_per_buffer=rate * self.frame_ms // 1000,
-                start=False,
-                stream_callback=self._callback,
-                **{self.kind: True, f"{self.kind}_device_index": info.index},
-            )
+            self._stream = self._open_stream(pa, info, rate)
         except (OSError, ValueError) as exc:
             pa.terminate()
             raise _device_error(exc, self.label, f"open {self.kind} stream") from exc
@@ -334,6 +337,18 @@ class _Stream:
             raise
         self._pa, self.info, self.device_rate = pa, info, rate
         log.info("%s %s opened: %r at %d Hz", self.kind, self.label, info.name, rate)
+
+    def _open_stream(self, pa: pyaudio.PyAudio, info: DeviceInfo, rate: int) -> Any:
+        """A new, stopped PortAudio stream on `info` at `rate` that calls `_callback`."""
+        return pa.open(
+            format=_pyaudio_module().paInt16,
+            channels=1,
+            rate=rate,
+            frames_per_buffer=rate * self.frame_ms // 1000,
+            start=False,
+            stream_callback=self._callback,
+            **{self.kind: True, f"{self.kind}_device_index": info.index},
+        )
 
     def _supports(self, pa: pyaudio.PyAudio, info: DeviceInfo, rate: int) -> bool:
         """True if the device takes mono paInt16 at `rate`."""
@@ -388,25 +403,72 @@ class Speaker(_Stream):
         self._samples = self._view.cast("h")
         self._resampler: Resampler | None = None
         self._pending = bytearray()
+        # Written by the callback thread only; read by flush() only after Pa_AbortStream has
+        # joined that thread and before the stream restarts, so the two never overlap.
+        self._handed: deque[tuple[float, int]] = deque(maxlen=HANDED_LOG)
+        self._got = 0
+
+    def set_volume(self, volume: int) -> None:
+        """Change the volume (0..100) from the next period on; one attribute the callback reads."""
+        self._gain = _gain(volume)
+
+    def flush(self) -> int:
+        """Silence at once: drop what PortAudio/PulseAudio hold and restart the stream.
+
+        Returns the bytes of ring audio handed to the stream that never reached the DAC
+        (estimated from the callbacks' DAC times; within a period when resampling); 0 if the
+        stream is not running. Never raises: a failed restart leaves `alive()` False.
+        """
+        stream = self._stream
+        if stream is None or not stream.is_active():
+            return 0
+        try:
+            # PyAudio 0.2.14 wraps Pa_AbortStream in its C module but not on Stream.
+            _pyaudio_module()._portaudio.abort_stream(stream._stream)
+        except OSError as exc:
+            log.warning("aborting %s failed: %s", self.label, exc)
+            return 0
+        now = time.monotonic()
+        unheard = sum(
+            max(0, got - max(0, int((now - dac) * self.rate)) * SAMPLE_BYTES)
+            for dac, got in self._handed
+        )
+        self._handed.clear()
+        self._pending = bytearray()
+        assert self.info is not None
+        try:
+            self._stream = self._open_stream(self._pa, self.info, self.device_rate)
+            self.start()
+        except (OSError, ValueError, DeviceError) as exc:  # alive() stays False: the watchdog
+            log.warning("reopening %s after a flush failed: %s", self.label, exc)
+        finally:
+            stream.close()  # only now: it kept the sink awake while the new stream connected
+        return unheard
 
     def _prepare(self, device_rate: int) -> None:
         self._pending = bytearray()
+        self._handed.clear()
         self._resampler = Resampler(self.rate, device_rate) if device_rate != self.rate else None
 
     def _callback(
         self, in_data: bytes | None, frame_count: int, time_info: dict[str, float], status: int
     ) -> tuple[bytes | None, int]:
         self._mark_callback()
+        self._got = 0
         try:
             if self._resampler is None and frame_count == self._frames:
                 # PyAudio only takes immutable bytes: one copy of the preallocated period.
-                return bytes(self._read_period()), _CONTINUE
-            need = frame_count * SAMPLE_BYTES
-            while len(self._pending) < need:
-                period = self._read_period()
-                self._pending += self._resampler.process(period) if self._resampler else period
-            out = bytes(self._pending[:need])
-            del self._pending[:need]
+                out = bytes(self._read_period())
+            else:
+                need = frame_count * SAMPLE_BYTES
+                while len(self._pending) < need:
+                    period = self._read_period()
+                    self._pending += self._resampler.process(period) if self._resampler else period
+                out = bytes(self._pending[:need])
+                del self._pending[:need]
+            # When this buffer's first sample reaches the DAC, on the monotonic clock.
+            lead = time_info["output_buffer_dac_time"] - time_info["current_time"]
+            self._handed.append((self._last_callback + lead, self._got))
             return out, _CONTINUE
         except Exception as exc:
             self.error = f"speaker callback failed: {exc!r}"
@@ -415,7 +477,7 @@ class Speaker(_Stream):
 
     def _read_period(self) -> bytearray:
         """Next period from the ring into the preallocated buffer, scaled by the volume."""
-        self._ring.read_into(self._view)
+        self._got += self._ring.read_into(self._view)
         if self._gain is not None:
             samples, gain = self._samples, self._gain
             samples[:] = array("h", [s * gain >> 15 for s in samples])

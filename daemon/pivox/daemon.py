@@ -758,7 +758,8 @@ class Daemon:
         item_id = self.ring.current_item
         self.ring.clear()
         flush = getattr(self.speaker, "flush", None)  # FileSpeaker holds nothing to flush
-        unheard = flush() if flush is not None else 0  # handed to the sound card, never heard
+        # what was handed to the sound card but never heard; nothing to drop if nothing plays
+        unheard = flush() if flush is not None and self._playing_response else 0
         if response_id is None:
             return
         self._cancelled.append(response_id)
