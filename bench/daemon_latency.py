@@ -280,7 +280,6 @@ class BargeIns:
     """Per barge-in figures, in seconds (truncate errors in ms)."""
 
     silence: list[float]
-    silence_pa: list[float]
     handed_after: list[float]
     output_latency: list[float]
     truncate_error_ms: list[float]
@@ -334,7 +333,7 @@ def analyse(daemon: MarkedDaemon, speaker: TimedSpeaker, recording: TimedRecordi
     if len(truncated_ms) != n or not n <= len(heard) == len(starts) <= n + 1:
         raise RuntimeError(f"recorded {len(heard)} replies, handed {len(starts)}, {n} barge-ins, "
                            f"{len(truncated_ms)} truncates: the run is not what it should be")
-    out = BargeIns([], [], [], [], [], [])
+    out = BargeIns([], [], [], [], [])
     for seg, onset in zip(heard, starts, strict=True):
         handed_at = onset.at + onset.first / RATE  # when its first nonzero sample was handed
         out.output_latency.append(recording.heard_at(seg.first) - handed_at)
@@ -343,7 +342,6 @@ def analyse(daemon: MarkedDaemon, speaker: TimedSpeaker, recording: TimedRecordi
         out.silence.append(recording.heard_at(seg.last) + 1 / RATE - ss)
         until = starts[k + 1].at if k + 1 < len(starts) else ss + 0.5
         last = last_handed(speaker.handed, until, starts[k].at)
-        out.silence_pa.append(last.at + last.lead + (last.last + 1) / RATE - ss)
         out.handed_after.append(last.at - ss)
         out.truncate_error_ms.append(end_ms - ramp_end_ms(seg.value))
         out.naive_error_ms.append(end_ms - reported_latency * 1000 - ramp_end_ms(seg.value))
@@ -363,7 +361,6 @@ async def main_async(args: argparse.Namespace) -> None:
     print(f"  ratio of medians               {ratio(p.append, p.one_way)}")
     print("SpeechStarted -> speaker silent (target <= 20 ms)")
     print(f"  monitor: last sample heard     {summary(b.silence)}")
-    print(f"  PortAudio DAC-time estimate    {summary(b.silence_pa)}")
     print(f"  last reply audio handed - SpeechStarted (<0: before)  {summary(b.handed_after)}")
     print(f"  baseline: handed -> heard      {summary(b.output_latency)}")
     print(f"  ratio of medians               {ratio(b.silence, b.output_latency)}")
