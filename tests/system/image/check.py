@@ -144,10 +144,11 @@ def turn() -> dict[str, Any]:
     return {"turn_entry": entry, "played_bytes": played, "show": show()}
 
 
-def reload_ok() -> dict[str, Any]:
+def reload_with(config: str) -> dict[str, Any]:
+    """Write `config`, `systemctl reload`, and collect the journal's reload lines."""
     before = show()
     mark = cursor()
-    write_config('[session]\ninstructions = "Answer in one word."\n')
+    write_config(config)
     reload = sh("systemctl", "reload", "pivox.service", timeout=20)
     logged = wait_for(
         lambda: [e for e in pivox_journal(mark) if "reload" in e.get("MESSAGE", "")], 20
@@ -155,24 +156,15 @@ def reload_ok() -> dict[str, Any]:
     return {"before": before, "reload": reload, "after": show(), "logged": logged or []}
 
 
+def reload_ok() -> dict[str, Any]:
+    return reload_with('[session]\ninstructions = "Answer in one word."\n')
+
+
 def reload_bad() -> dict[str, Any]:
-    before = show()
-    mark = cursor()
-    write_config('[session]\nmode = "sometimes"\n')
-    reload = sh("systemctl", "reload", "pivox.service", timeout=20)
-    logged = wait_for(
-        lambda: [e for e in pivox_journal(mark) if "reload" in e.get("MESSAGE", "")], 20
-    )
-    after = show()
+    result = reload_with('[session]\nmode = "sometimes"\n')
     write_config()
-    restore = sh("systemctl", "reload", "pivox.service", timeout=20)
-    return {
-        "before": before,
-        "reload": reload,
-        "after": after,
-        "logged": logged or [],
-        "restore": restore,
-    }
+    result["restore"] = sh("systemctl", "reload", "pivox.service", timeout=20)
+    return result
 
 
 def watchdog() -> dict[str, Any]:
