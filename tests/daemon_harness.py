@@ -12,8 +12,10 @@ from array import array
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from pivox.audio import Microphone
 from pivox.config import Config, load_config
 from pivox.daemon import Daemon, Hardware
+from pivox.errors import DeviceError
 from pivox.events import InputAudioAppend
 from pivox.gpio import Led
 from pivox.hardware import gpio_button, open_pyaudio_microphone, open_pyaudio_speaker
@@ -107,3 +109,24 @@ def ramp_ms(pcm: bytes) -> float:
 def tail_states(led: RecordingLed, n: int) -> list[str]:
     """The last `n` states the LED was shown."""
     return led.states[-n:]
+
+
+class FailingMicrophone(Microphone):
+    """The real PyAudio microphone, whose input starts failing while `broken["on"]` is set:
+    the running stream's callback gets an error, and opening a new one is refused."""
+
+    def __init__(self, broken: dict[str, bool], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._broken = broken
+
+    def start(self) -> None:
+        if self._broken["on"]:
+            raise DeviceError("cannot open input stream: device unavailable "
+                              "(portaudio error -9985)", device=self.label)
+        super().start()
+
+    def _callback(self, in_data: bytes | None, frame_count: int, time_info: dict[str, float],
+                  status: int) -> tuple[bytes | None, int]:
+        if self._broken["on"]:
+            return super()._callback(None, frame_count, time_info, status)  # no data: an error
+        return super()._callback(in_data, frame_count, time_info, status)

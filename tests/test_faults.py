@@ -19,15 +19,14 @@ from typing import Any
 
 import pytest
 
-from pivox.audio import Microphone
 from pivox.daemon import AUDIO_GRACE_S, BYTES_PER_MS, Daemon
-from pivox.errors import DeviceError
 from pivox.events import InputAudioCommit, ResponseCancel
 from pivox.machine import State
 from pivox.server import RealtimeServer
 from pivox.server.faults import parse_fault
 from tests.daemon_harness import (
     BUTTON,
+    FailingMicrophone,
     daemon_config,
     ramp_ms,
     received,
@@ -384,27 +383,6 @@ async def test_audio_device_lost_is_audio_error_then_recovers(
     errors = [m for m in messages(logs) if m.startswith(("audio stalled", "audio device failed"))]
     assert errors and all(kind in m for m in errors[:1]), errors
     assert any(m == "audio devices back" for m in messages(logs))
-
-
-class FailingMicrophone(Microphone):
-    """The real PyAudio microphone, whose input starts failing while `broken["on"]` is set:
-    the running stream's callback gets an error, and opening a new one is refused."""
-
-    def __init__(self, broken: dict[str, bool], **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._broken = broken
-
-    def start(self) -> None:
-        if self._broken["on"]:
-            raise DeviceError("cannot open input stream: device unavailable "
-                              "(portaudio error -9985)", device=self.label)
-        super().start()
-
-    def _callback(self, in_data: bytes | None, frame_count: int, time_info: dict[str, float],
-                  status: int) -> tuple[bytes | None, int]:
-        if self._broken["on"]:
-            return super()._callback(None, frame_count, time_info, status)  # no data: an error
-        return super()._callback(in_data, frame_count, time_info, status)
 
 
 async def test_audio_input_errors_are_audio_error_then_recover(

@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -317,3 +318,21 @@ def test_stderr_is_journal_without_the_variable(monkeypatch: pytest.MonkeyPatch)
 def test_setup_logging_rejects_an_unknown_level() -> None:
     with pytest.raises(ValueError, match="loud"):
         setup_logging("loud")
+
+
+def test_a_full_notify_queue_never_blocks(tmp_path: Path) -> None:
+    """A manager that stops reading: messages are dropped, the caller is not blocked."""
+    path = tmp_path / "notify"
+    manager = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    manager.bind(str(path))
+    try:
+        notifier = Notifier({"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "1000000"})
+        pinger = threading.Thread(
+            target=lambda: [notifier.watchdog_ping() for _ in range(1000)], daemon=True
+        )  # far more pings than an AF_UNIX datagram queue holds
+        pinger.start()
+        pinger.join(timeout=30)
+        assert not pinger.is_alive(), "a full notify queue blocked the sender"
+        assert manager.recv(100) == b"WATCHDOG=1"
+    finally:
+        manager.close()

@@ -402,8 +402,12 @@ class Daemon:
         self.mic = self.speaker = None
 
     def _audio_alive(self, now: float) -> bool:
-        """True while both audio callbacks keep coming (or a known error is being retried)."""
-        if self._audio_error_since is not None or now - self._audio_opened_at < AUDIO_GRACE_S:
+        """True while both audio callbacks keep coming (or a fresh stream is in its grace).
+
+        In AUDIO_ERROR this is False: the daemon retries on its own, and if the device is not
+        back within `WatchdogSec=` systemd restarts the service with a fresh PortAudio.
+        """
+        if self._audio_error_since is None and now - self._audio_opened_at < AUDIO_GRACE_S:
             return True
         return all(dev is not None and dev.alive(now) for dev in (self.mic, self.speaker))
 

@@ -71,7 +71,12 @@ class Notifier:
         try:
             if self._socket is None:
                 self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                # Never block the event loop: a manager that does not read its queue gets
+                # the message dropped (the next status or ping carries the news again).
+                self._socket.setblocking(False)
             self._socket.sendto(message.encode(), self._address)
+        except BlockingIOError:
+            log.debug("sd_notify queue full, dropped %s", message.split("=", 1)[0])
         except OSError as exc:
             # The manager going away must not take the speaker down with it.
             log.warning("sd_notify to %s failed: %s", self._address.lstrip("\0"), exc)
