@@ -273,7 +273,7 @@ class Daemon:
 
     async def _shutdown(self) -> None:
         if self.led is not None:
-            self.led.show(LedPattern(kind="off"), "off")
+            self.led.show(LedPattern(kind="off"), "stopped")
             self.led.close()
         if self.conn is not None:
             with contextlib.suppress(Exception):

@@ -55,6 +55,7 @@ def run_demo(args: argparse.Namespace) -> int:
     """Run the demo; returns the exit code."""
     config = load_config(args.config, args.overrides)
     setup_logging(config.log.level, "off")
+    logging.getLogger("websockets").setLevel(logging.WARNING)  # the server's per-link lines
     card = args.sound_card or (args.input_wav is None and sys.stdin.isatty() and has_sound_card())
     return asyncio.run(_demo(args, config, card))
 
