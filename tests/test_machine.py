@@ -231,6 +231,14 @@ def test_always_on_tap_interrupts_a_reply(state: S) -> None:
     assert machine.state is S.LISTENING
 
 
+def test_always_on_tap_starts_a_turn_by_hand_and_a_second_ends_it() -> None:
+    machine = at(AON, S.LISTENING)
+    assert machine.handle(m.Tap(), 1.0) == [m.ClearInput()]
+    assert machine.state is S.USER_SPEAKING and machine.streaming
+    assert machine.handle(m.Tap(), 4.0) == [m.CommitInput()]
+    assert machine.state is S.THINKING
+
+
 def test_always_on_tap_ends_the_users_turn() -> None:
     machine = at(AON, S.USER_SPEAKING)
     assert machine.handle(m.Tap(), 9.0) == [m.CommitInput()]

@@ -74,7 +74,8 @@ AUDIO_GRACE_S = 5.0
 """Time a freshly opened stream gets before a missing callback counts as a stall (a PulseAudio
 null sink, for one, pulls nothing for about 2 s after it opens)."""
 OUTBOX_LIMIT = 250
-"""Mic frames (5 s) that may wait for a slow link before the oldest are dropped."""
+"""Events (5 s of mic frames) that may wait for a slow link; past it new mic frames are dropped
+(control events never are)."""
 
 
 class AudioDevice(Protocol):

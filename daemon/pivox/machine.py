@@ -288,6 +288,8 @@ _RULES: tuple[tuple[tuple[Mode, ...], tuple[State, ...], type, Target, tuple[Act
     (_A, (S.LISTENING,), SpeechStarted, S.USER_SPEAKING, ()),
     (_A, (S.THINKING, S.SPEAKING), SpeechStarted, S.USER_SPEAKING, (Interrupt(),)),
     (_A, (S.USER_SPEAKING,), SpeechStopped, S.THINKING, ()),
+    # a tap starts a turn by hand (what the server buffered before is dropped) and ends it
+    (_A, (S.LISTENING,), Tap, S.USER_SPEAKING, (ClearInput(),)),
     (_A, (S.USER_SPEAKING,), Tap, S.THINKING, (CommitInput(),)),
     (_A, (S.THINKING, S.SPEAKING), Tap, _Rest, (Interrupt(),)),
     (_A, (S.LISTENING,), AudioStarted, S.SPEAKING, ()),
