@@ -20,11 +20,11 @@ from tests.daemon_harness import received, wait_until
 from tests.fixtures_server import StartServer
 
 
-def write_config(path: Path, url: str, instructions: str) -> None:
+def write_config(path: Path, url: str, instructions: str, mode: str = "always_on") -> None:
     """A small config file pointing at the local server."""
     path.write_text(
         f'[server]\nurl = "{url}"\nmodel = ""\nreconnect_max_s = 1.0\n'
-        f'[session]\ninstructions = "{instructions}"\n'
+        f'[session]\ninstructions = "{instructions}"\nmode = "{mode}"\n'
         "[button]\nenabled = false\n[led]\nenabled = false\n"
     )
 
@@ -76,6 +76,27 @@ async def test_an_invalid_reload_keeps_the_running_config(
             await asyncio.sleep(0.5)
             assert len(server.connections) == 1
             assert daemon.machine.state is State.LISTENING
+        finally:
+            daemon.stop()
+            assert await asyncio.wait_for(task, 5) == 0
+
+
+async def test_a_reload_to_another_mode_restarts_machine_and_session(
+    start_realtime_server: StartServer, live_pulse: Any, tmp_path: Path
+) -> None:
+    path = tmp_path / "pivox.toml"
+    async with start_realtime_server() as server:
+        write_config(path, server.url, "Be brief.")
+        daemon, task = await start(path)
+        try:
+            await wait_until(lambda: daemon.machine.state is State.LISTENING, what="listening")
+            write_config(path, server.url, "Be brief.", mode="push_to_talk")
+            daemon.reload()
+            await wait_until(lambda: len(server.connections) == 2
+                             and daemon.machine.state is State.IDLE, what="push-to-talk idle")
+            assert daemon.machine.mode == "push_to_talk" and not daemon.machine.streaming
+            update = next(e for e in received(server) if isinstance(e, SessionUpdate))
+            assert update.session.turn_detection is None
         finally:
             daemon.stop()
             assert await asyncio.wait_for(task, 5) == 0

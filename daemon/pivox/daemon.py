@@ -202,7 +202,6 @@ class Daemon:
         self._waiting_since = 0.0
         """When the device last heard from the server or started thinking (monotonic)."""
         self._last_ping = 0.0
-        self._status = ""
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -256,6 +255,15 @@ class Daemon:
         self.patterns = led_patterns(new)
         self.gestures = self._gestures()
         key_changed = (old_key and old_key.reveal()) != (new_key and new_key.reveal())
+        if (old.session.mode, old.button.double_tap_action) != (
+                new.session.mode, new.button.double_tap_action):
+            # a new mode is a new machine: it starts over, and so does the session
+            self.machine = m.DeviceMachine(new.session.mode,
+                                           double_tap_action=new.button.double_tap_action)
+            self._feed(m.Booted())
+            if self._audio_error_since is not None:
+                self._feed(m.AudioFailed())
+            key_changed = True
         if (old.server, old.session) != (new.server, new.session) or key_changed:
             self._reconnect.set()
         if old.audio != new.audio:
