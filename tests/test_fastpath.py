@@ -10,7 +10,6 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from pivox.errors import ProtocolError
 from pivox.events import AudioDelta, ItemId, ResponseId
 from pivox.protocol.fastpath import AudioChunk, decode_audio, decode_into_ring, parse_audio_delta
 from pivox.protocol.openai import decode_server_event
@@ -26,15 +25,18 @@ def ring_contents(ring: AudioRing) -> bytes:
     return bytes(out)
 
 
-def fast_path(frame: bytes, ring_capacity: int | None = None) -> AudioDelta | ProtocolError | None:
-    """What the daemon ends up with on the fast path: None if it declined the frame."""
+def fast_path(frame: bytes, ring_capacity: int | None = None) -> AudioDelta | None:
+    """What the daemon ends up with on the fast path: None if it left the frame to the full
+    decoder (`parse_audio_delta` or `decode_into_ring` gave None)."""
     chunk = parse_audio_delta(frame)
     if chunk is None:
         return None
     ring = AudioRing(ring_capacity or max(chunk.size, 1))
     rest = decode_into_ring(chunk, ring)
-    if isinstance(rest, ProtocolError):
-        return rest
+    if rest is None:
+        assert ring.available == 0 and ring.written(chunk.item_id) == 0
+        return None
+    assert chunk.is_plain(), "a span that decodes is the whole delta string"
     audio = bytearray(ring_contents(ring))
     while rest:  # back-pressure: the remainder is written later, never decoded again
         written = ring.write(rest, chunk.item_id)
@@ -51,16 +53,22 @@ def fast_path(frame: bytes, ring_capacity: int | None = None) -> AudioDelta | Pr
     )
 
 
-def assert_same_as_full_decoder(frame: bytes, ring_capacity: int | None = None) -> bool:
-    """Assert the fast path gives the full decoder's result; return whether it took the frame."""
+def assert_same_as_full_decoder(
+    frame: bytes, ring_capacity: int | None = None
+) -> tuple[bool, bool]:
+    """Assert the fast path gives the full decoder's result, and that a plain chunk's header
+    is the event's (the daemon drops cancelled deltas on it); return (parsed, decoded)."""
+    full = decode_server_event(frame)
+    chunk = parse_audio_delta(frame)
+    if chunk is not None and chunk.is_plain() and isinstance(full, AudioDelta):
+        assert chunk[:5] == (full.event_id, full.response_id, full.item_id,
+                             full.output_index, full.content_index)
     fast = fast_path(frame, ring_capacity)
     if fast is None:
-        return False
-    full = decode_server_event(frame)
+        return chunk is not None, False
     assert fast == full
-    if isinstance(full, AudioDelta):
-        assert fast.audio == full.audio  # `audio` is compared too, but say it outright
-    return True
+    assert isinstance(full, AudioDelta) and fast.audio == full.audio  # say it outright
+    return True, True
 
 
 # ------------------------------------------------------------------------- frame generation
@@ -90,8 +98,9 @@ def mutate(b64: str, mutation: str) -> str:
 
 
 @st.composite
-def frames(draw: st.DrawFn) -> tuple[bytes, bool]:
-    """A frame, and whether it is in the server's own layout (the fast path must take it).
+def frames(draw: st.DrawFn) -> tuple[bytes, bool, bool]:
+    """A frame, whether it is in the server's own layout (the fast path must parse it) and
+    whether its delta is also undamaged (the fast path must decode it too).
 
     Half the frames keep the server's layout in everything but the delta's damage; the
     other half vary key order, whitespace, id text, extra and repeated keys too.
@@ -146,18 +155,22 @@ def frames(draw: st.DrawFn) -> tuple[bytes, bool]:
         and [k for k in keys if k != "event_id"] == [k for k in CANONICAL if k != "event_id"]
         and ("event_id" not in keys or keys.index("event_id") <= 1)
     )
-    return text.encode(), canonical
+    return text.encode(), canonical, canonical and mutation == "none" and size % 2 == 0
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=frames(), small_ring=st.booleans())
-def test_fast_path_equals_full_decoder(case: tuple[bytes, bool], small_ring: bool) -> None:
-    frame, canonical = case
-    taken = assert_same_as_full_decoder(frame, ring_capacity=7 if small_ring else None)
-    event(f"fast path {'taken' if taken else 'declined'}")
+def test_fast_path_equals_full_decoder(
+    case: tuple[bytes, bool, bool], small_ring: bool
+) -> None:
+    frame, canonical, undamaged = case
+    parsed, decoded = assert_same_as_full_decoder(frame, ring_capacity=7 if small_ring else None)
+    event(f"fast path {'decoded' if decoded else 'parsed' if parsed else 'declined'}")
     event(f"frame of {'over' if len(frame) > 65536 else 'at most'} 64 KiB")
     if canonical:
-        assert taken, "a frame in the server's own layout must take the fast path"
+        assert parsed, "a frame in the server's own layout must take the fast path"
+    if undamaged:
+        assert decoded, "... and be decoded by it when its delta is plain base64 PCM"
 
 
 # ------------------------------------------------------------------------- table of cases
@@ -169,25 +182,37 @@ GOOD_HEAD = (
 
 
 @pytest.mark.parametrize(
-    ("frame", "taken"),
+    ("frame", "parsed", "decoded"),
     [
-        (GOOD_HEAD + b'AAEC/w=="}', True),
-        (GOOD_HEAD + b'AAEC\\/w=="}', True),  # an escaped slash: re-decoded by the full decoder
-        (GOOD_HEAD + b'AAEC/w="}', True),  # bad padding: the full decoder's ProtocolError
-        (GOOD_HEAD + b'AAEC/w*="}', True),  # not base64
-        (GOOD_HEAD + b'AAEC"}', True),  # 3 bytes of PCM16: odd
-        (GOOD_HEAD + b'"}', True),  # empty delta
-        (GOOD_HEAD + b'AAEC/w=="}\n', False),  # trailing whitespace
-        (GOOD_HEAD + b'AAEC\\"/w=="}', False),  # an escaped quote in the span
-        (GOOD_HEAD + b'AAEC/w==","item_id":"item_2"}', False),  # a key after delta
-        (GOOD_HEAD.replace(b'"type"', b'"event_id":"e0","type"') + b'AAEC/w=="}', False),
-        (GOOD_HEAD.replace(b"item_1", b"item\\u0031") + b'AAEC/w=="}', False),
-        (GOOD_HEAD.replace(b"output_audio", b"audio") + b'AAEC/w=="}', True),  # beta name
-        (GOOD_HEAD.replace(b"output_audio", b"output_text") + b'AAEC/w=="}', False),
+        (GOOD_HEAD + b'AAEC/w=="}', True, True),
+        (GOOD_HEAD + b'AAEC\\/w=="}', True, False),  # an escaped slash: the full decoder's
+        (GOOD_HEAD + b'AAEC/w="}', True, False),  # bad padding: the full decoder's ProtocolError
+        (GOOD_HEAD + b'AAEC/w*="}', True, False),  # not base64
+        (GOOD_HEAD + b'AAEC"}', True, False),  # 3 bytes of PCM16: odd
+        (GOOD_HEAD + b'"}', True, True),  # empty delta
+        (GOOD_HEAD + b'}', False, False),  # the delta's opening quote is the frame's last
+        (GOOD_HEAD + b'AAEC/w=="}\n', False, False),  # trailing whitespace
+        (GOOD_HEAD + b'AAEC\\"/w=="}', True, False),  # an escaped quote in the span
+        (GOOD_HEAD + b'AAEC/w==","item_id":"item_2"}', True, False),  # a key after delta
+        (GOOD_HEAD + b'AAEC/w==","type":"input_audio_buffer.speech_started","item_id":"i"}',
+         True, False),  # a key after delta makes it another event
+        (GOOD_HEAD.replace(b'"type"', b'"event_id":"e0","type"') + b'AAEC/w=="}', False, False),
+        (GOOD_HEAD.replace(b"item_1", b"item\\u0031") + b'AAEC/w=="}', False, False),
+        (GOOD_HEAD.replace(b"output_audio", b"audio") + b'AAEC/w=="}', True, True),  # beta
+        (GOOD_HEAD.replace(b"output_audio", b"output_text") + b'AAEC/w=="}', False, False),
     ],
 )
-def test_table(frame: bytes, taken: bool) -> None:
-    assert assert_same_as_full_decoder(frame) is taken
+def test_table(frame: bytes, parsed: bool, decoded: bool) -> None:
+    assert assert_same_as_full_decoder(frame) == (parsed, decoded)
+
+
+def test_a_key_after_delta_is_no_plain_chunk() -> None:
+    """Its header may not be the event's: the daemon must not drop it as a cancelled delta."""
+    chunk = parse_audio_delta(GOOD_HEAD + b'AAEC/w==","response_id":"resp_2"}')
+    assert chunk is not None and chunk.response_id == "resp_1" and not chunk.is_plain()
+    assert decode_audio(chunk) is None
+    full = decode_server_event(GOOD_HEAD + b'AAEC/w==","response_id":"resp_2"}')
+    assert isinstance(full, AudioDelta) and full.response_id == "resp_2"
 
 
 def test_header_is_read_without_decoding() -> None:

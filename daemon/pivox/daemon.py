@@ -663,15 +663,13 @@ class Daemon:
         """Decode one frame: audio deltas by the fast path, anything else in full."""
         chunk = parse_audio_delta(frame)
         if chunk is not None:
-            if chunk.response_id in self._cancelled:
+            if chunk.response_id in self._cancelled and chunk.is_plain():
                 return
             pcm = decode_audio(chunk)
-            if isinstance(pcm, ProtocolError):
-                self._bad_event(pcm)
+            if pcm is not None:
+                await self._play(chunk.response_id, chunk.item_id, pcm)
                 return
-            await self._play(chunk.response_id, chunk.item_id, pcm)
-            return
-        event = decode_server_event(frame)
+        event = decode_server_event(frame)  # not a plain audio delta after all, or another event
         if isinstance(event, ProtocolError):
             self._bad_event(event)
             return

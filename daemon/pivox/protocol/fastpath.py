@@ -7,18 +7,21 @@ JSON, `type` and `event_id` first (either order), then `response_id`, `item_id`,
 fields with one anchored regex over the head of the frame and returns an `AudioChunk` whose
 `b64` is a memoryview of the base64 span inside the frame: nothing of the payload is copied.
 
-The caller then either drops the chunk (a delta of a cancelled response: never decoded) or
-calls `decode_into_ring`, which base64-decodes the span and writes the PCM into the ring.
-pybase64 (like binascii) cannot decode into a caller's buffer, so the audio is copied twice:
-once by the decoder, once into the ring (measured in bench/decode.py).
+`parse_audio_delta` reads the head only: the span runs from the head to the frame's closing
+`"}` and is not scanned, so it may hold a quote (a key after `delta`, whose value may differ
+from the head's). The caller then either drops the chunk - a delta of a cancelled response,
+never decoded, once `chunk.is_plain()` shows the header is the event's - or calls
+`decode_audio` (or `decode_into_ring`), which base64-decodes the span. Strict base64 has no
+quote, so a span that decodes is the whole `delta` string. pybase64 (like binascii) cannot
+decode into a caller's buffer, so the audio is copied twice: once by the decoder, once into
+the ring (measured in bench/decode.py).
 
-Anything else returns None from `parse_audio_delta` - other key orders, whitespace, escapes
-or non-ASCII in the small fields, extra or repeated keys, a quote inside the span, a frame
-over the decoder's size limit - and the
-caller uses `pivox.protocol.openai.decode_server_event`. If the span turns out not to be
-strict base64 (escapes such as `\\/`, bad characters, bad padding) or decodes to an odd
-number of bytes, the chunk is re-decoded by `decode_server_event`, so the PCM or the
-ProtocolError is always exactly the full decoder's.
+`parse_audio_delta` returns None for anything else - other key orders, whitespace, escapes or
+non-ASCII in the small fields, repeated keys before `delta`, a frame over the decoder's size
+limit - and the caller uses `pivox.protocol.openai.decode_server_event`. So does it when
+`decode_audio` returns None: the span is not strict base64 (a quote, escapes such as `\\/`,
+bad characters, bad padding) or decodes to an odd number of bytes. Either way the event or
+the ProtocolError is always exactly the full decoder's.
 """
 
 from __future__ import annotations
@@ -29,9 +32,8 @@ from typing import NamedTuple, cast
 
 import pybase64
 
-from pivox.errors import ProtocolError
-from pivox.events import AudioDelta, ItemId, ResponseId
-from pivox.protocol.openai import MAX_FRAME_BYTES, decode_server_event
+from pivox.events import ItemId, ResponseId
+from pivox.protocol.openai import MAX_FRAME_BYTES
 from pivox.ring import AudioRing
 
 __all__ = ["AudioChunk", "decode_audio", "decode_into_ring", "parse_audio_delta"]
@@ -67,66 +69,76 @@ class AudioChunk(NamedTuple):
     size: int
     b64: memoryview
 
+    def is_plain(self) -> bool:
+        """Whether the span holds no quote, so the frame is this header, the span and `}`
+        (the header is the event's): one scan of the span, for a chunk `parse_audio_delta` made.
+        """
+        frame = cast(bytes, self.b64.obj)
+        end = len(frame) - 2
+        return frame.find(b'"', end - len(self.b64)) == end
+
+
+_new_chunk = tuple.__new__  # AudioChunk's own __new__ is a Python function: 2x slower
+_last_ids: tuple[list[bytes], tuple[ResponseId, ItemId, int, int]] = (
+    [], (ResponseId(""), ItemId(""), 0, 0)
+)
+
 
 def parse_audio_delta(frame: bytes) -> AudioChunk | None:
     """The chunk of an audio-delta frame in the server's own layout, else None (use the full
     decoder)."""
-    if not frame.endswith(b'"}') or len(frame) > MAX_FRAME_BYTES:
+    global _last_ids
+    if len(frame) > MAX_FRAME_BYTES or not frame.endswith(b'"}'):
         return None
     head = _HEAD.match(frame)
     if head is None:
         return None
     start = head.end()
     end = len(frame) - 2
-    if frame.find(b'"', start) != end:  # the span must close at the frame's last quote
-        return None
-    first_event_id, second_event_id, response_id, item_id, output_index, content_index = (
-        head.groups()
-    )
+    if end < start:
+        return None  # the head's opening quote is the frame's last one: `"delta":"}`
+    first_event_id, second_event_id, *key = head.groups()
     if first_event_id is not None and second_event_id is not None:
         return None  # a repeated key: leave it to the full decoder
     event_id = first_event_id or second_event_id
-    return AudioChunk(
+    last_key, ids = _last_ids
+    if key != last_key:  # consecutive deltas of one item repeat these bytes
+        response_id, item_id, output_index, content_index = key
+        ids = (
+            ResponseId(response_id.decode()),
+            ItemId(item_id.decode()),
+            int(output_index),
+            int(content_index),
+        )
+        _last_ids = (key, ids)
+    return _new_chunk(AudioChunk, (
         event_id.decode() if event_id is not None else None,
-        ResponseId(response_id.decode()),
-        ItemId(item_id.decode()),
-        int(output_index),
-        int(content_index),
+        *ids,
         # "=" padding can only be the span's last two bytes (the head ends in `:"`).
         (end - start) // 4 * 3 - frame.count(b"=", end - 2, end),
         memoryview(frame)[start:end],
-    )
+    ))
 
 
-def decode_audio(chunk: AudioChunk) -> bytes | ProtocolError:
-    """The PCM of `chunk`, or the ProtocolError the full decoder gives for its frame."""
+def decode_audio(chunk: AudioChunk) -> bytes | None:
+    """The PCM of `chunk`, or None: the frame is not plain base64 of 16-bit PCM after all (a
+    quote, an escape, bad padding, an odd length) and only the full decoder may read it."""
     try:
         pcm = pybase64.b64decode(chunk.b64, validate=True)
     except (binascii.Error, ValueError):
-        return _full_decode(chunk)
-    if len(pcm) % 2:
-        return _full_decode(chunk)
-    return pcm
+        return None
+    return None if len(pcm) % 2 else pcm
 
 
-def decode_into_ring(chunk: AudioChunk, ring: AudioRing) -> memoryview | ProtocolError:
+def decode_into_ring(chunk: AudioChunk, ring: AudioRing) -> memoryview | None:
     """Decode `chunk` and write as much PCM as fits into `ring` under its item.
 
     Returns the PCM that did not fit (empty when all did): the caller waits for space and
-    writes it with `ring.write(rest, chunk.item_id)`, never decoding again.
+    writes it with `ring.write(rest, chunk.item_id)`, never decoding again. None as for
+    `decode_audio`: nothing was written, the frame goes to the full decoder.
     """
     pcm = decode_audio(chunk)
-    if isinstance(pcm, ProtocolError):
-        return pcm
+    if pcm is None:
+        return None
     written = ring.write(pcm, chunk.item_id)
     return _EMPTY if written == len(pcm) else memoryview(pcm)[written:]
-
-
-def _full_decode(chunk: AudioChunk) -> bytes | ProtocolError:
-    """Defer to the full decoder: the frame's JSON around the span is known, so its answer is
-    an AudioDelta with this chunk's fields or a ProtocolError."""
-    event = decode_server_event(cast(bytes, chunk.b64.obj))  # the frame the span views
-    if isinstance(event, ProtocolError):
-        return event
-    assert isinstance(event, AudioDelta), f"fast path misread a {type(event).__name__}"
-    return event.audio
