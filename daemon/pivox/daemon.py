@@ -329,7 +329,7 @@ class Daemon:
             if pcm:
                 self._send(InputAudioAppend(audio=pcm))
         elif isinstance(action, m.CommitInput):
-            self.turns.start(self.clock(), self._underruns())
+            self.turns.start(self.clock(), self.ring.underruns)
             self._send(InputAudioCommit())
             self._send(ResponseCreate())
         elif isinstance(action, m.Interrupt):
@@ -387,14 +387,7 @@ class Daemon:
                 self.mic = self.hw.open_microphone(self.config, self._on_mic_frame_threadsafe)
                 self.mic.start()
         except DeviceError as exc:
-            delay = self._audio_backoff.next_delay() + 1.0
-            self._audio_retry_at = self.clock() + delay
-            self._audio_error_since = self._audio_error_since or self.clock()
-            self._audio_error = str(exc)
-            log.error("audio device failed: %s; retrying in %.0f s", exc, delay,
-                      extra={"PIVOX_EVENT": "audio_error"})
-            self._close_audio()
-            self._feed(m.AudioFailed())
+            self._audio_failed("audio device failed", str(exc))
             return
         self._audio_opened_at = self.clock()
         if self._audio_error_since is not None:
@@ -402,6 +395,19 @@ class Daemon:
             self._audio_error_since = None
             self._audio_backoff.reset()
             self._feed(m.AudioRecovered())
+
+    def _audio_failed(self, what: str, error: str) -> None:
+        """AUDIO_ERROR: close both devices and reopen them after a backoff delay (>= 1 s)."""
+        now = self.clock()
+        delay = self._audio_backoff.next_delay() + 1.0
+        self._audio_retry_at = now + delay
+        if self._audio_error_since is None:
+            self._audio_error_since = now
+        self._audio_error = error
+        log.error("%s: %s; retrying in %.0f s", what, error, delay,
+                  extra={"PIVOX_EVENT": "audio_error"})
+        self._close_audio()
+        self._feed(m.AudioFailed())
 
     def _close_audio(self) -> None:
         for device in (self.mic, self.speaker):
@@ -443,9 +449,6 @@ class Daemon:
             self._send(InputAudioAppend(audio=frame))
         else:
             self.preroll.push(frame)
-
-    def _underruns(self) -> int:
-        return self.ring.underruns
 
     # ------------------------------------------------------------------ tick
 
@@ -505,7 +508,7 @@ class Daemon:
         self._playing_response = None
         if turn is None or turn.response_id is None:
             return
-        underruns = self._underruns() - turn.underruns_at_start
+        underruns = self.ring.underruns - turn.underruns_at_start
         self.stats["turns"] += 1
         log.info(
             "turn %d done: first audio after %s ms, audible after %s ms, %d underruns",
@@ -529,13 +532,8 @@ class Daemon:
             return
         for device in (self.mic, self.speaker):
             if device is not None and not device.alive(now):
-                self._audio_error = f"{device.label}: {device.error or 'audio callbacks stopped'}"
-                log.error("audio stalled: %s", self._audio_error,
-                          extra={"PIVOX_EVENT": "audio_error"})
-                self._audio_error_since = now
-                self._audio_retry_at = now + self._audio_backoff.next_delay()
-                self._close_audio()
-                self._feed(m.AudioFailed())
+                error = device.error or "audio callbacks stopped"
+                self._audio_failed("audio stalled", f"{device.label}: {error}")
                 return
 
     def _watchdog(self, now: float) -> None:
@@ -693,7 +691,7 @@ class Daemon:
         elif isinstance(event, SpeechStarted):
             self._feed(m.SpeechStarted())
         elif isinstance(event, SpeechStopped):
-            self.turns.start(self.clock(), self._underruns())
+            self.turns.start(self.clock(), self.ring.underruns)
             self._feed(m.SpeechStopped())
         elif isinstance(event, ResponseCreated):
             self._active_response = event.response_id
