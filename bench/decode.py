@@ -20,6 +20,8 @@ import tracemalloc
 
 import pybase64
 
+from pivox.config import AudioSettings
+from pivox.daemon import BYTES_PER_MS
 from pivox.events import AudioDelta, ItemId, ResponseId
 from pivox.protocol.fastpath import decode_into_ring, parse_audio_delta
 from pivox.protocol.openai import decode_server_event, encode_server_event
@@ -27,7 +29,7 @@ from pivox.ring import AudioRing
 
 SIZES = (960, 9_600, 48_000)
 TARGET_SECONDS = 0.05  # per repetition and path
-RING_BYTES = 1 << 20  # the ring cycles through 1 MiB, as a speaker ring of ~20 s would
+RING_BYTES = AudioSettings().ring_ms * BYTES_PER_MS  # the daemon's default speaker ring (10 s)
 ALLOC_EVENTS = 500
 
 
@@ -54,7 +56,7 @@ class Paths:
         self.span = chunk.b64
         self.size = chunk.size
         self.batch = RING_BYTES // self.size  # events between two resets
-        self.ring = AudioRing(self.size * self.batch)
+        self.ring = AudioRing(RING_BYTES)
         self.sink = bytearray()
         self.dst = memoryview(bytearray(self.size))
         self.drain = memoryview(bytearray(self.ring.capacity))

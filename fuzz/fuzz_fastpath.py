@@ -12,15 +12,17 @@ import atheris
 
 with atheris.instrument_imports():
     from pivox.events import AudioDelta
-    from pivox.protocol.fastpath import decode_audio, parse_audio_delta
+    from pivox.protocol.fastpath import decode_audio, decode_into_ring, parse_audio_delta
     from pivox.protocol.openai import decode_server_event
+    from pivox.ring import AudioRing
 
 HEAD = (b'{"type":"response.output_audio.delta","event_id":"e","response_id":"r",'
         b'"item_id":"i","output_index":0,"content_index":0,"delta":"')
 
 
 def test_one_input(data: bytes) -> None:
-    """The fast path's PCM and header are exactly the full decoder's, and it never raises."""
+    """The fast path's PCM and header are exactly the full decoder's, and it never raises:
+    decoded by pybase64 and decoded in place in the ring alike."""
     frame = HEAD + data if data[:1] != b"{" else data
     chunk = parse_audio_delta(frame)
     if chunk is None:
@@ -33,6 +35,12 @@ def test_one_input(data: bytes) -> None:
         assert chunk.is_plain()
         assert isinstance(full, AudioDelta) and full.audio == pcm
         assert full.item_id == chunk.item_id and full.response_id == chunk.response_id
+    ring = AudioRing(len(frame))  # room to decode in place
+    rest = decode_into_ring(chunk, ring)
+    assert (rest is None) == (pcm is None) and not rest
+    played = bytearray(ring.available)
+    ring.read_into(played)
+    assert played == (pcm or b"")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from pivox.events import AudioDelta, ItemId, ResponseId
+from pivox.protocol import fastpath
 from pivox.protocol.fastpath import AudioChunk, decode_audio, decode_into_ring, parse_audio_delta
 from pivox.protocol.openai import decode_server_event
 from pivox.ring import AudioRing
@@ -31,7 +32,7 @@ def fast_path(frame: bytes, ring_capacity: int | None = None) -> AudioDelta | No
     chunk = parse_audio_delta(frame)
     if chunk is None:
         return None
-    ring = AudioRing(ring_capacity or max(chunk.size, 1))
+    ring = AudioRing(ring_capacity or chunk.size + 64)  # room to decode in place
     rest = decode_into_ring(chunk, ring)
     if rest is None:
         assert ring.available == 0 and ring.written(chunk.item_id) == 0
@@ -159,12 +160,14 @@ def frames(draw: st.DrawFn) -> tuple[bytes, bool, bool]:
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(case=frames(), small_ring=st.booleans())
-def test_fast_path_equals_full_decoder(
-    case: tuple[bytes, bool, bool], small_ring: bool
-) -> None:
+@given(case=frames(), ring=st.sampled_from(["roomy", "exact", "small"]))
+def test_fast_path_equals_full_decoder(case: tuple[bytes, bool, bool], ring: str) -> None:
+    """In a ring with room to decode in place, one with just room for the PCM (decoded by
+    pybase64 and copied), and one that takes the PCM in pieces (back-pressure)."""
     frame, canonical, undamaged = case
-    parsed, decoded = assert_same_as_full_decoder(frame, ring_capacity=7 if small_ring else None)
+    chunk = parse_audio_delta(frame)
+    capacity = {"roomy": None, "exact": max(chunk.size, 1) if chunk else None, "small": 7}[ring]
+    parsed, decoded = assert_same_as_full_decoder(frame, ring_capacity=capacity)
     event(f"fast path {'decoded' if decoded else 'parsed' if parsed else 'declined'}")
     event(f"frame of {'over' if len(frame) > 65536 else 'at most'} 64 KiB")
     if canonical:
@@ -202,7 +205,12 @@ GOOD_HEAD = (
         (GOOD_HEAD.replace(b"output_audio", b"output_text") + b'AAEC/w=="}', False, False),
     ],
 )
-def test_table(frame: bytes, parsed: bool, decoded: bool) -> None:
+@pytest.mark.parametrize("in_place", [True, False], ids=["libbase64 in place", "pybase64 + copy"])
+def test_table(
+    frame: bytes, parsed: bool, decoded: bool, in_place: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not in_place:
+        monkeypatch.setattr(fastpath, "decode_span_into", None)
     assert assert_same_as_full_decoder(frame) == (parsed, decoded)
 
 
@@ -217,16 +225,18 @@ def test_a_key_after_delta_is_no_plain_chunk() -> None:
 
 def test_header_is_read_without_decoding() -> None:
     """A delta of a cancelled response can be dropped on its header alone."""
-    chunk = parse_audio_delta(GOOD_HEAD + b'AAEC/w=="}')
+    frame = GOOD_HEAD + b'AAEC/w=="}'
+    chunk = parse_audio_delta(frame)
     assert chunk == AudioChunk(
         event_id="event_1",
         response_id=ResponseId("resp_1"),
         item_id=ItemId("item_1"),
         output_index=0,
         content_index=0,
-        size=4,
-        b64=memoryview(b"AAEC/w=="),
+        frame=frame,
+        start=len(GOOD_HEAD),
     )
+    assert chunk.b64 == b"AAEC/w==" and chunk.b64.obj is frame and chunk.size == 4
     assert decode_audio(chunk) == b"\x00\x01\x02\xff"
 
 
@@ -242,6 +252,23 @@ def test_full_ring_returns_the_rest_to_write_later() -> None:
     assert ring.write(rest, chunk.item_id) == 500
     assert ring_contents(ring) == pcm[1500:]
     assert ring.written("item_1") == ring.played("item_1") == len(pcm)
+
+
+def test_at_the_ring_end_both_decodes_give_the_same_audio() -> None:
+    """In place only with 3 bytes of room to spare (libbase64 may use them), else pybase64."""
+    pcm = bytes(range(200)) * 3
+    chunk = parse_audio_delta(GOOD_HEAD + base64.b64encode(pcm) + b'"}')
+    assert chunk is not None
+    ring = AudioRing(2000)
+    ring.write(b"q" * 1400, "item_0")  # the tail room is 600 bytes: the copy path...
+    assert decode_into_ring(chunk, ring) == b""
+    ring.read_into(bytearray(1400))
+    assert ring_contents(ring) == pcm
+    ring.clear()
+    ring.write(b"q" * 1390, "item_0")  # ... and 610: in place
+    assert decode_into_ring(chunk, ring) == b""
+    ring.read_into(bytearray(1390))
+    assert ring_contents(ring) == pcm and ring.written("item_1") == 1200
 
 
 @example(frame=b"")

@@ -52,7 +52,7 @@ from pivox.gestures import ButtonGestures
 from pivox.led import DEFAULT_PATTERNS, LedPattern, parse_pattern
 from pivox.memory import pin_mmap_threshold
 from pivox.preroll import PreRoll
-from pivox.protocol.fastpath import decode_audio, parse_audio_delta
+from pivox.protocol.fastpath import decode_into_ring, parse_audio_delta
 from pivox.protocol.openai import decode_server_event
 from pivox.ring import AudioRing
 from pivox.secrets import ApiKey, load_api_key
@@ -663,9 +663,10 @@ class Daemon:
         if chunk is not None:
             if chunk.response_id in self._cancelled and chunk.is_plain():
                 return
-            pcm = decode_audio(chunk)
-            if pcm is not None:
-                await self._play(chunk.response_id, chunk.item_id, pcm)
+            rest = decode_into_ring(chunk, self.ring)  # the PCM the ring had no room for yet
+            if rest is not None:
+                self._audio_arrived(chunk.response_id, chunk.item_id)
+                await self._write_all(chunk.response_id, chunk.item_id, rest)
                 return
         event = decode_server_event(frame)  # not a plain audio delta after all, or another event
         if isinstance(event, ProtocolError):
@@ -742,15 +743,22 @@ class Daemon:
         log.log(level, "server error %s/%s: %s", info.type, info.code, info.message,
                 extra=self._fields(PIVOX_EVENT="error"))
 
-    async def _play(self, response_id: str, item_id: str, pcm: bytes | memoryview) -> None:
+    async def _play(self, response_id: str, item_id: str, pcm: bytes) -> None:
         """Queue reply audio in the ring, waiting for room; never drop unplayed audio."""
+        self._audio_arrived(response_id, item_id)
+        await self._write_all(response_id, item_id, memoryview(pcm))
+
+    def _audio_arrived(self, response_id: str, item_id: str) -> None:
+        """Note reply audio: the first of a response starts the speaking state."""
         if self._playing_response != response_id:
             self._playing_response = response_id
             self.turns.audio_arrived(self.clock(), response_id, item_id)
             self._feed(m.AudioStarted(response_id=response_id))
         elif self.turns.current is not None:
             self.turns.audio_arrived(self.clock(), response_id, item_id)
-        view = memoryview(pcm)
+
+    async def _write_all(self, response_id: str, item_id: str, view: memoryview) -> None:
+        """Write `view` to the ring as room frees up, unless the response is cancelled."""
         while view:
             written = self.ring.write(view, item_id)
             view = view[written:]

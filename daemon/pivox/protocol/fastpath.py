@@ -11,10 +11,11 @@ fields with one anchored regex over the head of the frame and returns an `AudioC
 `"}` and is not scanned, so it may hold a quote (a key after `delta`, whose value may differ
 from the head's). The caller then either drops the chunk - a delta of a cancelled response,
 never decoded, once `chunk.is_plain()` shows the header is the event's - or calls
-`decode_audio` (or `decode_into_ring`), which base64-decodes the span. Strict base64 has no
-quote, so a span that decodes is the whole `delta` string. pybase64 (like binascii) cannot
-decode into a caller's buffer, so the audio is copied twice: once by the decoder, once into
-the ring (measured in bench/decode.py).
+`decode_into_ring` (or `decode_audio`), which base64-decodes the span. Strict base64 has no
+quote, so a span that decodes is the whole `delta` string. `decode_into_ring` decodes straight
+into the ring's free bytes through `pivox.protocol.base64_into`, so the decode is the only copy
+of the audio; where that module is unavailable, or the ring's free bytes wrap around its end,
+it decodes with pybase64 and copies the PCM into the ring (both measured in bench/decode.py).
 
 `parse_audio_delta` returns None for anything else - other key orders, whitespace, escapes or
 non-ASCII in the small fields, repeated keys before `delta`, a frame over the decoder's size
@@ -28,11 +29,12 @@ from __future__ import annotations
 
 import binascii
 import re
-from typing import NamedTuple, cast
+from typing import NamedTuple
 
 import pybase64
 
 from pivox.events import ItemId, ResponseId
+from pivox.protocol.base64_into import decode_span_into, max_decoded_size
 from pivox.protocol.openai import MAX_FRAME_BYTES
 from pivox.ring import AudioRing
 
@@ -40,15 +42,14 @@ __all__ = ["AudioChunk", "decode_audio", "decode_into_ring", "parse_audio_delta"
 
 _ID = rb'"([\x20\x21\x23-\x5b\x5d-\x7e]+)"'  # printable ASCII but for the quote and backslash
 _INT = rb"(0|[1-9][0-9]{0,17})"  # up to 18 digits: always an int64 to orjson
-_HEAD = re.compile(
+_HEAD = re.compile(  # up to the fields consecutive deltas of one item repeat
     rb'\{(?:"event_id":' + _ID + rb",)?"
     rb'"type":"response\.(?:output_)?audio\.delta",'
     rb'(?:"event_id":' + _ID + rb",)?"
-    rb'"response_id":' + _ID + rb","
-    rb'"item_id":' + _ID + rb","
-    rb'"output_index":' + _INT + rb","
-    rb'"content_index":' + _INT + rb","
-    rb'"delta":"'
+)
+_IDS = re.compile(
+    rb'"response_id":' + _ID + rb',"item_id":' + _ID
+    + rb',"output_index":' + _INT + rb',"content_index":' + _INT + rb',"delta":"'
 )
 _EMPTY = memoryview(b"")
 
@@ -56,8 +57,7 @@ _EMPTY = memoryview(b"")
 class AudioChunk(NamedTuple):
     """An audio delta read from a raw frame, its PCM not yet decoded.
 
-    `b64` is the base64 `delta` span, a view into the frame; `size` is the PCM length that
-    span decodes to if it is valid base64. A named tuple, not a frozen dataclass: it is
+    The base64 `delta` span is `frame[start:-2]`. A named tuple, not a frozen dataclass: it is
     built once per frame on the hot path, and a tuple is built three times faster.
     """
 
@@ -66,22 +66,31 @@ class AudioChunk(NamedTuple):
     item_id: ItemId
     output_index: int
     content_index: int
-    size: int
-    b64: memoryview
+    frame: bytes
+    start: int
+
+    @property
+    def b64(self) -> memoryview:
+        """The base64 span, a view into the frame."""
+        return memoryview(self.frame)[self.start : -2]
+
+    @property
+    def size(self) -> int:
+        """The PCM length the span decodes to if it is valid base64."""
+        frame, end = self.frame, len(self.frame) - 2
+        # "=" padding can only be the span's last two bytes (the head ends in `:"`).
+        return (end - self.start) // 4 * 3 - frame.count(b"=", end - 2, end)
 
     def is_plain(self) -> bool:
         """Whether the span holds no quote, so the frame is this header, the span and `}`
         (the header is the event's): one scan of the span, for a chunk `parse_audio_delta` made.
         """
-        frame = cast(bytes, self.b64.obj)
-        end = len(frame) - 2
-        return frame.find(b'"', end - len(self.b64)) == end
+        end = len(self.frame) - 2
+        return self.frame.find(b'"', self.start) == end
 
 
 _new_chunk = tuple.__new__  # AudioChunk's own __new__ is a Python function: 2x slower
-_last_ids: tuple[list[bytes], tuple[ResponseId, ItemId, int, int]] = (
-    [], (ResponseId(""), ItemId(""), 0, 0)
-)
+_last_ids: tuple[bytes, tuple[ResponseId, ItemId, int, int]] | None = None  # (text, values)
 
 
 def parse_audio_delta(frame: bytes) -> AudioChunk | None:
@@ -93,31 +102,34 @@ def parse_audio_delta(frame: bytes) -> AudioChunk | None:
     head = _HEAD.match(frame)
     if head is None:
         return None
-    start = head.end()
-    end = len(frame) - 2
-    if end < start:
-        return None  # the head's opening quote is the frame's last one: `"delta":"}`
-    first_event_id, second_event_id, *key = head.groups()
-    if first_event_id is not None and second_event_id is not None:
+    first_event_id, second_event_id = head.groups()
+    if first_event_id is None:
+        event_id = None if second_event_id is None else second_event_id.decode()
+    elif second_event_id is None:
+        event_id = first_event_id.decode()
+    else:
         return None  # a repeated key: leave it to the full decoder
-    event_id = first_event_id or second_event_id
-    last_key, ids = _last_ids
-    if key != last_key:  # consecutive deltas of one item repeat these bytes
-        response_id, item_id, output_index, content_index = key
+    at = head.end()
+    last = _last_ids
+    if last is not None and frame.startswith(last[0], at):  # the item of the last delta
+        ids = last[1]
+        start = at + len(last[0])
+    else:
+        match = _IDS.match(frame, at)
+        if match is None:
+            return None
+        response_id, item_id, output_index, content_index = match.groups()
         ids = (
             ResponseId(response_id.decode()),
             ItemId(item_id.decode()),
             int(output_index),
             int(content_index),
         )
-        _last_ids = (key, ids)
-    return _new_chunk(AudioChunk, (
-        event_id.decode() if event_id is not None else None,
-        *ids,
-        # "=" padding can only be the span's last two bytes (the head ends in `:"`).
-        (end - start) // 4 * 3 - frame.count(b"=", end - 2, end),
-        memoryview(frame)[start:end],
-    ))
+        start = match.end()
+        _last_ids = (frame[at:start], ids)
+    if start > len(frame) - 2:
+        return None  # the head's opening quote is the frame's last one: `"delta":"}`
+    return _new_chunk(AudioChunk, (event_id, *ids, frame, start))
 
 
 def decode_audio(chunk: AudioChunk) -> bytes | None:
@@ -137,6 +149,16 @@ def decode_into_ring(chunk: AudioChunk, ring: AudioRing) -> memoryview | None:
     writes it with `ring.write(rest, chunk.item_id)`, never decoding again. None as for
     `decode_audio`: nothing was written, the frame goes to the full decoder.
     """
+    if decode_span_into is not None:
+        frame, start = chunk.frame, chunk.start
+        length = len(frame) - 2 - start
+        offset, room = ring.tail_room()
+        if room >= max_decoded_size(length):
+            size = decode_span_into(frame, start, length, ring.address + offset)
+            if size < 0 or size % 2:
+                return None
+            ring.commit(size, chunk.item_id)
+            return _EMPTY
     pcm = decode_audio(chunk)
     if pcm is None:
         return None
