@@ -4,7 +4,8 @@ Run: .venv/bin/python bench/decode.py [--reps N]
 
 Prints, per PCM payload size, the median per-event time of each path over N repetitions,
 events/s, PCM MB/s, ratios against the naive path and the limit measured in the same run,
-and tracemalloc counts per event (see `allocations`). Not a test: nothing here passes or fails.
+allocator calls per event (see `allocator_calls`; needs a C compiler and glibc) and
+tracemalloc figures per event (see `kept_and_peak`). Not a test: nothing passes or fails.
 """
 
 from __future__ import annotations
@@ -12,18 +13,25 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import ctypes
 import json
 import os
+import shutil
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 import tracemalloc
+from pathlib import Path
 
+import orjson
 import pybase64
 
 from pivox.config import AudioSettings
 from pivox.daemon import BYTES_PER_MS
 from pivox.events import AudioDelta, ItemId, ResponseId
-from pivox.protocol.fastpath import decode_into_ring, parse_audio_delta
+from pivox.protocol.fastpath import decode_audio, decode_into_ring, parse_audio_delta
 from pivox.protocol.openai import decode_server_event, encode_server_event
 from pivox.ring import AudioRing
 
@@ -82,6 +90,19 @@ class Paths:
         self.ring.write(event.audio, event.item_id)
         return event
 
+    def fast_copy(self) -> object:
+        chunk = parse_audio_delta(self.frame)
+        assert chunk is not None
+        pcm = decode_audio(chunk)
+        assert pcm is not None
+        self.ring.write(pcm, chunk.item_id)
+        return chunk
+
+    def full_floor(self) -> object:
+        obj = orjson.loads(self.frame)
+        self.ring.write(pybase64.b64decode(obj["delta"], validate=True), obj["item_id"])
+        return obj
+
     def limit(self) -> object:
         self.dst[:] = pybase64.b64decode(self.span, validate=True)
         return None
@@ -96,7 +117,9 @@ class Paths:
 ROWS: tuple[tuple[str, str], ...] = (
     ("naive", "bytes→str→json.loads→base64.b64decode→bytearray"),
     ("fast", "pivox fast path → AudioRing"),
+    ("fast_copy", "  … its pybase64 + copy fallback"),
     ("full", "pivox decode_server_event + ring.write"),
+    ("full_floor", "  … its floor: orjson + pybase64 + ring.write"),
     ("limit", "limit: pybase64.b64decode(span) + memcpy"),
     ("pybase64_only", "pybase64.b64decode(span) alone"),
     ("binascii_only", "binascii.a2b_base64(span) alone"),
@@ -124,14 +147,13 @@ def time_path(paths: Paths, name: str, reps: int) -> float:
     return statistics.median(results)
 
 
-def allocations(paths: Paths, name: str) -> tuple[float, float]:
-    """(blocks, peak bytes) per event, after warm-up, by tracemalloc.
+def kept_and_peak(paths: Paths, name: str) -> tuple[float, float]:
+    """(kept blocks, peak bytes) per event, after warm-up, by tracemalloc.
 
-    blocks: memory blocks still allocated per event when the caller keeps what each event
-    returned (the parsed dict, the AudioChunk, the AudioDelta), counted from the difference
-    of two snapshots' statistics over ALLOC_EVENTS events. CPython counts no allocation
-    calls, so blocks freed within the call are not in it; `peak` shows them: the largest
-    extra memory held at once while handling one event (the transient copies of the audio).
+    kept: memory blocks still allocated per event when the caller keeps what each event
+    returned (the parsed dict, the AudioChunk, the AudioDelta), from the difference of two
+    snapshots' statistics over ALLOC_EVENTS events. `peak`: the largest extra memory held at
+    once while handling one event (the transient copies of the audio).
     """
     step = getattr(paths, name)
     for _ in range(20):
@@ -158,27 +180,97 @@ def allocations(paths: Paths, name: str) -> tuple[float, float]:
     return blocks / ALLOC_EVENTS, statistics.median(peaks)
 
 
+Counts = dict[str, dict[str, tuple[float, float]]]  # size -> path -> (calls, big calls)
+
+
+def count_in_this_process() -> Counts:
+    """Allocator calls per event of every path, read from bench/alloc_count.c's counters
+    (this process runs preloaded with it, under PYTHONMALLOC=malloc)."""
+    library = ctypes.CDLL(None)
+    counters = [library.pivox_alloc_calls, library.pivox_alloc_big]
+    for counter in counters:
+        counter.restype = ctypes.c_ulonglong
+
+    def read() -> tuple[int, int]:
+        return counters[0](), counters[1]()
+
+    empty = [after - before for before, after in zip(read(), read(), strict=True)]
+    counts: Counts = {}
+    for size in SIZES:
+        paths = Paths(make_frame(size))
+        counts[str(size)] = {}
+        for name, _ in ROWS:
+            step = getattr(paths, name)
+            for _ in range(paths.batch):  # warm-up: caches, the ring's accounting
+                step()
+            totals, events = [0, 0], 0
+            for _ in range(2):
+                paths.reset()
+                for _ in range(paths.batch):
+                    before = read()
+                    step()
+                    after = read()
+                    for k in range(2):
+                        totals[k] += after[k] - before[k] - empty[k]
+                    events += 1
+            counts[str(size)][name] = (totals[0] / events, totals[1] / events)
+    return counts
+
+
+def allocator_calls() -> tuple[Counts | None, str]:
+    """Allocator calls per event, counted in a child process, or None and why not.
+
+    CPython has no allocation counter of its own: the child runs with PYTHONMALLOC=malloc
+    (every object allocation is a malloc call) and bench/alloc_count.c preloaded to count them.
+    """
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        return None, "no C compiler to build bench/alloc_count.c"
+    with tempfile.TemporaryDirectory() as tmp:
+        shim = Path(tmp) / "alloc_count.so"
+        source = Path(__file__).with_name("alloc_count.c")
+        built = subprocess.run([compiler, "-O2", "-shared", "-fPIC", "-o", shim, source],
+                               capture_output=True, text=True)
+        if built.returncode:
+            return None, f"building alloc_count.c failed: {built.stderr.strip()[:200]}"
+        env = {**os.environ, "LD_PRELOAD": str(shim), "PYTHONMALLOC": "malloc"}
+        child = subprocess.run([sys.executable, __file__, "--count-allocations"],
+                               env=env, capture_output=True, text=True)
+    if child.returncode:
+        return None, f"the counting run failed: {child.stderr.strip()[-200:]}"
+    return json.loads(child.stdout), ""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=7, help="repetitions per path (median)")
-    reps = parser.parse_args().reps
-    print(f"pybase64 {pybase64.get_version()}; medians of {reps} repetitions")
+    parser.add_argument("--count-allocations", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.count_allocations:
+        print(json.dumps(count_in_this_process()))
+        return
+    counts, why_not = allocator_calls()
+    print(f"pybase64 {pybase64.get_version()}; medians of {args.reps} repetitions")
+    if counts is None:
+        print(f"allocator calls not counted: {why_not}")
     for size in SIZES:
         frame = make_frame(size)
         paths = Paths(frame)
-        times = {name: time_path(paths, name, reps) for name, _ in ROWS}
+        times = {name: time_path(paths, name, args.reps) for name, _ in ROWS}
         print(f"\nPCM {size} B per event (frame {len(frame)} B)")
         print(
-            f"{'path':<50} {'µs/event':>9} {'events/s':>10} {'MB/s':>8} "
-            f"{'vs naive':>9} {'vs limit':>9} {'blocks':>7} {'peak B':>8}"
+            f"{'path':<46} {'µs/event':>9} {'events/s':>9} {'MB/s':>6} {'vs naive':>8} "
+            f"{'vs limit':>8} {'allocs':>6} {'big':>4} {'kept':>4} {'peak B':>7}"
         )
         for name, label in ROWS:
             seconds = times[name]
-            blocks, peak = allocations(paths, name)
+            kept, peak = kept_and_peak(paths, name)
+            calls, big = counts[str(size)][name] if counts else (float("nan"),) * 2
             print(
-                f"{label:<50} {seconds * 1e6:>9.2f} {1 / seconds:>10.0f} "
-                f"{size / seconds / 1e6:>8.0f} {times['naive'] / seconds:>8.1f}x "
-                f"{seconds / times['limit']:>8.2f}x {blocks:>7.1f} {peak:>8.0f}"
+                f"{label:<46} {seconds * 1e6:>9.2f} {1 / seconds:>9.0f} "
+                f"{size / seconds / 1e6:>6.0f} {times['naive'] / seconds:>7.1f}x "
+                f"{seconds / times['limit']:>7.2f}x {calls:>6.1f} {big:>4.1f} {kept:>4.1f} "
+                f"{peak:>7.0f}"
             )
 
 

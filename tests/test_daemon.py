@@ -40,9 +40,13 @@ from tests.gpio_double import GpioDouble
 from tests.pulse import PulseAudio
 
 
+@pytest.mark.parametrize(
+    "chunk_ms", [100, 500], ids=["small deltas, pybase64 + copy", "large deltas, in place"]
+)
 async def test_push_to_talk_turn(start_realtime_server: StartServer, gpio_double: GpioDouble,
-                                 live_pulse: PulseAudio, mic: Any) -> None:
-    async with start_realtime_server(reply_ms=800, speed=4.0) as server, running(
+                                 live_pulse: PulseAudio, mic: Any, chunk_ms: int) -> None:
+    """A whole turn; the reply's deltas are decoded into the ring by either path."""
+    async with start_realtime_server(reply_ms=800, speed=4.0, chunk_ms=chunk_ms) as server, running(
         daemon_config(server.url, "push_to_talk"), gpio_double
     ) as (daemon, led):
         await wait_until(lambda: daemon.machine.state is State.IDLE, what="idle")

@@ -26,14 +26,22 @@ def ring_contents(ring: AudioRing) -> bytes:
     return bytes(out)
 
 
-def fast_path(frame: bytes, ring_capacity: int | None = None) -> AudioDelta | None:
+def fast_path(
+    frame: bytes, ring_capacity: int | None = None, in_place: bool = True
+) -> AudioDelta | None:
     """What the daemon ends up with on the fast path: None if it left the frame to the full
-    decoder (`parse_audio_delta` or `decode_into_ring` gave None)."""
+    decoder (`parse_audio_delta` or `decode_into_ring` gave None). `in_place`: decode any
+    span in place in the ring when there is room (else pybase64 and a copy)."""
     chunk = parse_audio_delta(frame)
     if chunk is None:
         return None
     ring = AudioRing(ring_capacity or chunk.size + 64)  # room to decode in place
-    rest = decode_into_ring(chunk, ring)
+    with pytest.MonkeyPatch.context() as patch:
+        if in_place:
+            patch.setattr(fastpath, "IN_PLACE_MIN_B64", 0)
+        else:
+            patch.setattr(fastpath, "decode_span_into", None)
+        rest = decode_into_ring(chunk, ring)
     if rest is None:
         assert ring.available == 0 and ring.written(chunk.item_id) == 0
         return None
@@ -55,7 +63,7 @@ def fast_path(frame: bytes, ring_capacity: int | None = None) -> AudioDelta | No
 
 
 def assert_same_as_full_decoder(
-    frame: bytes, ring_capacity: int | None = None
+    frame: bytes, ring_capacity: int | None = None, in_place: bool = True
 ) -> tuple[bool, bool]:
     """Assert the fast path gives the full decoder's result, and that a plain chunk's header
     is the event's (the daemon drops cancelled deltas on it); return (parsed, decoded)."""
@@ -64,7 +72,7 @@ def assert_same_as_full_decoder(
     if chunk is not None and chunk.is_plain() and isinstance(full, AudioDelta):
         assert chunk[:5] == (full.event_id, full.response_id, full.item_id,
                              full.output_index, full.content_index)
-    fast = fast_path(frame, ring_capacity)
+    fast = fast_path(frame, ring_capacity, in_place)
     if fast is None:
         return chunk is not None, False
     assert fast == full
@@ -160,14 +168,16 @@ def frames(draw: st.DrawFn) -> tuple[bytes, bool, bool]:
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(case=frames(), ring=st.sampled_from(["roomy", "exact", "small"]))
-def test_fast_path_equals_full_decoder(case: tuple[bytes, bool, bool], ring: str) -> None:
+@given(case=frames(), ring=st.sampled_from(["roomy", "exact", "small"]), in_place=st.booleans())
+def test_fast_path_equals_full_decoder(
+    case: tuple[bytes, bool, bool], ring: str, in_place: bool
+) -> None:
     """In a ring with room to decode in place, one with just room for the PCM (decoded by
     pybase64 and copied), and one that takes the PCM in pieces (back-pressure)."""
     frame, canonical, undamaged = case
     chunk = parse_audio_delta(frame)
     capacity = {"roomy": None, "exact": max(chunk.size, 1) if chunk else None, "small": 7}[ring]
-    parsed, decoded = assert_same_as_full_decoder(frame, ring_capacity=capacity)
+    parsed, decoded = assert_same_as_full_decoder(frame, capacity, in_place)
     event(f"fast path {'decoded' if decoded else 'parsed' if parsed else 'declined'}")
     event(f"frame of {'over' if len(frame) > 65536 else 'at most'} 64 KiB")
     if canonical:
@@ -206,12 +216,8 @@ GOOD_HEAD = (
     ],
 )
 @pytest.mark.parametrize("in_place", [True, False], ids=["libbase64 in place", "pybase64 + copy"])
-def test_table(
-    frame: bytes, parsed: bool, decoded: bool, in_place: bool, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    if not in_place:
-        monkeypatch.setattr(fastpath, "decode_span_into", None)
-    assert assert_same_as_full_decoder(frame) == (parsed, decoded)
+def test_table(frame: bytes, parsed: bool, decoded: bool, in_place: bool) -> None:
+    assert assert_same_as_full_decoder(frame, in_place=in_place) == (parsed, decoded)
 
 
 def test_a_key_after_delta_is_no_plain_chunk() -> None:
@@ -254,8 +260,11 @@ def test_full_ring_returns_the_rest_to_write_later() -> None:
     assert ring.written("item_1") == ring.played("item_1") == len(pcm)
 
 
-def test_at_the_ring_end_both_decodes_give_the_same_audio() -> None:
+def test_at_the_ring_end_both_decodes_give_the_same_audio(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """In place only with 3 bytes of room to spare (libbase64 may use them), else pybase64."""
+    monkeypatch.setattr(fastpath, "IN_PLACE_MIN_B64", 0)
     pcm = bytes(range(200)) * 3
     chunk = parse_audio_delta(GOOD_HEAD + base64.b64encode(pcm) + b'"}')
     assert chunk is not None

@@ -116,7 +116,7 @@ class AudioRing:
     def write(self, data: bytes | bytearray | memoryview, item_id: str) -> int:
         """Copy as much of `data` as fits, as audio of `item_id`; return the bytes accepted."""
         src = _as_bytes_view(data) if type(data) is memoryview else data
-        tail, room = self._tail_room()
+        tail, room = self.tail_room()
         if len(src) <= room:  # the usual case: all of it, in one piece
             self._buf[tail : tail + len(src)] = src
             self.commit(len(src), item_id)
@@ -128,7 +128,7 @@ class AudioRing:
             self._buf[tail : tail + n] = view[written : written + n]
             self.commit(n, item_id)
             written += n
-            tail, room = self._tail_room()
+            tail, room = self.tail_room()
         return written
 
     def tail_room(self) -> tuple[int, int]:
@@ -137,7 +137,9 @@ class AudioRing:
         The producer may fill them (at `address + offset`) and then `commit` what it filled.
         No lock: the tail is the producer's, and the consumer only ever makes more room.
         """
-        return self._tail_room()
+        tail, free = self._tail, self._capacity - self._size
+        room = self._capacity - tail
+        return tail, room if room < free else free  # no min(): the hot path (measured)
 
     def commit(self, n: int, item_id: str) -> None:
         """Queue the `n` bytes the producer put at `tail_room()`'s offset, as audio of `item_id`."""
@@ -147,7 +149,7 @@ class AudioRing:
             if n <= 0 or n > capacity - tail or n > capacity - size:
                 if n == 0:
                     return
-                room = self._tail_room()[1]
+                room = self.tail_room()[1]
                 raise ValueError(f"cannot commit {n} bytes to a tail room of {room}")
             self._size = size + n
             self._tail = tail + n if tail + n < capacity else 0
@@ -215,12 +217,6 @@ class AudioRing:
         """Drop the accounting of `item_id`; its queued bytes still play, counted nowhere."""
         with self._lock:
             self._items.pop(item_id, None)
-
-    def _tail_room(self) -> tuple[int, int]:
-        """`tail_room()`: no min() (the hot path, measured)."""
-        tail, free = self._tail, self._capacity - self._size
-        room = self._capacity - tail
-        return tail, room if room < free else free
 
     def _account_written(self, item_id: str, n: int) -> None:
         account = self._items.get(item_id)

@@ -37,7 +37,8 @@ def _load() -> SpanDecoder | None:
     try:
         from pybase64 import _pybase64  # the C extension; absent in the pure-Python fallback
 
-        base64_decode = ctypes.CDLL(_pybase64.__file__).base64_decode
+        # PyDLL keeps the GIL for the few µs of a decode: handing it over costs more.
+        base64_decode = ctypes.PyDLL(_pybase64.__file__).base64_decode
     except (ImportError, OSError, AttributeError):
         return None
     base64_decode.argtypes = (

@@ -3,19 +3,22 @@
 Output audio is nearly all of what the server sends (`response.output_audio.delta` in GA,
 `response.audio.delta` in beta). For a frame laid out the way the server writes it - compact
 JSON, `type` and `event_id` first (either order), then `response_id`, `item_id`,
-`output_index`, `content_index`, and `delta` last - `parse_audio_delta` reads the small
-fields with one anchored regex over the head of the frame and returns an `AudioChunk` whose
-`b64` is a memoryview of the base64 span inside the frame: nothing of the payload is copied.
+`output_index`, `content_index`, and `delta` last - `parse_audio_delta` reads `type` and
+`event_id` with an anchored regex, compares the bytes after them with the last delta's (the
+deltas of one item repeat them; a second regex reads them when they change), and returns an
+`AudioChunk` holding the frame and where its base64 span starts: nothing of the payload is
+copied.
 
 `parse_audio_delta` reads the head only: the span runs from the head to the frame's closing
 `"}` and is not scanned, so it may hold a quote (a key after `delta`, whose value may differ
 from the head's). The caller then either drops the chunk - a delta of a cancelled response,
 never decoded, once `chunk.is_plain()` shows the header is the event's - or calls
 `decode_into_ring` (or `decode_audio`), which base64-decodes the span. Strict base64 has no
-quote, so a span that decodes is the whole `delta` string. `decode_into_ring` decodes straight
-into the ring's free bytes through `pivox.protocol.base64_into`, so the decode is the only copy
-of the audio; where that module is unavailable, or the ring's free bytes wrap around its end,
-it decodes with pybase64 and copies the PCM into the ring (both measured in bench/decode.py).
+quote, so a span that decodes is the whole `delta` string. `decode_into_ring` decodes a large
+span straight into the ring's free bytes through `pivox.protocol.base64_into`, so the decode
+is the only copy of the audio; a small span (`IN_PLACE_MIN_B64`), a platform without that
+module, or free bytes that wrap around the ring's end get pybase64 and one copy into the ring
+(both measured in bench/decode.py).
 
 `parse_audio_delta` returns None for anything else - other key orders, whitespace, escapes or
 non-ASCII in the small fields, repeated keys before `delta`, a frame over the decoder's size
@@ -52,6 +55,9 @@ _IDS = re.compile(
     + rb',"output_index":' + _INT + rb',"content_index":' + _INT + rb',"delta":"'
 )
 _EMPTY = memoryview(b"")
+IN_PLACE_MIN_B64 = 32_000
+"""Spans shorter than this (24 KB of PCM) are decoded by pybase64 and copied: below it the
+ctypes call costs more than the copy it saves (crossover ~26 KB, bench/decode.py)."""
 
 
 class AudioChunk(NamedTuple):
@@ -149,9 +155,9 @@ def decode_into_ring(chunk: AudioChunk, ring: AudioRing) -> memoryview | None:
     writes it with `ring.write(rest, chunk.item_id)`, never decoding again. None as for
     `decode_audio`: nothing was written, the frame goes to the full decoder.
     """
-    if decode_span_into is not None:
-        frame, start = chunk.frame, chunk.start
-        length = len(frame) - 2 - start
+    frame, start = chunk.frame, chunk.start
+    length = len(frame) - 2 - start
+    if decode_span_into is not None and length >= IN_PLACE_MIN_B64:
         offset, room = ring.tail_room()
         if room >= max_decoded_size(length):
             size = decode_span_into(frame, start, length, ring.address + offset)
