@@ -22,6 +22,7 @@ from pivox.events import (
     ResponseCreate,
 )
 from pivox.machine import State
+from pivox.protocol import fastpath
 from pivox.secrets import ApiKey
 from pivox.server.faults import parse_fault
 from tests.daemon_harness import (
@@ -44,8 +45,18 @@ from tests.pulse import PulseAudio
     "chunk_ms", [100, 500], ids=["small deltas, pybase64 + copy", "large deltas, in place"]
 )
 async def test_push_to_talk_turn(start_realtime_server: StartServer, gpio_double: GpioDouble,
-                                 live_pulse: PulseAudio, mic: Any, chunk_ms: int) -> None:
+                                 live_pulse: PulseAudio, mic: Any, chunk_ms: int,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """A whole turn; the reply's deltas are decoded into the ring by either path."""
+    in_place: list[int] = []  # PCM bytes of each delta decoded in place
+    decode = fastpath.decode_span_into
+    if decode is not None:
+
+        def counted(*args: Any) -> int:
+            in_place.append(decode(*args))
+            return in_place[-1]
+
+        monkeypatch.setattr(fastpath, "decode_span_into", counted)
     async with start_realtime_server(reply_ms=800, speed=4.0, chunk_ms=chunk_ms) as server, running(
         daemon_config(server.url, "push_to_talk"), gpio_double
     ) as (daemon, led):
@@ -67,6 +78,8 @@ async def test_push_to_talk_turn(start_realtime_server: StartServer, gpio_double
         assert ramp_ms(recording.stop()) == pytest.approx(800, abs=1)
         duties = [duty for _, duty in gpio_double.duty_history(LED_PIN)]
         assert duties[-1] == pytest.approx(10)  # idle is dim
+    if decode is not None:  # the 500 ms delta, not the 300 ms rest
+        assert in_place == ([] if chunk_ms == 100 else [500 * BYTES_PER_MS])
 
 
 async def test_always_on_turn_follows_server_vad(
