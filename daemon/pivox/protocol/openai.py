@@ -164,11 +164,15 @@ def _identity(value: Any) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class _Kind:
-    """How one JSON value is checked and converted: `read(value, path)`, `write(value)`."""
+    """How one JSON value is checked and converted: `read(value, path)`, `write(value)`.
+
+    A value whose type is in `taken_as_is` is valid and read as itself (no `read` call).
+    """
 
     expected: str
     read: Callable[[Any, str], Any]
     write: Callable[[Any], Any] = _identity
+    taken_as_is: tuple[type, ...] = ()
 
 
 def _typed(
@@ -186,7 +190,7 @@ def _typed(
             raise _wrong_value(path, expected, value)
         return value
 
-    return _Kind(expected, read, write)
+    return _Kind(expected, read, write, types if accept is None else ())
 
 
 def _one_of(*values: object) -> _Kind:
@@ -275,10 +279,12 @@ def _reader(wire: str, keys: tuple[str, ...], kind: _Kind, default: Any) -> Fiel
     """A field's `read`: the hot path of every decode, so a closure with nothing to look up,
     and no path string built for a top-level key."""
     nested = len(keys) > 1
-    read_kind = kind.read
+    read_kind, taken_as_is = kind.read, kind.taken_as_is
 
     def read(obj: dict[str, Any], prefix: str) -> Any:
         value = _get(obj, keys, prefix) if nested else obj.get(wire, _MISSING)
+        if type(value) in taken_as_is:
+            return value
         if value is _MISSING:
             if default is _REQUIRED:
                 raise _Invalid(f"field '{prefix}{wire}' is missing, expected {kind.expected}")
