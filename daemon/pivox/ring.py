@@ -2,15 +2,17 @@
 
 Single-producer / single-consumer contract:
 
-- the producer is the asyncio loop: it alone calls `write`, `clear`, `finish` and `forget`;
+- the producer is the asyncio loop: it alone calls `write`, `tail_room`, `commit`, `clear`,
+  `finish` and `forget`;
 - the consumer is PortAudio's output callback thread: it alone calls `read_into`;
 - either side may read the properties and `written` / `played` at any time.
 
-Every operation holds one `threading.Lock` for its whole copy, so `clear` (barge-in, from the
-loop) and `read_into` (the speaker) never see half an update; the lock is held for time linear
-in the bytes the call copies and never across a blocking call. The ring never overwrites
-unplayed audio: when it is full, `write` accepts fewer bytes than offered and the producer
-waits for space and writes the rest itself.
+Every operation that changes what is queued holds one `threading.Lock`, so `clear` (barge-in,
+from the loop) and `read_into` (the speaker) never see half an update; `read_into` holds it
+for its copy, time linear in the bytes copied, and never across a blocking call. The producer
+copies into free bytes, which the consumer never reads, without the lock, and then queues
+them under it (`commit`). The ring never overwrites unplayed audio: when it is full, `write`
+accepts fewer bytes than offered and the producer waits for space and writes the rest itself.
 
 Accounting is per item and byte-exact across wrap-around and `clear`: `written(item)` counts
 every byte `write` accepted, `played(item)` every byte `read_into` handed to the speaker;
@@ -18,10 +20,9 @@ bytes dropped by `clear` stay written and are never played. Accounting is kept f
 `max_items` most recently started items (older ones, and items passed to `forget`, read as 0;
 an item written again after `forget` starts again from 0).
 
-A C decoder may write straight into the ring: the buffer never moves (`address`), and the
-producer may fill the free bytes `tail_room()` names and then `commit` them, which queues them
-exactly as `write` would have. The consumer never touches free bytes, so no lock is held while
-they are filled.
+A C decoder may write straight into the ring, as `write` itself does: the buffer never moves
+(`address`), and the producer may fill the free bytes `tail_room()` names and then `commit`
+them, which queues them exactly as `write` would have.
 
 Underruns: the ring is *expecting* audio from the moment `write` accepts a byte until
 `clear()` or `finish()` (the producer's "no more audio for now", on AudioDone/ResponseDone).

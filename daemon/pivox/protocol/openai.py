@@ -341,6 +341,8 @@ def _builder(cls: type, fields: tuple[_Field, ...], **fixed: Any) -> FieldReader
     Slot by slot, as the class's own __init__ would, but twice as fast: no keyword dict and no
     generic setattr per field. Attributes no field reads are `fixed` or their defaults.
     """
+    if hasattr(cls, "__post_init__"):
+        raise TypeError(f"{cls.__name__}.__post_init__ would be skipped")
     setters = {f.name: getattr(cls, f.name).__set__ for f in dataclasses.fields(cls)}
     steps = tuple((f.read, setters.pop(f.attr) if f.attr else None) for f in fields)
     if unknown := set(fixed) - set(setters):
