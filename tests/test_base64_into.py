@@ -64,3 +64,12 @@ def test_a_span_outside_the_source_is_refused(start: int, length: int) -> None:
     out = ctypes.create_string_buffer(64)
     with pytest.raises(ValueError, match="outside"):
         decode_span_into(b"AAAAAAAAAA", start, length, ctypes.addressof(out))
+
+
+@pytest.mark.parametrize("source", [bytearray(b"AAAA"), memoryview(b"AAAA")])
+def test_only_bytes_are_read(source: object) -> None:
+    """Another buffer type keeps its data elsewhere: refused, never read."""
+    assert decode_span_into is not None
+    out = ctypes.create_string_buffer(64)
+    with pytest.raises(TypeError, match="expected bytes"):
+        decode_span_into(source, 0, 4, ctypes.addressof(out))  # type: ignore[arg-type]

@@ -220,6 +220,13 @@ def test_table(frame: bytes, parsed: bool, decoded: bool, in_place: bool) -> Non
     assert assert_same_as_full_decoder(frame, in_place=in_place) == (parsed, decoded)
 
 
+def test_only_bytes_take_the_fast_path() -> None:
+    frame = GOOD_HEAD + b'AAEC/w=="}'
+    assert parse_audio_delta(frame) is not None
+    assert parse_audio_delta(bytearray(frame)) is None  # type: ignore[arg-type]
+    assert parse_audio_delta(frame.decode()) is None  # type: ignore[arg-type]
+
+
 def test_a_key_after_delta_is_no_plain_chunk() -> None:
     """Its header may not be the event's: the daemon must not drop it as a cancelled delta."""
     chunk = parse_audio_delta(GOOD_HEAD + b'AAEC/w==","response_id":"resp_2"}')

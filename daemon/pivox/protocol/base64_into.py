@@ -51,6 +51,8 @@ def _load() -> SpanDecoder | None:
     def decode_span_into(src: bytes, start: int, length: int, address: int) -> int:
         """Decode `src[start:start + length]` to `address` (room for `max_decoded_size`
         bytes); return the bytes decoded, or -1 if the span is not strict base64."""
+        if type(src) is not bytes:  # the data address below holds for exactly bytes
+            raise TypeError(f"expected bytes, got {type(src).__name__}")
         if start < 0 or length < 0 or start + length > len(src):
             raise ValueError(f"span {start}+{length} outside {len(src)} bytes")
         out_len = ctypes.c_size_t()

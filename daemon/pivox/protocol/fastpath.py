@@ -100,10 +100,10 @@ _last_ids: tuple[bytes, tuple[ResponseId, ItemId, int, int]] | None = None  # (t
 
 
 def parse_audio_delta(frame: bytes) -> AudioChunk | None:
-    """The chunk of an audio-delta frame in the server's own layout, else None (use the full
-    decoder)."""
+    """The chunk of an audio-delta frame (bytes, as websockets delivers it) in the server's own
+    layout, else None (use the full decoder)."""
     global _last_ids
-    if len(frame) > MAX_FRAME_BYTES or not frame.endswith(b'"}'):
+    if type(frame) is not bytes or len(frame) > MAX_FRAME_BYTES or not frame.endswith(b'"}'):
         return None
     head = _HEAD.match(frame)
     if head is None:
