@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import itertools
 import shutil
+from dataclasses import dataclass
 
+import numpy as np
 import pytest
 
 from pivox.server.voice import speech
@@ -20,9 +22,12 @@ __all__ = [
     "SENTENCES",
     "VOICES",
     "WAKE_VOICES",
+    "Utterance",
     "other_speech",
     "say",
     "silence",
+    "voiced",
+    "wake_then",
 ]
 
 needs_espeak = pytest.mark.skipif(
@@ -108,3 +113,31 @@ def other_speech(seconds: float, gap_ms: int = 300) -> bytes:
         parts.append(part)
         total += len(part)
     return b"".join(parts)
+
+
+def voiced(pcm: bytes, threshold: int = 300) -> tuple[int, int]:
+    """Byte offsets of the first and just past the last sample louder than `threshold`."""
+    loud = np.flatnonzero(np.abs(np.frombuffer(pcm, np.int16)) > threshold)
+    assert len(loud), "no voiced sample"
+    return 2 * int(loud[0]), 2 * (int(loud[-1]) + 1)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Utterance:
+    """The wake word, a short gap and a command, with where each part lies (byte offsets)."""
+
+    pcm: bytes
+    wake_end: int
+    command_start: int
+
+
+def wake_then(command: str, voice: str = "en-us", words_per_minute: int = 150,
+              gap_ms: int = 100) -> Utterance:
+    """ "Okay Nabu" cut `gap_ms` after its last voiced sample, then `command`, said at once:
+    the detector fires after the command has begun (150-250 ms after the wake word ends)."""
+    wake = say("Okay Nabu", voice, words_per_minute)
+    _, wake_end = voiced(wake)
+    head = wake[:wake_end] + silence(gap_ms)
+    spoken = say(command, voice, words_per_minute)
+    return Utterance(pcm=head + spoken, wake_end=wake_end,
+                     command_start=len(head) + voiced(spoken)[0])

@@ -56,10 +56,11 @@ from pivox.protocol.fastpath import decode_into_ring, parse_audio_delta
 from pivox.protocol.openai import decode_server_event
 from pivox.ring import AudioRing
 from pivox.secrets import ApiKey, load_api_key
-from pivox.session import Connection, Endpoint, closed_by_auth, describe_close
+from pivox.session import Connection, Endpoint, closed_by_auth, describe_close, ended_by_server
 from pivox.systemd import Notifier
 from pivox.tools import call_tool, declared_tools
 from pivox.turns import TurnTracker
+from pivox.wake import wake_gate
 
 log = logging.getLogger("pivox.daemon")
 
@@ -112,7 +113,7 @@ def session_config(config: Config) -> SessionConfig:
     """The `session.update` pivox asks for, from the config."""
     s = config.session
     vad = None
-    if s.mode == "always_on":
+    if s.mode != "push_to_talk":
         vad = ServerVad(
             threshold=s.vad_threshold,
             prefix_padding_ms=s.vad_prefix_padding_ms,
@@ -140,6 +141,13 @@ def endpoint(config: Config, api_key: ApiKey | None) -> Endpoint:
         ping_timeout_s=s.ping_timeout_s,
         connect_timeout_s=s.connect_timeout_s,
     )
+
+
+def new_machine(config: Config) -> m.DeviceMachine:
+    """A fresh state machine for the config's mode."""
+    s = config.session
+    return m.DeviceMachine(s.mode, double_tap_action=config.button.double_tap_action,
+                           listen_s=s.wake_listen_s, follow_up_s=s.follow_up_s)
 
 
 def led_patterns(config: Config) -> dict[m.State, LedPattern]:
@@ -171,9 +179,8 @@ class Daemon:
         self.clock = clock
         self.ring = AudioRing(config.audio.ring_ms * BYTES_PER_MS)
         self.preroll = PreRoll(config.audio.preroll_ms * BYTES_PER_MS)
-        self.machine = m.DeviceMachine(
-            config.session.mode, double_tap_action=config.button.double_tap_action
-        )
+        self.machine = new_machine(config)
+        self.wake = wake_gate(config.session.mode, config.session.wake_word)
         self.gestures = self._gestures()
         self.patterns = led_patterns(config)
         self.turns = TurnTracker()
@@ -255,11 +262,12 @@ class Daemon:
         self.patterns = led_patterns(new)
         self.gestures = self._gestures()
         key_changed = (old_key and old_key.reveal()) != (new_key and new_key.reveal())
+        if (old.session.mode, old.session.wake_word) != (new.session.mode, new.session.wake_word):
+            self.wake = wake_gate(new.session.mode, new.session.wake_word)
         if (old.session.mode, old.button.double_tap_action) != (
                 new.session.mode, new.button.double_tap_action):
             # a new mode is a new machine: it starts over, and so does the session
-            self.machine = m.DeviceMachine(new.session.mode,
-                                           double_tap_action=new.button.double_tap_action)
+            self.machine = new_machine(new)
             self._feed(m.Booted())
             if self._audio_error_since is not None:
                 self._feed(m.AudioFailed())
@@ -443,12 +451,17 @@ class Daemon:
                 loop.call_soon_threadsafe(self._on_mic_frame, frame)
 
     def _on_mic_frame(self, frame: bytes) -> None:
+        """Send the frame or keep it as pre-roll; a wake word it completes opens the turn
+        after it, so the pre-roll sent first ends with this frame."""
         if self.machine.state is m.State.MUTED:
             return
+        heard = self.wake is not None and self.wake.process(frame)
         if self.machine.streaming and self.conn is not None:
             self._send(InputAudioAppend(audio=frame))
         else:
             self.preroll.push(frame)
+        if heard:
+            self._feed(m.WakeWordDetected())
 
     # ------------------------------------------------------------------ tick
 
@@ -469,6 +482,8 @@ class Daemon:
                 self._feed(gesture)
             self._check_playback(now)
             self._check_reply_timeout(now)
+            if self.machine.state is m.State.LISTENING and now >= self.machine.listen_until:
+                self._feed(m.ListenTimeout())  # only wake-word mode has a rule for it
             if self.led is not None:
                 self.led.tick(now)
             self._check_audio(now)
@@ -583,10 +598,22 @@ class Daemon:
                 backoff.reset()
             if isinstance(reason, AuthError):
                 await self._auth_failed(str(reason))
-            elif reason is not None:
-                await self._offline(backoff, reason)
+            elif reason is not None and not self._ended_quietly(reason, backoff):
+                await self._offline(backoff, describe_close(reason))
 
-    async def _serve(self, conn: Connection, ep: Endpoint) -> str | AuthError | None:
+    def _ended_quietly(self, reason: BaseException, backoff: Backoff) -> bool:
+        """The server closed normally while the device sat idle with nothing sent (wake-word
+        mode): reconnect at once, no OFFLINE, an info line. Only the first time in a row: a
+        server that keeps closing gets the backoff and the warnings."""
+        if not (ended_by_server(reason) and self.machine.state is m.State.IDLE
+                and self.config.session.mode == "wake_word" and backoff.attempt == 0):
+            return False
+        backoff.next_delay()  # counted, not waited
+        log.info("%s while idle; reconnecting", describe_close(reason),
+                 extra={"PIVOX_EVENT": "session_ended"})
+        return True
+
+    async def _serve(self, conn: Connection, ep: Endpoint) -> BaseException | None:
         """Run one session; returns why it ended (None: a reload asked to reconnect)."""
         self.conn = conn
         self.stats["connects"] += 1
@@ -600,17 +627,15 @@ class Daemon:
             asyncio.create_task(self._sender(conn), name="sender"),
             asyncio.create_task(self._reconnect.wait(), name="reconnect"),
         }
-        result: str | AuthError | None = None
+        result: BaseException | None = None
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             task = done.pop()
             exc = None if task.cancelled() else task.exception()
-            if isinstance(exc, AuthError):
-                result = exc
-            elif exc is not None and closed_by_auth(exc):
+            if exc is not None and closed_by_auth(exc):
                 result = AuthError(describe_close(exc))
-            elif exc is not None:
-                result = describe_close(exc)
+            else:
+                result = exc
         finally:
             for task in tasks:
                 task.cancel()

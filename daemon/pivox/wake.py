@@ -11,12 +11,17 @@ raises `WakeWordUnavailable`, whose message names the remedy.
 
 from __future__ import annotations
 
+import logging
 import platform
 from typing import Any
 
 from pivox.errors import PivoxError
 
-__all__ = ["MODELS", "WakeWordDetector", "WakeWordUnavailable", "unavailable_reason"]
+__all__ = [
+    "MODELS", "WakeWordDetector", "WakeWordUnavailable", "unavailable_reason", "wake_gate",
+]
+
+log = logging.getLogger("pivox.wake")
 
 MODELS = ("okay_nabu", "alexa", "hey_jarvis", "hey_mycroft")
 """The models shipped in the pymicro-wakeword wheel, by config name."""
@@ -86,3 +91,22 @@ class WakeWordDetector:
         """Forget everything heard: the next detection needs the whole wake word again."""
         self._detector.reset()
         self._fresh()
+
+
+def wake_gate(mode: str, model: str) -> WakeWordDetector | None:
+    """The mic path's wake-word slot for `mode`: a detector in wake_word mode, else None.
+
+    Where the detector cannot run, logs one error line naming the remedy and returns None:
+    the device then sends nothing until a button tap opens a turn.
+    """
+    if mode != "wake_word":
+        return None
+    try:
+        detector = WakeWordDetector(model)
+    except WakeWordUnavailable as exc:
+        log.error("%s; until then only a button tap opens a turn", exc,
+                  extra={"PIVOX_EVENT": "wake_word_unavailable"})
+        return None
+    log.info("listening locally for the wake word %s", model,
+             extra={"PIVOX_EVENT": "wake_word_ready"})
+    return detector
