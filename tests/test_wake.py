@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import pytest
 
-from pivox.wake import MODELS, WakeWordDetector, WakeWordUnavailable, unavailable_reason
+from pivox.demo import prompt_pcm
+from pivox.wake import (
+    MODELS,
+    WakeWordDetector,
+    WakeWordUnavailable,
+    unavailable_reason,
+    wake_gate,
+)
 from tests.wake_corpus import WAKE_VOICES, needs_espeak, other_speech, say, silence
 
 FRAME = 960  # 20 ms of 24 kHz PCM16, what the mic delivers
@@ -70,6 +78,13 @@ def test_ten_minutes_of_other_speech_never_wake_it(detector: WakeWordDetector) -
     assert detections(detector, pcm) == []
 
 
+@needs_espeak
+def test_the_demo_question_starts_with_a_detected_wake_word(detector: WakeWordDetector) -> None:
+    detector.reset()
+    assert len(detections(detector, prompt_pcm("What time is it?", wake_word=True))) == 1
+    assert detections(detector, prompt_pcm("What time is it?", wake_word=False)) == []
+
+
 @pytest.mark.parametrize("model", MODELS)
 def test_every_shipped_model_loads_and_stays_quiet_on_silence(model: str) -> None:
     assert detections(WakeWordDetector(model), silence(3000)) == []
@@ -89,3 +104,20 @@ def test_missing_library_names_the_remedy(monkeypatch: pytest.MonkeyPatch) -> No
     assert "64-bit Raspberry Pi OS" in reason and "push_to_talk" in reason
     with pytest.raises(WakeWordUnavailable, match="64-bit Raspberry Pi OS"):
         WakeWordDetector()
+
+
+def test_the_gate_exists_only_in_wake_word_mode() -> None:
+    assert wake_gate("always_on", "okay_nabu") is None
+    assert wake_gate("push_to_talk", "okay_nabu") is None
+    assert isinstance(wake_gate("wake_word", "alexa"), WakeWordDetector)
+
+
+def test_where_the_detector_cannot_run_the_log_says_so_in_one_line(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setitem(sys.modules, "pymicro_features", None)
+    with caplog.at_level(logging.INFO, logger="pivox.wake"):
+        assert wake_gate("wake_word", "okay_nabu") is None
+    [record] = caplog.records
+    assert record.levelno == logging.ERROR
+    assert "64-bit Raspberry Pi OS" in record.getMessage()
+    assert "push_to_talk" in record.getMessage()

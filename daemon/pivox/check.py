@@ -1,4 +1,5 @@
-"""`pivox check`: validate the config, the key's presence, the URL and the sound devices."""
+"""`pivox check`: validate the config, the key's presence, the URL, the wake word (in
+wake_word mode) and the sound devices."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pivox.config import Config
 from pivox.errors import ConfigError, DeviceError
 from pivox.ring import AudioRing
 from pivox.secrets import load_api_key
+from pivox.wake import WakeWordDetector, WakeWordUnavailable
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
@@ -36,6 +38,13 @@ def run_check(config: Config) -> int:
                f"API key {'present' if key else 'missing'} "
                f"(credential {config.server.credential!r}, ${config.server.api_key_env}, "
                f"file {config.server.api_key_file or '-'})")
+    if config.session.mode == "wake_word":
+        try:
+            WakeWordDetector(config.session.wake_word)
+        except WakeWordUnavailable as exc:
+            report(False, str(exc))
+        else:
+            report(True, f"wake word {config.session.wake_word} loads")
     try:
         devices = list_devices()
     except DeviceError as exc:
