@@ -1,13 +1,16 @@
 """The CPU floor of bench/daemon_cpu.py: bare PyAudio duplex, optionally streaming to a server.
 
-Run: .venv/bin/python bench/floor_duplex.py [--url WS_URL [--session JSON]]
+Run: .venv/bin/python bench/floor_duplex.py [--url WS_URL [--session JSON]] [--wake MODEL]
 
 Opens the default output and input streams the way pivox does (24 kHz mono PCM16, 20 ms
 callbacks, PULSE_LATENCY_MSEC=40 unless set); the output plays silence. Without --url the mic
 frames are dropped. With --url each mic frame goes to the server as an
 `input_audio_buffer.append`, and every received audio delta is decoded into a 10 s bytearray
 (written round and round, like pivox's ring). `--session` is a frame sent first (pivox's
-`session.update`, so the server runs the same VAD). Runs until SIGTERM or SIGINT.
+`session.update`, so the server runs the same VAD). With --wake the mic callback runs the
+bare wake-word libraries on every frame (soxr 24 -> 16 kHz, pymicro-wakeword's features and
+model, no pivox code): the floor bench/wake_cpu.py sets pivox's detector beside. Runs until
+SIGTERM or SIGINT.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import asyncio
 import base64
 import os
 import signal
+from collections.abc import Callable
 
 import orjson
 import pyaudio
@@ -52,7 +56,25 @@ async def stream(ws: ClientConnection, frames: asyncio.Queue[bytes]) -> None:
         sender.cancel()
 
 
-async def run(url: str | None, session: str | None) -> None:
+def bare_wake_word(model: str) -> Callable[[bytes], None]:
+    """The libraries pivox's detector wraps, called as their docs show, on one frame."""
+    import numpy as np
+    import soxr
+    from pymicro_wakeword import MicroWakeWord, MicroWakeWordFeatures, Model
+
+    resampler = soxr.ResampleStream(RATE, 16000, 1, dtype="int16")
+    features = MicroWakeWordFeatures()
+    detector = MicroWakeWord.from_builtin(Model(model))
+
+    def process(frame: bytes) -> None:
+        pcm = resampler.resample_chunk(np.frombuffer(frame, np.int16))
+        for f in features.process_streaming(pcm.tobytes()):
+            detector.process_streaming(f)
+
+    return process
+
+
+async def run(url: str | None, session: str | None, wake: str | None) -> None:
     """Open the streams (and the connection) and run until a signal arrives."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -60,11 +82,14 @@ async def run(url: str | None, session: str | None) -> None:
         loop.add_signal_handler(sig, stop.set)
     frames: asyncio.Queue[bytes] = asyncio.Queue()
     silence = bytes(FRAMES * 2)
+    detect = bare_wake_word(wake) if wake else None
 
     def speaker(data: bytes | None, count: int, info: dict[str, float], status: int) -> tuple:
         return silence, pyaudio.paContinue
 
     def mic(data: bytes | None, count: int, info: dict[str, float], status: int) -> tuple:
+        if detect is not None and data:
+            detect(data)
         if url is not None:
             loop.call_soon_threadsafe(frames.put_nowait, data)
         return None, pyaudio.paContinue
@@ -98,8 +123,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", help="ws:// URL of the realtime server (none: audio only)")
     parser.add_argument("--session", help="a frame to send first (a session.update)")
+    parser.add_argument("--wake", help="run the bare wake-word libraries with this model")
     args = parser.parse_args()
-    asyncio.run(run(args.url, args.session))
+    asyncio.run(run(args.url, args.session, args.wake))
 
 
 if __name__ == "__main__":
