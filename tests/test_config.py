@@ -49,6 +49,7 @@ DEFAULTS = {
     "session.wake_word": "okay_nabu",
     "session.wake_listen_s": 8.0,
     "session.follow_up_s": 5.0,
+    "session.wake_earcon": False,
     "session.instructions": (
         "You are a helpful voice assistant on a smart speaker. Keep answers short."
     ),
@@ -102,6 +103,7 @@ BAD: dict[str, list[str]] = {
     "session.wake_word": ['"okay nabu"', '"hey_google"', "1"],
     "session.wake_listen_s": ["0.5", "61", '"8"'],
     "session.follow_up_s": ["-0.1", "60.5", "true"],
+    "session.wake_earcon": ['"yes"', "1"],
     "session.instructions": ["1", "[]"],
     "session.voice": ['""', "1"],
     "session.transcription_model": ["false"],

@@ -275,7 +275,8 @@ def test_always_on_ignores_the_push_to_talk_button() -> None:
 def test_wake_word_idle_sends_nothing_and_the_wake_word_opens_a_turn() -> None:
     machine = at(WW, S.IDLE)
     assert not machine.streaming
-    assert machine.handle(m.WakeWordDetected(), 1.0) == [m.ClearInput(), m.SendPreroll()]
+    assert machine.handle(m.WakeWordDetected(), 1.0) == [
+        m.ClearInput(), m.SendPreroll(), m.PlayEarcon()]
     assert machine.state is S.LISTENING and machine.streaming
     machine.handle(m.SpeechStarted(), 1.2)
     assert machine.state is S.USER_SPEAKING and machine.streaming
@@ -325,7 +326,7 @@ def test_after_the_wake_word_silence_closes_the_window_after_listen_s() -> None:
 def test_the_wake_word_over_a_reply_is_a_barge_in(state: S) -> None:
     machine = at(WW, state)
     assert machine.handle(m.WakeWordDetected(), 9.0) == [
-        m.Interrupt(), m.ClearInput(), m.SendPreroll()]
+        m.Interrupt(), m.ClearInput(), m.SendPreroll(), m.PlayEarcon()]
     assert machine.state is S.LISTENING and machine.streaming
 
 

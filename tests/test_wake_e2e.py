@@ -15,10 +15,11 @@ import pytest
 from pivox.events import InputAudioAppend, InputAudioClear, ResponseCancel, SessionUpdate
 from pivox.machine import State
 from pivox.server.faults import parse_fault
+from pivox.wake import earcon
 from tests.daemon_harness import daemon_config, kinds, received, running, wait_until
 from tests.fixtures_server import StartServer
 from tests.gpio_double import GpioDouble
-from tests.pulse import MicWriter
+from tests.pulse import MicWriter, PulseAudio
 from tests.wake_corpus import needs_espeak, other_speech, say, silence, wake_then
 
 pytestmark = needs_espeak
@@ -71,6 +72,22 @@ async def test_wake_word_sends_pre_roll_then_the_whole_command(
         assert sent.find(first_word) == utterance.command_start - start
         assert "listening" in led.states and led.states[led.states.index("listening") - 1] == (
             "idle")
+
+
+async def test_the_earcon_plays_when_asked(
+    start_realtime_server: StartServer, gpio_double: GpioDouble, live_pulse: PulseAudio,
+    mic: MicWriter,
+) -> None:
+    async with start_realtime_server(reply_ms=400) as server, running(
+        wake_config(server.url, "session.wake_earcon=true"), gpio_double
+    ) as (daemon, _led):
+        await wait_until(lambda: daemon.machine.state is State.IDLE, what="idle")
+        with live_pulse.recording() as recording:
+            mic.play(wake_then("what time is it").pcm + silence(800))
+            await wait_until(lambda: daemon.stats["turns"] == 1, 15, what="a turn")
+            played = recording.stop()
+        chime = earcon()
+        assert chime[:4800] in played and chime[-4800:] in played
 
 
 async def test_a_minute_of_other_speech_sends_nothing(

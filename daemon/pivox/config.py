@@ -177,6 +177,11 @@ class SessionSettings:
         "After a reply in `wake_word` mode, seconds in which speech needs no wake word.",
         range=(0.0, 60.0),
     )
+    wake_earcon: bool = _setting(
+        False,
+        "Play a short chime when the wake word is heard (best with echo cancellation: "
+        "without it the server hears the chime).",
+    )
     instructions: str = _setting(
         "You are a helpful voice assistant on a smart speaker. Keep answers short.",
         "System instructions for the model.",

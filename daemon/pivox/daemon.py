@@ -60,7 +60,7 @@ from pivox.session import Connection, Endpoint, closed_by_auth, describe_close, 
 from pivox.systemd import Notifier
 from pivox.tools import call_tool, declared_tools
 from pivox.turns import TurnTracker
-from pivox.wake import wake_gate
+from pivox.wake import earcon, wake_gate
 
 log = logging.getLogger("pivox.daemon")
 
@@ -336,6 +336,9 @@ class Daemon:
             pcm = self.preroll.drain()
             if pcm:
                 self._send(InputAudioAppend(audio=pcm))
+        elif isinstance(action, m.PlayEarcon) and self.config.session.wake_earcon:
+            self.ring.write(earcon(), "earcon")
+            self.ring.finish()  # the silence after it is no underrun
         elif isinstance(action, m.CommitInput):
             self.turns.start(self.clock(), self.ring.underruns)
             self._send(InputAudioCommit())

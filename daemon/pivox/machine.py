@@ -202,6 +202,11 @@ class SendPreroll:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PlayEarcon:
+    """Play the short chime that says the wake word was heard (if the config asks for it)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CommitInput:
     """Send `input_audio_buffer.commit` then `response.create`."""
 
@@ -226,7 +231,7 @@ class RunAction:
     name: str
 
 
-Action = ClearInput | SendPreroll | CommitInput | Interrupt | SetMute | RunAction
+Action = ClearInput | SendPreroll | PlayEarcon | CommitInput | Interrupt | SetMute | RunAction
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -319,9 +324,9 @@ _RULES: tuple[tuple[tuple[Mode, ...], tuple[State, ...], type, Target, tuple[Act
     (_A, (S.LISTENING,), Tap, S.USER_SPEAKING, (ClearInput(),)),
     # wake-word: the wake word or a tap opens the turn, pre-roll first; the wake word over a
     # reply is a barge-in; a listen window without speech closes; a reply opens a follow-up
-    (_W, (S.IDLE,), WakeWordDetected, S.LISTENING, (ClearInput(), SendPreroll())),
+    (_W, (S.IDLE,), WakeWordDetected, S.LISTENING, (ClearInput(), SendPreroll(), PlayEarcon())),
     (_W, (S.THINKING, S.SPEAKING), WakeWordDetected, S.LISTENING,
-     (Interrupt(), ClearInput(), SendPreroll())),
+     (Interrupt(), ClearInput(), SendPreroll(), PlayEarcon())),
     (_W, (S.LISTENING,), WakeWordDetected, _Stay, ()),
     (_W, (S.IDLE,), Tap, S.LISTENING, (ClearInput(),)),
     (_W, (S.LISTENING,), Tap, _Rest, (ClearInput(),)),

@@ -18,7 +18,8 @@ from typing import Any
 from pivox.errors import PivoxError
 
 __all__ = [
-    "MODELS", "WakeWordDetector", "WakeWordUnavailable", "unavailable_reason", "wake_gate",
+    "MODELS", "WakeWordDetector", "WakeWordUnavailable", "earcon", "unavailable_reason",
+    "wake_gate",
 ]
 
 log = logging.getLogger("pivox.wake")
@@ -28,6 +29,9 @@ MODELS = ("okay_nabu", "alexa", "hey_jarvis", "hey_mycroft")
 
 MIC_RATE = 24000
 MODEL_RATE = 16000
+EARCON_NOTES_HZ = (880.0, 1318.5)
+EARCON_NOTE_MS = 70
+EARCON_AMPLITUDE = 6000
 
 
 class WakeWordUnavailable(PivoxError):
@@ -110,3 +114,14 @@ def wake_gate(mode: str, model: str) -> WakeWordDetector | None:
     log.info("listening locally for the wake word %s", model,
              extra={"PIVOX_EVENT": "wake_word_ready"})
     return detector
+
+
+def earcon() -> bytes:
+    """The chime that says the wake word was heard: two rising 70 ms notes, 24 kHz PCM16."""
+    import numpy as np
+
+    n = MIC_RATE * EARCON_NOTE_MS // 1000
+    t = np.arange(n) / MIC_RATE
+    envelope = np.minimum(1.0, np.minimum(np.arange(n), n - 1 - np.arange(n)) / (n / 8))
+    notes = [EARCON_AMPLITUDE * envelope * np.sin(2 * np.pi * hz * t) for hz in EARCON_NOTES_HZ]
+    return np.concatenate(notes).astype("<i2").tobytes()
