@@ -35,11 +35,12 @@ from __future__ import annotations
 import logging
 import os
 import time
-from array import array
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, Self
+
+import numpy as np
 
 from pivox.errors import DeviceError
 from pivox.resample import Resampler
@@ -400,7 +401,8 @@ class Speaker(_Stream):
         self._gain = _gain(volume)
         self._buf = bytearray(self._frames * SAMPLE_BYTES)
         self._view = memoryview(self._buf)
-        self._samples = self._view.cast("h")
+        self._samples = np.frombuffer(self._buf, dtype=np.int16)
+        self._scaled = np.empty(self._frames, dtype=np.int32)
         self._resampler: Resampler | None = None
         self._pending = bytearray()
         # Written by the callback thread only; read by flush() only after Pa_AbortStream has
@@ -478,9 +480,11 @@ class Speaker(_Stream):
     def _read_period(self) -> bytearray:
         """Next period from the ring into the preallocated buffer, scaled by the volume."""
         self._got += self._ring.read_into(self._view)
-        if self._gain is not None:
-            samples, gain = self._samples, self._gain
-            samples[:] = array("h", [s * gain >> 15 for s in samples])
+        gain = self._gain
+        if gain is not None:  # Q15 gain <= 1: the product's top bits always fit in int16
+            np.multiply(self._samples, gain, out=self._scaled, dtype=np.int32)
+            np.right_shift(self._scaled, 15, out=self._scaled)
+            self._samples[:] = self._scaled
         return self._buf
 
 
