@@ -13,6 +13,7 @@ import pytest
 
 from pivox.audio import DeviceInfo, Microphone, Speaker, format_devices, list_devices, select_device
 from pivox.errors import DeviceError
+from pivox.farend import FarEnd
 from pivox.resample import Resampler
 from pivox.ring import AudioRing
 from tests.pulse import PulseAudio
@@ -226,6 +227,54 @@ def test_speaker_volume_scales_samples(live_pulse: PulseAudio, ring: AudioRing,
     halved = array("h", [s * 16384 >> 15 for s in array("h", pcm)]).tobytes()
     assert recorded.find(halved) >= 0
     assert recorded.find(pcm) < 0
+
+
+def test_speaker_records_what_it_played_into_the_far_end(
+    live_pulse: PulseAudio, ring: AudioRing
+) -> None:
+    """The far-end reference is the PCM the sound card got: after volume, zeros around it."""
+    far = FarEnd(10 * RATE * 2, max_lag=10 * RATE * 2, target_lag=0)
+    pcm = pattern(RATE // 4, seed=5)
+    speaker = Speaker(ring, volume=50, far_end=far)
+    try:
+        recorded = play_and_record(live_pulse, speaker, ring, pcm)
+    finally:
+        speaker.close()
+    reference = far.take(far.level)
+    halved = array("h", [s * 16384 >> 15 for s in array("h", pcm)]).tobytes()
+    at = reference.find(halved)
+    assert at >= 0 and recorded.find(halved) >= 0
+    assert not any(reference[:at]) and not any(reference[at + len(halved):])
+    assert len(reference) % 960 == 0  # whole periods
+
+
+class RecordingFarEnd(FarEnd):
+    """The real FarEnd, remembering what was taken back."""
+
+    def __init__(self) -> None:
+        super().__init__(10 * RATE * 2, max_lag=10 * RATE * 2, target_lag=0)
+        self.unwritten: list[int] = []
+
+    def unwrite(self, n: int) -> None:
+        self.unwritten.append(n)
+        super().unwrite(n)
+
+
+def test_flush_takes_back_the_far_end_it_never_played(
+    live_pulse: PulseAudio, ring: AudioRing
+) -> None:
+    """All the sound card held goes back: the ring audio `flush` reports, and zeros after it."""
+    far = RecordingFarEnd()
+    speaker = Speaker(ring, far_end=far)
+    try:
+        speaker.start()
+        assert wait_for(lambda: speaker.callbacks > 5)
+        ring.write(pattern(RATE * 2, seed=6), "item")
+        assert wait_for(lambda: ring.played("item") > RATE)
+        unheard = speaker.flush()
+        assert unheard > 0 and len(far.unwritten) == 1 and far.unwritten[0] >= unheard
+    finally:
+        speaker.close()
 
 
 def test_speaker_start_stop_close_are_idempotent_and_reopen(

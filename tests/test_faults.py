@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from pivox.daemon import AUDIO_GRACE_S, BYTES_PER_MS, Daemon
+from pivox.daemon import BYTES_PER_MS, Daemon
+from pivox.devices import AUDIO_GRACE_S
 from pivox.events import InputAudioCommit, ResponseCancel
 from pivox.machine import State
 from pivox.server import RealtimeServer

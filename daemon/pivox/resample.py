@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-import soxr
+import soxr  # type: ignore[import-untyped]
 
 if sys.byteorder != "little":  # the wire and PortAudio's paInt16 here are s16le
     raise ImportError("pivox.resample assumes a little-endian machine")
