@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import orjson
+
 from pivox.events import (
     AudioDelta,
     ClientEvent,
     InputAudioAppend,
     InputAudioCommit,
     InputTranscriptCompleted,
+    InputTranscriptDelta,
     ResponseCancel,
     ResponseCreate,
     ResponseDone,
@@ -15,7 +18,7 @@ from pivox.events import (
     SessionConfig,
     SessionUpdate,
 )
-from pivox.protocol.openai import encode_client_event
+from pivox.protocol.openai import decode_server_event, encode_client_event, encode_server_event
 from pivox.server.conversation import Conversation
 from pivox.server.options import ServerOptions
 
@@ -83,12 +86,12 @@ def test_input_transcription_follows_the_commit_when_asked_for() -> None:
         SessionUpdate(session=SessionConfig(turn_detection=None, transcription_model="whisper-1")),
     )
     feed(conv, InputAudioAppend(audio=ONE_SECOND))
-    out = feed(conv, InputAudioCommit())
-    assert [type(e).__name__ for e in out] == [
-        "AudioCommitted",
-        "ItemCreated",
-        "ItemCreated",
-        "InputTranscriptCompleted",
-    ]
+    frames = [encode_server_event(e) for e in feed(conv, InputAudioCommit())]
+    out = [decode_server_event(frame) for frame in frames]
+    names = [type(e).__name__ for e in out]
+    assert names == ["AudioCommitted", "ItemCreated", "ItemCreated",
+                     *["InputTranscriptDelta"] * 4, "InputTranscriptCompleted"]
+    deltas = "".join(e.delta for e in out if isinstance(e, InputTranscriptDelta))
     assert isinstance(out[-1], InputTranscriptCompleted)
-    assert out[-1].transcript == "(1.0 seconds of audio)"
+    assert out[-1].transcript == deltas == "(1.0 seconds of audio)"
+    assert orjson.loads(frames[-1])["usage"] == {"type": "duration", "seconds": 1.0}

@@ -16,7 +16,20 @@ starts while a response streams cancels it when `interrupt_response`. A response
 `response.output_audio_transcript.done`, `response.content_part.done`,
 `response.output_item.done`, `conversation.item.done` (GA only), `response.done` with usage,
 and `rate_limits.updated`. A function-call response sends the arguments as deltas at once.
-Every bad client event gets an `error` naming the client `event_id`; none raises.
+With a transcription model, a committed user audio item gets
+`conversation.item.input_audio_transcription.delta` events, then `.completed` with `usage`
+(tokens, or duration for whisper models, as the cloud reports them).
+
+The conversation keeps its items in order, as the server holds them: `conversation.item.create`
+adds user, system and assistant messages and function call outputs; `.retrieve` answers
+`conversation.item.retrieved`; `.delete` answers `conversation.item.deleted` and forgets the
+item. `conversation.item.truncate` cuts an assistant audio item at `audio_end_ms` and, as the
+docs say, deletes its server-side transcript, so every later view of it (`.done` events,
+`response.done`, retrieve) shows it without one; truncating the item still streaming also
+ends its response (status `cancelled`): no audio past the cut is sent.
+Every bad client event gets an `error` naming the client `event_id`; a cloud event the server
+does not implement gets one that says "not implemented by pivox serve", with `param`; none
+raises. Server events are shaped to validate strictly against the openai SDK's models.
 """
 
 from __future__ import annotations
@@ -45,7 +58,7 @@ from pivox.events import (
     InputAudioAppend,
     InputAudioClear,
     InputAudioCommit,
-    InputTranscriptCompleted,
+    InputTranscriptDelta,
     ItemCreated,
     ItemId,
     ItemTruncate,
@@ -86,11 +99,37 @@ CLOUD_CLIENT_TYPES = (
     "session.update", "input_audio_buffer.append", "input_audio_buffer.commit",
     "input_audio_buffer.clear", "conversation.item.create", "conversation.item.retrieve",
     "conversation.item.truncate", "conversation.item.delete", "response.create",
-    "response.cancel", "output_audio_buffer.clear",
+    "response.cancel", "output_audio_buffer.clear", "transcription_session.update",
 )
+NOT_IMPLEMENTED = "not_implemented"
+# message content part types a client may create, per role and dialect
+_PART_TYPES: dict[Dialect, dict[str, tuple[str, ...]]] = {
+    "ga": {"user": ("input_text", "input_audio"), "system": ("input_text",),
+           "assistant": ("output_text", "output_audio")},
+    "beta": {"user": ("input_text", "input_audio"), "system": ("input_text",),
+             "assistant": ("text", "audio")},
+}
+# the keys of a content part the server keeps (audio bytes are not kept)
+_PART_KEYS = ("type", "text", "transcript")
+# what `decode_client_event` models; other cloud types are handled here or not implemented
+_CODEC_TYPES = frozenset({
+    "session.update", "input_audio_buffer.append", "input_audio_buffer.commit",
+    "input_audio_buffer.clear", "conversation.item.create", "conversation.item.truncate",
+    "response.create", "response.cancel",
+})
 
 Synthesize = Callable[[str], bytes]
 _JSON = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RawClientEvent:
+    """A client event the unified codec has no variant for (retrieve, delete, and items
+    other than a one-part user text or a function call output): wire type and payload."""
+
+    type: str
+    event_id: str | None
+    payload: Mapping[str, Any]
 
 
 @dataclass(slots=True, kw_only=True)
@@ -106,15 +145,15 @@ class _Stream:
     chunks: int = 0
     words_sent: int = 0
     stale_left: int | None = None
+    truncated: bool = False
 
 
 @dataclass(slots=True, kw_only=True)
 class _Item:
-    """What the server remembers of a conversation item."""
+    """A conversation item as the server holds it: its wire JSON and the audio sent of it."""
 
-    role: str
+    item: _JSON
     audio_sent: int = 0
-    name: str = ""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -155,8 +194,7 @@ class Conversation:
         self._buffer_start = 0  # session input byte offset of _buffer[0]
         self._vad: EnergyVad | None = None
         self._speech_item: ItemId | None = None
-        self._items: dict[ItemId, _Item] = {}
-        self._last_item: ItemId | None = None
+        self._items: dict[ItemId, _Item] = {}  # in conversation order
         self._calls: dict[CallId, str] = {}
         self._tool_called = False
         self._reply_text = "I heard nothing yet"
@@ -171,7 +209,7 @@ class Conversation:
 
     def receive(
         self, frame: str | bytes, now: float
-    ) -> tuple[ClientEvent | ProtocolError, list[ServerEvent]]:
+    ) -> tuple[ClientEvent | RawClientEvent | ProtocolError, list[ServerEvent]]:
         """Handle one client frame: its decoded event and the server events it causes."""
         try:
             raw = orjson.loads(frame)
@@ -197,7 +235,20 @@ class Conversation:
             return ProtocolError(message, event_type=wire_type), [
                 self._error(code, message, param=param, event_id=event_id)
             ]
+        raw_handler = self._RAW_HANDLERS.get(wire_type)
+        if raw_handler is not None:
+            raw_event = RawClientEvent(type=wire_type, event_id=event_id, payload=raw)
+            return raw_event, raw_handler(self, raw_event)
+        if wire_type not in _CODEC_TYPES:
+            return RawClientEvent(type=wire_type, event_id=event_id, payload=raw), [
+                self._not_implemented(f"'{wire_type}'", "type", event_id)
+            ]
         event = decode_client_event(frame)
+        if isinstance(event, ProtocolError) and wire_type == "conversation.item.create":
+            item = raw.get("item")
+            if isinstance(item, dict) and item.get("type") != "function_call_output":
+                raw_event = RawClientEvent(type=wire_type, event_id=event_id, payload=raw)
+                return raw_event, self._create_item(raw_event)
         if isinstance(event, ProtocolError):
             return event, [self._error("invalid_value", str(event), event_id=event_id)]
         if isinstance(event, SessionUpdate):
@@ -281,17 +332,26 @@ class Conversation:
             "id": item_id, "object": "realtime.item", "type": "message", "status": "completed",
             "role": "user", "content": [{"type": "input_audio", "transcript": None}],
         }
-        previous = self._last_item
         out: list[ServerEvent] = [AudioCommitted(
-            event_id=self._event_id(), item_id=item_id, previous_item_id=previous
+            event_id=self._event_id(), item_id=item_id, previous_item_id=self._last_item
         )]
-        out += self._add_item(item_id, _Item(role="user"), item)
-        if self.config.transcription_model is not None:
-            out.append(InputTranscriptCompleted(
-                event_id=self._event_id(), item_id=item_id, content_index=0,
-                transcript=f"({seconds:.1f} seconds of audio)",
-            ))
-        return out
+        out += self._add_item(item_id, item)
+        model = self.config.transcription_model
+        if model is None:
+            return out
+        transcript = f"({seconds:.1f} seconds of audio)"
+        item["content"][0]["transcript"] = transcript
+        out += [
+            InputTranscriptDelta(event_id=self._event_id(), item_id=item_id, content_index=0,
+                                 delta=word)
+            for word in _words(transcript)
+        ]
+        completed = {
+            "type": _TRANSCRIPTION_COMPLETED, "item_id": item_id, "content_index": 0,
+            "transcript": transcript, "usage": _transcription_usage(model, seconds, transcript),
+        }
+        return [*out, Unknown(event_id=self._event_id(), type=_TRANSCRIPTION_COMPLETED,
+                              payload=completed)]
 
     def _drop_input(self, size: int) -> None:
         """Forget the first `size` bytes of the input buffer (session time still counts them)."""
@@ -313,7 +373,7 @@ class Conversation:
             "id": item_id, "object": "realtime.item", "type": "message", "status": "completed",
             "role": "user", "content": [{"type": "input_text", "text": event.text}],
         }
-        return self._add_item(item_id, _Item(role="user"), item)
+        return self._add_item(item_id, item)
 
     def _function_output(self, event: FunctionCallOutput, now: float) -> list[ServerEvent]:
         name = self._calls.get(event.call_id)
@@ -328,7 +388,7 @@ class Conversation:
             "id": item_id, "object": "realtime.item", "type": "function_call_output",
             "call_id": event.call_id, "output": event.output,
         }
-        return self._add_item(item_id, _Item(role="tool"), item)
+        return self._add_item(item_id, item)
 
     def _response_create(self, event: ResponseCreate, now: float) -> list[ServerEvent]:
         if self._stream is not None:
@@ -358,7 +418,7 @@ class Conversation:
         problem: tuple[str, str] | None = None
         if item is None:
             problem = "item_id", f"Item with item_id '{event.item_id}' not found."
-        elif item.role != "assistant":
+        elif item.item.get("role") != "assistant" or item.item["type"] != "message":
             problem = "item_id", "Only model output audio messages can be truncated"
         elif event.content_index != 0:
             problem = "content_index", f"Content index {event.content_index} out of range."
@@ -368,13 +428,91 @@ class Conversation:
                 "audio_end_ms",
                 f"Audio content of {sent_ms}ms is already shorter than {event.audio_end_ms}ms",
             )
-        if problem is not None:
-            param, message = problem
+        if problem is not None or item is None:
+            param, message = problem or ("item_id", "")
             return [self._error("invalid_value", message, param=param, event_id=event.event_id)]
-        return [Unknown(event_id=self._event_id(), type="conversation.item.truncated", payload={
-            "type": "conversation.item.truncated", "item_id": event.item_id,
-            "content_index": event.content_index, "audio_end_ms": event.audio_end_ms,
+        # "Truncating audio will delete the server-side text transcript" (API reference)
+        item.audio_sent = event.audio_end_ms * BYTES_PER_MS
+        for part in item.item["content"]:
+            if "transcript" in part:
+                part["transcript"] = ""
+        out: list[ServerEvent] = [Unknown(
+            event_id=self._event_id(), type="conversation.item.truncated", payload={
+                "type": "conversation.item.truncated", "item_id": event.item_id,
+                "content_index": event.content_index, "audio_end_ms": event.audio_end_ms,
+            })]
+        stream = self._stream
+        if stream is not None and stream.item_id == event.item_id:
+            stream.truncated = True
+            out += self._finish("cancelled", reason="client_cancelled")
+        return out
+
+    def _retrieve(self, event: RawClientEvent) -> list[ServerEvent]:
+        held = self._held_item(event)
+        if isinstance(held, Error):
+            return [held]
+        return [Unknown(event_id=self._event_id(), type="conversation.item.retrieved", payload={
+            "type": "conversation.item.retrieved", "item": held.item,
         })]
+
+    def _delete(self, event: RawClientEvent) -> list[ServerEvent]:
+        held = self._held_item(event)
+        if isinstance(held, Error):
+            return [held]
+        item_id = ItemId(held.item["id"])
+        if self._stream is not None and self._stream.item_id == item_id:
+            return [self._error(
+                "invalid_value", f"Item '{item_id}' belongs to the active response; cancel it "
+                "first.", param="item_id", event_id=event.event_id,
+            )]
+        del self._items[item_id]
+        return [Unknown(event_id=self._event_id(), type="conversation.item.deleted", payload={
+            "type": "conversation.item.deleted", "item_id": item_id,
+        })]
+
+    def _held_item(self, event: RawClientEvent) -> _Item | Error:
+        """The item `event.payload["item_id"]` names, or the error to send."""
+        item_id = event.payload.get("item_id")
+        if not isinstance(item_id, str):
+            return self._error("invalid_type", "Invalid type for 'item_id': expected a string.",
+                               param="item_id", event_id=event.event_id)
+        held = self._items.get(ItemId(item_id))
+        if held is None:
+            return self._error("invalid_value", f"Item with item_id '{item_id}' not found.",
+                               param="item_id", event_id=event.event_id)
+        return held
+
+    def _create_item(self, event: RawClientEvent) -> list[ServerEvent]:
+        """`conversation.item.create` of an item the codec does not model (see `_check_item`)."""
+        checked = _check_item(event.payload["item"], self.dialect)
+        if isinstance(checked, tuple):
+            code, message, param = checked
+            if code == NOT_IMPLEMENTED:
+                return [self._not_implemented(message, param, event.event_id)]
+            return [self._error(code, message, param=param, event_id=event.event_id)]
+        given = checked.pop("id", None)
+        if given in self._items:
+            return [self._error(
+                "invalid_value", f"Item with id '{given}' already exists.", param="item.id",
+                event_id=event.event_id,
+            )]
+        item_id = ItemId(given or self._ids.new("item"))
+        item = {"id": item_id, "object": "realtime.item", **checked}
+        if item["type"] == "function_call":
+            self._calls[CallId(item["call_id"])] = item["name"]
+        elif item["role"] == "user":
+            said = " ".join(p.get("text") or p.get("transcript") or "" for p in item["content"])
+            self._reply_text = f"You said: {said[:MAX_ECHO_CHARS]}"
+        return self._add_item(item_id, item)
+
+    def _not_implemented(self, what: str, param: str, event_id: str | None) -> Error:
+        return self._error(NOT_IMPLEMENTED, f"{what} is not implemented by pivox serve.",
+                           param=param, event_id=event_id)
+
+    _RAW_HANDLERS: Mapping[str, Callable[[Conversation, RawClientEvent], list[ServerEvent]]] = {
+        "conversation.item.retrieve": _retrieve,
+        "conversation.item.delete": _delete,
+    }
 
     _HANDLERS: Mapping[type, Callable[[Conversation, Any, float], list[ServerEvent]]] = {
         InputAudioAppend: _append,
@@ -448,7 +586,7 @@ class Conversation:
         out.append(OutputItemAdded(
             event_id=self._event_id(), response_id=response_id, output_index=0, item=item
         ))
-        out += self._add_item(item_id, _Item(role="assistant"), item, done=False)
+        out += self._add_item(item_id, item, done=False)
         self._stream = _Stream(
             response_id=response_id, item_id=item_id, audio=audio,
             words=[word + " " for word in text.split()], started=now,
@@ -470,7 +608,7 @@ class Conversation:
         out: list[ServerEvent] = [OutputItemAdded(
             event_id=self._event_id(), response_id=response_id, output_index=0, item=item
         )]
-        out += self._add_item(item_id, _Item(role="assistant", name=name), item, done=False)
+        out += self._add_item(item_id, item, done=False)
         half = len(arguments) // 2
         out += [
             FunctionCallDelta(event_id=self._event_id(), **ids, call_id=call_id, delta=part)
@@ -489,7 +627,7 @@ class Conversation:
         stream = self._stream
         assert stream is not None
         self._stream = None
-        heard = "".join(stream.words[: stream.words_sent]).strip()
+        heard = "" if stream.truncated else "".join(stream.words[: stream.words_sent]).strip()
         ids = self._part_ids(stream)
         out: list[ServerEvent] = [
             AudioDone(event_id=self._event_id(), **ids),
@@ -507,6 +645,9 @@ class Conversation:
         text: str, audio_ms: int,
     ) -> list[ServerEvent]:
         """`response.output_item.done` to `rate_limits.updated`; usage counts `text`, audio."""
+        held = self._items.get(ItemId(item["id"]))
+        if held is not None:
+            held.item = item
         out: list[ServerEvent] = [OutputItemDone(
             event_id=self._event_id(), response_id=response_id, output_index=0, item=item
         )]
@@ -532,13 +673,14 @@ class Conversation:
 
     # ------------------------------------------------------------------ helpers
 
-    def _add_item(
-        self, item_id: ItemId, record: _Item, item: _JSON, *, done: bool = True
-    ) -> list[ServerEvent]:
+    @property
+    def _last_item(self) -> ItemId | None:
+        return next(reversed(self._items), None)
+
+    def _add_item(self, item_id: ItemId, item: _JSON, *, done: bool = True) -> list[ServerEvent]:
         """Append an item to the conversation: `added` (+ GA `done` when it is complete)."""
         previous = self._last_item
-        self._items[item_id] = record
-        self._last_item = item_id
+        self._items[item_id] = _Item(item=item)
         out: list[ServerEvent] = [
             ItemCreated(event_id=self._event_id(), item=item, previous_item_id=previous)
         ]
@@ -638,6 +780,71 @@ class Conversation:
                 "audio": {"input": {"format": pcm, "transcription": transcription,
                                     "noise_reduction": None, "turn_detection": turn},
                           "output": {"format": pcm, "voice": config.voice, "speed": 1.0}}}
+
+
+# ---------------------------------------------------------------------- items
+
+_TRANSCRIPTION_COMPLETED = "conversation.item.input_audio_transcription.completed"
+
+
+def _words(text: str) -> list[str]:
+    """`text` cut into deltas that join back into it: each word with its leading space."""
+    words = text.split(" ")
+    return [words[0], *(" " + word for word in words[1:])]
+
+
+def _transcription_usage(model: str, seconds: float, transcript: str) -> _JSON:
+    """Usage as the cloud reports it: duration for whisper models, tokens for the others."""
+    if model.startswith("whisper"):
+        return {"type": "duration", "seconds": round(seconds, 3)}
+    audio_tokens = max(1, round(seconds * 10))
+    text_tokens = max(1, len(transcript) // 4)
+    return {"type": "tokens", "input_tokens": audio_tokens, "output_tokens": text_tokens,
+            "total_tokens": audio_tokens + text_tokens,
+            "input_token_details": {"text_tokens": 0, "audio_tokens": audio_tokens}}
+
+
+def _check_item(item: Mapping[str, Any], dialect: Dialect) -> _JSON | tuple[str, str, str]:
+    """A created message or function call as the server keeps it (`id` only if given), or
+    the problem as (code, message, param); code NOT_IMPLEMENTED for what the server lacks."""
+    kind = item.get("type")
+    given = {"id": item["id"]} if isinstance(item.get("id"), str) else {}
+    if kind == "function_call":
+        for key in ("call_id", "name", "arguments"):
+            if not isinstance(item.get(key), str):
+                return ("missing_required_parameter" if key not in item else "invalid_type",
+                        f"Invalid or missing 'item.{key}': expected a string.", f"item.{key}")
+        return {**given, "type": "function_call", "status": "completed",
+                **{key: item[key] for key in ("call_id", "name", "arguments")}}
+    if kind != "message":
+        return NOT_IMPLEMENTED, f"Item type {kind!r}", "item.type"
+    role = item.get("role")
+    allowed = _PART_TYPES[dialect].get(role) if isinstance(role, str) else None
+    if allowed is None:
+        supported = ", ".join(f"'{r}'" for r in _PART_TYPES[dialect])
+        return ("invalid_value", f"Invalid value: {role!r}. Supported values are: {supported}.",
+                "item.role")
+    content = item.get("content")
+    if not isinstance(content, list) or not content:
+        return ("invalid_type", "Invalid 'item.content': expected a non-empty array.",
+                "item.content")
+    parts: list[_JSON] = []
+    for index, part in enumerate(content):
+        param = f"item.content[{index}]"
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind not in allowed:
+            supported = ", ".join(f"'{a}'" for a in allowed)
+            return ("invalid_value", f"Invalid value: {kind!r}. Supported values for a {role} "
+                    f"message are: {supported}.", f"{param}.type")
+        assert isinstance(part, dict)
+        kept = {key: part[key] for key in _PART_KEYS if key in part}
+        if not all(isinstance(value, str) for value in kept.values()):
+            return "invalid_type", f"Invalid '{param}': text must be a string.", param
+        if "text" in kind and "text" not in kept:
+            return ("missing_required_parameter", f"Missing required parameter: '{param}.text'.",
+                    f"{param}.text")
+        parts.append(kept)
+    return {**given, "type": "message", "status": "completed", "role": role, "content": parts}
 
 
 # ---------------------------------------------------------------------- session.update checks
