@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +17,8 @@ from typing import Any
 import orjson
 import pydantic
 import pytest
+from agents import function_tool, set_tracing_disabled
+from agents.realtime import RealtimeAgent, RealtimeRunner
 from openai import AsyncOpenAI
 
 from pivox.server import RealtimeServer
@@ -35,6 +37,7 @@ TOOL = {
 VAD = {"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 100,
        "silence_duration_ms": 300}
 SERVER = {"tool_call": "get_weather", "tool_arguments": '{"city": "Oslo"}'}
+_TRANSCRIBED = "conversation.item.input_audio_transcription.completed"
 
 
 @pytest.fixture(params=DIALECTS)
@@ -227,3 +230,65 @@ async def test_text_items_cancel_delete_and_what_is_not_implemented(
         assert "not implemented by pivox serve" in error.message
         assert (error.param, error.event_id) == ("type", "o1")
         peer.received.clear()
+
+
+# --------------------------------------------------------------------------- openai-agents
+
+
+@function_tool
+def get_weather(city: str) -> str:
+    """The weather in a city."""
+    return f"4 degrees in {city}"
+
+
+@pytest.fixture
+def no_tracing() -> Iterator[None]:
+    """The runner would export traces to the cloud: never from a test."""
+    set_tracing_disabled(True)
+    yield
+    set_tracing_disabled(False)
+
+
+async def test_agents_realtime_runner_session_has_no_error(
+    start_realtime_server: StartServer, no_tracing: None
+) -> None:
+    """Audio in, a tool call, the spoken answer, interrupt(): not one error event."""
+    async with start_realtime_server(speed=1.0, reply_ms=3000, **SERVER) as server:
+        agent = RealtimeAgent(name="pivox", instructions="Answer briefly.", tools=[get_weather])
+        runner = RealtimeRunner(agent)
+        session = await runner.run(model_config={"url": server.url, "api_key": "sk-test"})
+        seen: list[str] = []
+        raw: list[dict[str, Any]] = []  # every server event, as the runner got it
+        history: list[Any] = []  # the agent's history, as its last history_updated gave it
+        async with session:
+
+            async def until(*wanted: str) -> None:
+                async for event in session:
+                    seen.append(event.type)
+                    if event.type == "raw_model_event" and event.data.type == "raw_server_event":
+                        raw.append(event.data.data)
+                    if event.type == "history_updated":
+                        history[:] = event.history
+                    if event.type in wanted or (
+                        raw and event.type == "raw_model_event" and raw[-1]["type"] in wanted
+                    ):
+                        return
+
+            pcm = pcm_tone(600) + pcm_silence(600)
+            for offset in range(0, len(pcm), 4800):
+                await session.send_audio(pcm[offset : offset + 4800])
+            await asyncio.wait_for(until("tool_end"), 10)
+            await asyncio.wait_for(until("audio"), 10)  # the spoken answer streams
+            await session.interrupt()
+            await asyncio.wait_for(until("conversation.item.retrieved"), 10)
+
+    assert "error" not in seen, [e for e in raw if e["type"] == "error"]
+    assert not [e for e in raw if e["type"] == "error"]
+    assert {"tool_start", "tool_end", "audio", "audio_interrupted"} <= set(seen)
+    types = [e["type"] for e in raw]
+    assert "conversation.item.truncated" in types
+    completed = next(e for e in raw if e["type"] == _TRANSCRIBED)
+    user = next(i for i in history if i.type == "message" and i.role == "user")
+    assert user.item_id == completed["item_id"]
+    assert user.content[0].transcript == completed["transcript"]
+    assert completed["transcript"].endswith("seconds of audio)")
