@@ -129,16 +129,16 @@ class RealtimeServer:
         self._injected.append(fault)
 
     async def __aenter__(self) -> RealtimeServer:
+        if exposed(self.options.host, self.options.api_key):
+            log.warning("serving on %s without an API key: anyone who can reach it can use "
+                        "it%s; pass --api-key or bind to loopback", self.options.host,
+                        " and turn faults on with ?fault=" if self.options.url_faults else "")
         self._server = await serve(
             self._connection, self.options.host, self.options.port,
             process_request=self._check_request, max_size=self.options.max_frame_bytes,
         )
         self.port = self._server.sockets[0].getsockname()[1]
         log.info("listening on %s", self.url)
-        if exposed(self.options.host, self.options.api_key):
-            log.warning("listening on %s without an API key: anyone who can reach it can use "
-                        "it%s; pass --api-key or bind to loopback", self.options.host,
-                        " and turn faults on with ?fault=" if self.options.url_faults else "")
         return self
 
     async def __aexit__(
