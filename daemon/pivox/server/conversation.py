@@ -91,6 +91,8 @@ from pivox.server.vad import BYTES_PER_SECOND, EnergyVad, SpeechStart, VadEdge
 
 BYTES_PER_MS = BYTES_PER_SECOND // 1000
 MAX_INPUT_BYTES = 10 * 60 * BYTES_PER_SECOND
+MAX_CONVERSATION_BYTES = 8 * 1024 * 1024
+"""JSON bytes of items kept; past it the oldest are forgotten (the cloud truncates by tokens)."""
 MIN_COMMIT_MS = 100
 MAX_ECHO_CHARS = 120
 
@@ -150,9 +152,11 @@ class _Stream:
 
 @dataclass(slots=True, kw_only=True)
 class _Item:
-    """A conversation item as the server holds it: its wire JSON and the audio sent of it."""
+    """A conversation item as the server holds it: its wire JSON, the JSON's size when
+    stored, and the audio sent of it."""
 
     item: _JSON
+    size: int
     audio_sent: int = 0
 
 
@@ -195,6 +199,7 @@ class Conversation:
         self._vad: EnergyVad | None = None
         self._speech_item: ItemId | None = None
         self._items: dict[ItemId, _Item] = {}  # in conversation order
+        self._item_bytes = 0
         self._calls: dict[CallId, str] = {}
         self._tool_called = False
         self._reply_text = "I heard nothing yet"
@@ -465,7 +470,7 @@ class Conversation:
                 "invalid_value", f"Item '{item_id}' belongs to the active response; cancel it "
                 "first.", param="item_id", event_id=event.event_id,
             )]
-        del self._items[item_id]
+        self._item_bytes -= self._items.pop(item_id).size
         return [Unknown(event_id=self._event_id(), type="conversation.item.deleted", payload={
             "type": "conversation.item.deleted", "item_id": item_id,
         })]
@@ -647,7 +652,9 @@ class Conversation:
         """`response.output_item.done` to `rate_limits.updated`; usage counts `text`, audio."""
         held = self._items.get(ItemId(item["id"]))
         if held is not None:
-            held.item = item
+            size = len(orjson.dumps(item))
+            self._item_bytes += size - held.size
+            held.item, held.size = item, size
         out: list[ServerEvent] = [OutputItemDone(
             event_id=self._event_id(), response_id=response_id, output_index=0, item=item
         )]
@@ -680,7 +687,15 @@ class Conversation:
     def _add_item(self, item_id: ItemId, item: _JSON, *, done: bool = True) -> list[ServerEvent]:
         """Append an item to the conversation: `added` (+ GA `done` when it is complete)."""
         previous = self._last_item
-        self._items[item_id] = _Item(item=item)
+        size = len(orjson.dumps(item))
+        self._items[item_id] = _Item(item=item, size=size)
+        self._item_bytes += size
+        streaming = self._stream.item_id if self._stream is not None else None
+        while self._item_bytes > MAX_CONVERSATION_BYTES and len(self._items) > 1:
+            oldest = next(iter(self._items))
+            if oldest == streaming:
+                break
+            self._item_bytes -= self._items.pop(oldest).size
         out: list[ServerEvent] = [
             ItemCreated(event_id=self._event_id(), item=item, previous_item_id=previous)
         ]
