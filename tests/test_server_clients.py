@@ -232,6 +232,49 @@ async def test_text_items_cancel_delete_and_what_is_not_implemented(
         peer.received.clear()
 
 
+async def test_session_shapes_barge_in_clear_and_client_built_items(
+    start_realtime_server: StartServer, dialect: Dialect
+) -> None:
+    async with (
+        start_realtime_server(speed=4.0, reply_ms=5000) as server,
+        sdk_peer(server, dialect, {"type": "semantic_vad", "eagerness": "high"}, tools=[TOOL],
+                 instructions="Be brief.", tool_choice="required") as peer,
+    ):
+        conn = peer.conn
+        await conn.session.update(session=session(dialect, VAD))
+        await peer.until("session.updated")
+        await peer.append(pcm_tone(300) + pcm_silence(600))
+        await peer.until(AUDIO_DELTA[dialect])
+        await peer.append(pcm_tone(200))  # the user speaks over the reply
+        done = (await peer.until("response.done"))[-1].response
+        assert (done.status, done.status_details.reason) == ("cancelled", "turn_detected")
+        await conn.input_audio_buffer.clear()
+        await peer.until("input_audio_buffer.cleared")
+
+        await conn.session.update(session=session(dialect, None))
+        await peer.until("session.updated")
+        audio = base64.b64encode(pcm_tone(200)).decode()
+        await conn.conversation.item.create(item={
+            "type": "message", "role": "user",
+            "content": [{"type": "input_audio", "audio": audio, "transcript": "hello"},
+                        {"type": "input_text", "text": "and more"}],
+        })
+        user = (await peer.until(ITEM_ADDED[dialect]))[-1].item
+        assert [part.type for part in user.content] == ["input_audio", "input_text"]
+        await conn.conversation.item.create(item={
+            "type": "function_call", "call_id": "call_mine", "name": "get_weather",
+            "arguments": '{"city": "Oslo"}',
+        })
+        await peer.until(ITEM_ADDED[dialect])
+        await conn.conversation.item.create(item={
+            "type": "function_call_output", "call_id": "call_mine", "output": "4 degrees",
+        })
+        await peer.until(ITEM_ADDED[dialect])
+        await conn.response.create()
+        reply = await peer.until("response.done")
+        assert "4 degrees" in transcript_of(reply[-1].response.output[0])
+
+
 # --------------------------------------------------------------------------- openai-agents
 
 
