@@ -86,6 +86,15 @@ from pivox.events import (
     UserText,
 )
 from pivox.protocol.openai import decode_client_event
+from pivox.server.checks import (
+    BETA_PATHS,
+    GA_PATHS,
+    MISSING,
+    NOT_IMPLEMENTED,
+    check_item,
+    check_session,
+    lookup,
+)
 from pivox.server.options import ServerOptions
 from pivox.server.vad import BYTES_PER_SECOND, EnergyVad, SpeechStart, VadEdge
 
@@ -103,16 +112,6 @@ CLOUD_CLIENT_TYPES = (
     "conversation.item.truncate", "conversation.item.delete", "response.create",
     "response.cancel", "output_audio_buffer.clear", "transcription_session.update",
 )
-NOT_IMPLEMENTED = "not_implemented"
-# message content part types a client may create, per role and dialect
-_PART_TYPES: dict[Dialect, dict[str, tuple[str, ...]]] = {
-    "ga": {"user": ("input_text", "input_audio"), "system": ("input_text",),
-           "assistant": ("output_text", "output_audio")},
-    "beta": {"user": ("input_text", "input_audio"), "system": ("input_text",),
-             "assistant": ("text", "audio")},
-}
-# the keys of a content part the server keeps (audio bytes are not kept)
-_PART_KEYS = ("type", "text", "transcript")
 # what `decode_client_event` models; other cloud types are handled here or not implemented
 _CODEC_TYPES = frozenset({
     "session.update", "input_audio_buffer.append", "input_audio_buffer.commit",
@@ -233,7 +232,7 @@ class Conversation:
                 self._error("invalid_value", message, param="type", event_id=event_id)
             ]
         # session.update is checked here first: the cloud's error codes and `param`
-        problem = _check_session(raw.get("session"), self.dialect) if (
+        problem = check_session(raw.get("session"), self.dialect) if (
             wire_type == "session.update") else None
         if problem is not None:
             code, message, param = problem
@@ -263,9 +262,9 @@ class Conversation:
     def _session_update(
         self, event: SessionUpdate, session: Mapping[str, Any]
     ) -> list[ServerEvent]:
-        paths = _GA_PATHS if self.dialect == "ga" else _BETA_PATHS
+        paths = GA_PATHS if self.dialect == "ga" else BETA_PATHS
         named = {key: getattr(event.session, key) for key, path in paths.items()
-                 if _lookup(session, path) is not _MISSING}
+                 if lookup(session, path) is not MISSING}
         previous = self.config.turn_detection
         self.config = replace(self.config, **named)
         if self.config.turn_detection != previous:
@@ -488,8 +487,8 @@ class Conversation:
         return held
 
     def _create_item(self, event: RawClientEvent) -> list[ServerEvent]:
-        """`conversation.item.create` of an item the codec does not model (see `_check_item`)."""
-        checked = _check_item(event.payload["item"], self.dialect)
+        """`conversation.item.create` of an item the codec does not model (see `check_item`)."""
+        checked = check_item(event.payload["item"], self.dialect)
         if isinstance(checked, tuple):
             code, message, param = checked
             if code == NOT_IMPLEMENTED:
@@ -817,133 +816,3 @@ def _transcription_usage(model: str, seconds: float, transcript: str) -> _JSON:
     return {"type": "tokens", "input_tokens": audio_tokens, "output_tokens": text_tokens,
             "total_tokens": audio_tokens + text_tokens,
             "input_token_details": {"text_tokens": 0, "audio_tokens": audio_tokens}}
-
-
-def _check_item(item: Mapping[str, Any], dialect: Dialect) -> _JSON | tuple[str, str, str]:
-    """A created message or function call as the server keeps it (`id` only if given), or
-    the problem as (code, message, param); code NOT_IMPLEMENTED for what the server lacks."""
-    kind = item.get("type")
-    given = {"id": item["id"]} if isinstance(item.get("id"), str) else {}
-    if kind == "function_call":
-        for key in ("call_id", "name", "arguments"):
-            if not isinstance(item.get(key), str):
-                return ("missing_required_parameter" if key not in item else "invalid_type",
-                        f"Invalid or missing 'item.{key}': expected a string.", f"item.{key}")
-        return {**given, "type": "function_call", "status": "completed",
-                **{key: item[key] for key in ("call_id", "name", "arguments")}}
-    if kind != "message":
-        return NOT_IMPLEMENTED, f"Item type {kind!r}", "item.type"
-    role = item.get("role")
-    allowed = _PART_TYPES[dialect].get(role) if isinstance(role, str) else None
-    if allowed is None:
-        supported = ", ".join(f"'{r}'" for r in _PART_TYPES[dialect])
-        return ("invalid_value", f"Invalid value: {role!r}. Supported values are: {supported}.",
-                "item.role")
-    content = item.get("content")
-    if not isinstance(content, list) or not content:
-        return ("invalid_type", "Invalid 'item.content': expected a non-empty array.",
-                "item.content")
-    parts: list[_JSON] = []
-    for index, part in enumerate(content):
-        param = f"item.content[{index}]"
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind not in allowed:
-            supported = ", ".join(f"'{a}'" for a in allowed)
-            return ("invalid_value", f"Invalid value: {kind!r}. Supported values for a {role} "
-                    f"message are: {supported}.", f"{param}.type")
-        assert isinstance(part, dict)
-        kept = {key: part[key] for key in _PART_KEYS if key in part}
-        if not all(isinstance(value, str) for value in kept.values()):
-            return "invalid_type", f"Invalid '{param}': text must be a string.", param
-        if "text" in kind and "text" not in kept:
-            return ("missing_required_parameter", f"Missing required parameter: '{param}.text'.",
-                    f"{param}.text")
-        parts.append(kept)
-    return {**given, "type": "message", "status": "completed", "role": role, "content": parts}
-
-
-# ---------------------------------------------------------------------- session.update checks
-
-_MISSING = object()
-
-# SessionConfig field -> where a session.update names it, per dialect
-_GA_PATHS: dict[str, tuple[str, ...]] = {
-    "instructions": ("instructions",), "voice": ("audio", "output", "voice"),
-    "turn_detection": ("audio", "input", "turn_detection"),
-    "transcription_model": ("audio", "input", "transcription"),
-    "tools": ("tools",), "tool_choice": ("tool_choice",),
-}
-_BETA_PATHS: dict[str, tuple[str, ...]] = {
-    **_GA_PATHS, "voice": ("voice",), "turn_detection": ("turn_detection",),
-    "transcription_model": ("input_audio_transcription",),
-}
-# (path, allowed values, required) per dialect; a list value must hold only allowed values
-_ENUMS: dict[str, tuple[tuple[tuple[str, ...], tuple[object, ...], bool], ...]] = {
-    "ga": (
-        (("type",), ("realtime",), True),
-        (("output_modalities",), ("audio", "text"), False),
-        (("audio", "input", "format", "type"), ("audio/pcm",), False),
-        (("audio", "input", "format", "rate"), (24000,), False),
-        (("audio", "output", "format", "type"), ("audio/pcm",), False),
-        (("audio", "output", "format", "rate"), (24000,), False),
-        (("audio", "input", "turn_detection", "type"), ("server_vad", "semantic_vad"), False),
-    ),
-    "beta": (
-        (("modalities",), ("audio", "text"), False),
-        (("input_audio_format",), ("pcm16",), False),
-        (("output_audio_format",), ("pcm16",), False),
-        (("turn_detection", "type"), ("server_vad", "semantic_vad"), False),
-    ),
-}
-# (field under turn_detection, minimum, maximum, integer?)
-_RANGES = (
-    ("threshold", 0.0, 1.0, False),
-    ("prefix_padding_ms", 0, None, True),
-    ("silence_duration_ms", 0, None, True),
-)
-
-
-def _lookup(obj: object, path: tuple[str, ...]) -> object:
-    for key in path:
-        if not isinstance(obj, Mapping) or key not in obj:
-            return _MISSING
-        obj = obj[key]
-    return obj
-
-
-def _check_session(session: object, dialect: Dialect) -> tuple[str, str, str] | None:
-    """The first problem of a `session.update` payload as (code, message, param), or None."""
-    if not isinstance(session, Mapping):
-        return "invalid_type", "Invalid type for 'session': expected an object.", "session"
-    if dialect == "beta" and "type" in session:
-        return "unknown_parameter", "Unknown parameter: 'session.type'.", "session.type"
-    for path, allowed, required in _ENUMS[dialect]:
-        value = _lookup(session, path)
-        param = ".".join(("session", *path))
-        if value is _MISSING:
-            if required:
-                return ("missing_required_parameter",
-                        f"Missing required parameter: '{param}'.", param)
-            continue
-        values = value if isinstance(value, list) else [value]
-        for one in values:
-            if one not in allowed:
-                supported = ", ".join(repr(a) for a in allowed)
-                return ("invalid_value",
-                        f"Invalid value: {one!r}. Supported values are: {supported}.", param)
-    turn_path = _GA_PATHS["turn_detection"] if dialect == "ga" else _BETA_PATHS["turn_detection"]
-    for name, low, high, integer in _RANGES:
-        value = _lookup(session, (*turn_path, name))
-        param = ".".join(("session", *turn_path, name))
-        kind = "integer" if integer else "decimal"
-        if value is _MISSING:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
-            return "invalid_type", f"Invalid type for '{param}': expected {kind}.", param
-        if value < low:
-            return (f"{kind}_below_min_value", f"Invalid '{param}': {kind} below minimum value. "
-                    f"Expected a value >= {low}, but got {value} instead.", param)
-        if high is not None and value > high:
-            return (f"{kind}_above_max_value", f"Invalid '{param}': {kind} above maximum value. "
-                    f"Expected a value <= {high}, but got {value} instead.", param)
-    return None
