@@ -332,7 +332,7 @@ class Conversation:
         seconds = size / BYTES_PER_SECOND
         self._reply_text = f"I heard {seconds:.1f} seconds of audio"
         self._drop_input(size)
-        item = {
+        item: _JSON = {
             "id": item_id, "object": "realtime.item", "type": "message", "status": "completed",
             "role": "user", "content": [{"type": "input_audio", "transcript": None}],
         }
@@ -604,7 +604,7 @@ class Conversation:
         call_id = CallId(self._ids.new("call"))
         self._calls[call_id] = name
         arguments = self.options.tool_arguments
-        ids = {"response_id": response_id, "item_id": item_id, "output_index": 0}
+        ids: dict[str, Any] = {"response_id": response_id, "item_id": item_id, "output_index": 0}
         item: _JSON = {
             "id": item_id, "object": "realtime.item", "type": "function_call",
             "status": "in_progress", "name": name, "call_id": call_id, "arguments": "",
