@@ -14,13 +14,14 @@ import logging
 import signal
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pivox import machine as m
 from pivox.backoff import Backoff
 from pivox.config import Config, load_config
+from pivox.devicecall import DeviceCalls
 from pivox.errors import AuthError, ConfigError, DeviceError, ProtocolError
 from pivox.events import (
     AudioDelta,
@@ -51,8 +52,9 @@ from pivox.events import (
 from pivox.gestures import ButtonGestures
 from pivox.led import DEFAULT_PATTERNS, LedPattern, parse_pattern
 from pivox.memory import pin_mmap_threshold
+from pivox.playback import Playback
 from pivox.preroll import PreRoll
-from pivox.protocol.fastpath import decode_into_ring, parse_audio_delta
+from pivox.protocol.fastpath import decode_audio, decode_into_ring, parse_audio_delta
 from pivox.protocol.openai import decode_server_event
 from pivox.ring import AudioRing
 from pivox.secrets import ApiKey, load_api_key
@@ -76,6 +78,13 @@ null sink, for one, pulls nothing for about 2 s after it opens)."""
 OUTBOX_LIMIT = 250
 """Events (5 s of mic frames) that may wait for a slow link; past it new mic frames are dropped
 (control events never are)."""
+OPEN_TIMEOUT_S = 5.0
+"""Deadline of opening and starting one sound device (PortAudio enumerates devices first)."""
+CLOSE_TIMEOUT_S = 1.0
+"""Deadline of a stream abort, close or flush; one that misses it is abandoned."""
+LINK_CLOSE_S = 1.0
+"""Time the closing handshake gets; stop closes the link and the devices side by side, so the
+process is gone within 2 s of SIGTERM (`pivox.cli` exits hard past STOP_DEADLINE_S)."""
 
 
 class AudioDevice(Protocol):
@@ -162,6 +171,7 @@ class Daemon:
         api_key: ApiKey | None = None,
         notifier: Notifier | None = None,
         clock: Callable[[], float] = time.monotonic,
+        on_stop: Callable[[], None] | None = None,
     ) -> None:
         self.config = config
         self.config_path = config_path
@@ -170,6 +180,9 @@ class Daemon:
         self.notifier = notifier or Notifier()
         self.clock = clock
         self.ring = AudioRing(config.audio.ring_ms * BYTES_PER_MS)
+        self.playback = Playback(self.ring, config.audio.max_reply_s * 1000 * BYTES_PER_MS)
+        self.calls = DeviceCalls()
+        """PortAudio calls run here, off the loop, with deadlines."""
         self.preroll = PreRoll(config.audio.preroll_ms * BYTES_PER_MS)
         self.machine = m.DeviceMachine(
             config.session.mode, double_tap_action=config.button.double_tap_action
@@ -203,6 +216,9 @@ class Daemon:
         """When the device last heard from the server or started thinking (monotonic)."""
         self._last_ping = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._on_stop = on_stop
+        self._audio_task: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -213,7 +229,7 @@ class Daemon:
         self._install_signals()
         self._open_gpio()
         self._feed(m.Booted())
-        self._open_audio()
+        await self._open_audio()
         self.notifier.ready(self._status_line())
         log.info("pivox running in %s mode", self.config.session.mode,
                  extra={"PIVOX_STATE": self.machine.state.value})
@@ -224,16 +240,22 @@ class Daemon:
         await self._stop.wait()
         self.notifier.stopping()
         log.info("stopping", extra={"PIVOX_EVENT": "stop"})
+        # devices abort (never drain) while the link closes: both bounded, side by side
+        closing = asyncio.create_task(self._close_devices(self._detach_audio()))
+        tasks += self._background
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await closing
         await self._shutdown()
         return 0
 
     def stop(self) -> None:
-        """Ask run() to finish cleanly."""
+        """Ask run() to finish: the link and the devices close within about LINK_CLOSE_S."""
+        if not self._stop.is_set() and self._on_stop is not None:
+            self._on_stop()
         self._stop.set()
 
     def reload(self) -> None:
@@ -267,8 +289,8 @@ class Daemon:
         if (old.server, old.session) != (new.server, new.session) or key_changed:
             self._reconnect.set()
         if old.audio != new.audio:
-            self._close_audio()
-            self._open_audio()
+            self._spawn(self._close_devices(self._detach_audio()))
+            self._spawn_open_audio()
         log.info("config reloaded from %s", self.config_path, extra={"PIVOX_EVENT": "reload"})
         self.notifier.ready(self._status_line())  # READY=1 ends systemd's "reloading" state
 
@@ -284,10 +306,6 @@ class Daemon:
         if self.led is not None:
             self.led.show(LedPattern(kind="off"), "stopped")
             self.led.close()
-        if self.conn is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.conn.close(), 2.0)
-        self._close_audio()
         if self.button is not None:
             self.button.close()
 
@@ -377,15 +395,14 @@ class Daemon:
             except DeviceError as exc:
                 log.warning("no LED: %s", exc, extra={"PIVOX_EVENT": "gpio"})
 
-    def _open_audio(self) -> None:
-        """Open mic and speaker; on failure go to AUDIO_ERROR and retry with backoff."""
+    async def _open_audio(self) -> None:
+        """Open mic and speaker off the loop; on failure go to AUDIO_ERROR, retry with backoff."""
         try:
             if self.speaker is None:
-                self.speaker = self.hw.open_speaker(self.config, self.ring)
-                self.speaker.start()
+                self.speaker = await self._start(self.hw.open_speaker(self.config, self.ring))
             if self.mic is None:
-                self.mic = self.hw.open_microphone(self.config, self._on_mic_frame_threadsafe)
-                self.mic.start()
+                self.mic = await self._start(
+                    self.hw.open_microphone(self.config, self._on_mic_frame_threadsafe))
         except DeviceError as exc:
             self._audio_failed("audio device failed", str(exc))
             return
@@ -396,8 +413,25 @@ class Daemon:
             self._audio_backoff.reset()
             self._feed(m.AudioRecovered())
 
+    async def _start(self, device: AudioDevice) -> AudioDevice:
+        """Start `device` within OPEN_TIMEOUT_S; one that fails is left alone, not closed."""
+        await self.calls.run(device.start, device=device.label, what="open",
+                             timeout=OPEN_TIMEOUT_S)
+        return device
+
+    def _spawn_open_audio(self) -> None:
+        if self._audio_task is None or self._audio_task.done():
+            self._audio_task = self._spawn(self._open_audio())
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run `coro` beside the loop's other work; stop() cancels what is still running."""
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
     def _audio_failed(self, what: str, error: str) -> None:
-        """AUDIO_ERROR: close both devices and reopen them after a backoff delay (>= 1 s)."""
+        """AUDIO_ERROR: close both devices off the loop; reopen after a backoff delay (>= 1 s)."""
         now = self.clock()
         delay = self._audio_backoff.next_delay() + 1.0
         self._audio_retry_at = now + delay
@@ -406,15 +440,24 @@ class Daemon:
         self._audio_error = error
         log.error("%s: %s; retrying in %.0f s", what, error, delay,
                   extra={"PIVOX_EVENT": "audio_error"})
-        self._close_audio()
+        self._spawn(self._close_devices(self._detach_audio()))
         self._feed(m.AudioFailed())
 
-    def _close_audio(self) -> None:
-        for device in (self.mic, self.speaker):
-            if device is not None:
-                with contextlib.suppress(Exception):
-                    device.close()
+    def _detach_audio(self) -> list[AudioDevice]:
+        """The open devices, which the daemon no longer touches: they are for closing."""
+        devices = [d for d in (self.mic, self.speaker) if d is not None]
         self.mic = self.speaker = None
+        return devices
+
+    async def _close_devices(self, devices: list[AudioDevice]) -> None:
+        """Abort and close `devices` side by side, each within CLOSE_TIMEOUT_S; never raises."""
+
+        async def close(device: AudioDevice) -> None:
+            with contextlib.suppress(DeviceError):  # a missed deadline is logged by the caller
+                await self.calls.run(device.close, device=device.label, what="close",
+                                     timeout=CLOSE_TIMEOUT_S)
+
+        await asyncio.gather(*(close(d) for d in devices))
 
     def _audio_alive(self, now: float) -> bool:
         """True while both audio callbacks keep coming (or a fresh stream is in its grace).
@@ -467,6 +510,7 @@ class Daemon:
                 self.button.sample()
             for gesture in self.gestures.poll(now):
                 self._feed(gesture)
+            self.playback.pump()
             self._check_playback(now)
             self._check_reply_timeout(now)
             if self.led is not None:
@@ -482,7 +526,7 @@ class Daemon:
         ):
             self.turns.heard(now)
         if (self.machine.state is m.State.SPEAKING and self._active_response is None
-                and self.ring.available == 0):
+                and self.ring.available == 0 and not self.playback.pending):
             self._feed(m.Drained())
             if self.machine.state is not m.State.SPEAKING:
                 self._finish_turn()
@@ -524,9 +568,11 @@ class Daemon:
             self.ring.forget(item)
 
     def _check_audio(self, now: float) -> None:
+        if self._audio_task is not None and not self._audio_task.done():
+            return  # opening, or a barge-in flush: the devices are the worker's meanwhile
         if self._audio_error_since is not None:
             if now >= self._audio_retry_at:
-                self._open_audio()
+                self._spawn_open_audio()
             return
         if now - self._audio_opened_at < AUDIO_GRACE_S:
             return
@@ -619,7 +665,7 @@ class Daemon:
             self._outbox.clear()
             self.session_id = None
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(conn.close(), 2.0)
+                await asyncio.wait_for(conn.close(), LINK_CLOSE_S)
         return result
 
     async def _offline(self, backoff: Backoff, reason: str) -> None:
@@ -661,12 +707,19 @@ class Daemon:
         """Decode one frame: audio deltas by the fast path, anything else in full."""
         chunk = parse_audio_delta(frame)
         if chunk is not None:
-            if chunk.response_id in self._cancelled and chunk.is_plain():
+            response_id, item_id = chunk.response_id, chunk.item_id
+            if (response_id in self._cancelled or not self.playback.admit(
+                    response_id, item_id)) and chunk.is_plain():
                 return
-            rest = decode_into_ring(chunk, self.ring)  # the PCM the ring had no room for yet
-            if rest is not None:
-                self._audio_arrived(chunk.response_id, chunk.item_id)
-                await self._write_all(chunk.response_id, chunk.item_id, rest)
+            if self.playback.direct:  # nothing waits: decode straight into the ring
+                rest = decode_into_ring(chunk, self.ring)  # the PCM the ring had no room for
+                if rest is not None:
+                    self._audio_arrived(response_id, item_id)
+                    self.playback.hold(rest, item_id, response_id)
+                    return
+            elif (pcm := decode_audio(chunk)) is not None:
+                self._audio_arrived(response_id, item_id)
+                self.playback.write(pcm, item_id, response_id)
                 return
         event = decode_server_event(frame)  # not a plain audio delta after all, or another event
         if isinstance(event, ProtocolError):
@@ -697,7 +750,7 @@ class Daemon:
         elif isinstance(event, ResponseCreated):
             self._active_response = event.response_id
         elif isinstance(event, AudioDone | ResponseDone):
-            self.ring.finish()  # what is queued still plays; a gap after it is no underrun
+            self.playback.finish()  # what is queued still plays; a gap after it is no underrun
             if isinstance(event, ResponseDone):
                 self._response_done(event)
         elif isinstance(event, FunctionCallDone):
@@ -744,9 +797,10 @@ class Daemon:
                 extra=self._fields(PIVOX_EVENT="error"))
 
     async def _play(self, response_id: str, item_id: str, pcm: bytes) -> None:
-        """Queue reply audio in the ring, waiting for room; never drop unplayed audio."""
-        self._audio_arrived(response_id, item_id)
-        await self._write_all(response_id, item_id, memoryview(pcm))
+        """Queue reply audio (ring, then backlog) without waiting: the receiver keeps reading."""
+        if self.playback.admit(response_id, item_id):
+            self._audio_arrived(response_id, item_id)
+            self.playback.write(pcm, item_id, response_id)
 
     def _audio_arrived(self, response_id: str, item_id: str) -> None:
         """Note reply audio: the first of a response starts the speaking state."""
@@ -757,38 +811,48 @@ class Daemon:
         elif self.turns.current is not None:
             self.turns.audio_arrived(self.clock(), response_id, item_id)
 
-    async def _write_all(self, response_id: str, item_id: str, view: memoryview) -> None:
-        """Write `view` to the ring as room frees up, unless the response is cancelled."""
-        while view:
-            written = self.ring.write(view, item_id)
-            view = view[written:]
-            if view:
-                await asyncio.sleep(TICK_S)
-                if response_id in self._cancelled:
-                    return
-
     # ------------------------------------------------------------------ barge-in
 
     def _barge_in(self) -> None:
         """Silence the speaker now, cancel the reply and tell the server what was heard."""
         response_id = self._playing_response or self._active_response
+        playing = self._playing_response
         item_id = self.ring.current_item
-        self.ring.clear()
-        flush = getattr(self.speaker, "flush", None)  # FileSpeaker holds nothing to flush
-        # what was handed to the sound card but never heard; nothing to drop if nothing plays
-        unheard = flush() if flush is not None and self._playing_response else 0
+        self.playback.clear()
         if response_id is None:
             return
         self._cancelled.append(response_id)
         self._send(ResponseCancel(response_id=response_id))
-        if item_id is not None and self._playing_response == response_id:
-            played_ms = max(0, self.ring.played(item_id) - unheard) // BYTES_PER_MS
-            self._send(ItemTruncate(item_id=item_id, content_index=0, audio_end_ms=played_ms))
-            log.info("barge-in: cancelled %s after %d ms of %s", response_id, played_ms, item_id,
-                     extra=self._fields(RESPONSE_ID=response_id, ITEM_ID=item_id,
-                                        PIVOX_EVENT="barge_in"))
+        truncate = item_id if item_id is not None and playing == response_id else None
         self._playing_response = self._active_response = None
         self.turns.finish()
+        if self._audio_task is not None and not self._audio_task.done():
+            speaker = None  # the devices are being opened: nothing of this reply plays yet
+        else:
+            speaker = self.speaker if playing else None  # nothing to drop if nothing plays
+        self._audio_task = self._spawn(self._silence(speaker, response_id, truncate))
+
+    async def _silence(self, speaker: AudioDevice | None, response_id: str | None,
+                       item_id: str | None) -> None:
+        """Flush `speaker` off the loop, then truncate `item_id` at what was heard."""
+        unheard = 0
+        flush = getattr(speaker, "flush", None)  # FileSpeaker holds nothing to flush
+        if speaker is not None and flush is not None:
+            try:
+                # what was handed to the sound card but never heard
+                unheard = await self.calls.run(flush, device=speaker.label, what="flush",
+                                               timeout=CLOSE_TIMEOUT_S)
+            except DeviceError as exc:  # abandoned: that speaker is never touched again
+                if self.speaker is speaker:
+                    self.speaker = None
+                self._audio_failed("audio stalled", str(exc))
+        if item_id is None or response_id is None:
+            return
+        played_ms = max(0, self.ring.played(item_id) - unheard) // BYTES_PER_MS
+        self._send(ItemTruncate(item_id=item_id, content_index=0, audio_end_ms=played_ms))
+        log.info("barge-in: cancelled %s after %d ms of %s", response_id, played_ms, item_id,
+                 extra=self._fields(RESPONSE_ID=response_id, ITEM_ID=item_id,
+                                    PIVOX_EVENT="barge_in"))
 
     # ------------------------------------------------------------------ tool host
 
