@@ -1,0 +1,108 @@
+"""Daemon memory under a hostile server: huge frames and floods of valid audio stay bounded.
+
+A plain websockets server on loopback sends what the issue measured (one 11 MiB-PCM delta
+then 32 MiB junk frames: RSS 53 -> 637 MB before; a valid 15.9 MiB delta repeated: 359 MB)
+and a flood of the largest deltas the link accepts, as fast as the socket allows, to a real
+`pivox run` subprocess on PulseAudio. The daemon's peak RSS (VmHWM in /proc/PID/status) must
+stay under RSS_BOUND_MB (docs/faults.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import orjson
+import pytest
+from websockets.asyncio.server import ServerConnection, serve
+
+from pivox.session import MAX_FRAME_BYTES
+from tests.daemon_harness import wait_until
+from tests.pulse import PulseAudio
+
+RSS_BOUND_MB = 120
+"""Peak RSS the daemon may reach under any of the attacks (a Pi Zero 2 W has 512 MB)."""
+ATTACK_S = 6.0
+MiB = 1024 * 1024
+
+
+def delta(pcm_bytes: int, n: int = 0) -> bytes:
+    """A well-formed GA audio delta carrying `pcm_bytes` of PCM."""
+    return orjson.dumps({
+        "type": "response.output_audio.delta", "event_id": f"ev_{n}", "response_id": "resp_1",
+        "item_id": "item_1", "output_index": 0, "content_index": 0,
+        "delta": base64.b64encode(bytes(pcm_bytes)).decode()})
+
+
+SESSION = orjson.dumps({"type": "session.created", "event_id": "ev_s",
+                        "session": {"id": "sess_1", "object": "realtime.session"}})
+JUNK = b"x" * (32 * MiB)
+LARGEST = delta((MAX_FRAME_BYTES - 400) // 4 * 3)  # the largest delta the link accepts
+
+ATTACKS: dict[str, Callable[[int], bytes]] = {
+    "11MiB-delta-then-32MiB-junk": lambda n: delta(11 * MiB) if n == 0 else JUNK,
+    "15.9MiB-delta-repeated": lambda n: delta(int(15.9 * MiB) // 4 * 3),
+    "largest-accepted-delta-flood": lambda n: LARGEST,
+}
+
+
+@asynccontextmanager
+async def hostile_server(frames: Callable[[int], bytes]) -> AsyncIterator[str]:
+    """A server that sends session.created and then `frames(0)`, `frames(1)`, ... flat out."""
+
+    async def handler(ws: ServerConnection) -> None:
+        await ws.send(SESSION.decode())
+        n = 0
+        while True:
+            frame = frames(n)
+            await ws.send(frame.decode() if frame is not JUNK else frame, text=True)
+            n += 1
+
+    async with serve(handler, "127.0.0.1", 0, max_size=None, compression=None) as server:
+        port = server.sockets[0].getsockname()[1]
+        yield f"ws://127.0.0.1:{port}"
+
+
+def peak_rss_mb(pid: int) -> float:
+    """VmHWM of a live process, in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
+
+
+@pytest.mark.parametrize("attack", sorted(ATTACKS))
+async def test_daemon_memory_stays_bounded_under_hostile_frames(
+    live_pulse: PulseAudio, tmp_path: Path, attack: str,
+) -> None:
+    config = tmp_path / "pivox.toml"
+    async with hostile_server(ATTACKS[attack]) as url:
+        config.write_text(
+            f'[server]\nurl = "{url}"\nmodel = ""\nreconnect_max_s = 1.0\n'
+            '[session]\nmode = "push_to_talk"\n[button]\nenabled = false\n'
+            "[led]\nenabled = false\n")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pivox", "run", "--config", str(config)],
+            env={**os.environ, "OPENAI_API_KEY": ""}, stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            await asyncio.sleep(ATTACK_S)
+            assert process.poll() is None, "the daemon died"
+            peak = peak_rss_mb(process.pid)
+        finally:
+            process.terminate()
+            try:
+                await wait_until(lambda: process.poll() is not None, 5, "stopped")
+            finally:
+                if process.poll() is None:
+                    process.kill()
+                process.wait()
+    print(f"{attack}: peak RSS {peak:.0f} MB")
+    assert peak < RSS_BOUND_MB
+    assert process.returncode == 0
