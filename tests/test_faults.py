@@ -23,6 +23,7 @@ from pivox.daemon import AUDIO_GRACE_S, BYTES_PER_MS, Daemon
 from pivox.events import InputAudioCommit, ResponseCancel
 from pivox.machine import State
 from pivox.server import RealtimeServer
+from pivox.session import MAX_FRAME_BYTES
 from pivox.server.faults import parse_fault
 from tests.daemon_harness import (
     BUTTON,
@@ -230,7 +231,8 @@ BAD_INPUT = [
     ("malformed:deltas=2", "skipped a malformed server event"),
     ("bad_base64:deltas=2", "skipped a malformed server event"),
     ("unknown:deltas=2", None),
-    (f"oversized:{16 * 1024 * 1024 + 64}:deltas=2", "skipped a malformed server event"),
+    # just under the link's frame limit: an unknown event, ignored; the reply plays on
+    (f"oversized:{MAX_FRAME_BYTES - 4096}:deltas=2", None),
     ("error:invalid_request_error:deltas=2", "server error invalid_request_error/invalid_value"),
     ("error:server_error:deltas=2", "server error server_error/None"),
     ("error:rate_limit:deltas=2", "server error requests/rate_limit_exceeded"),
@@ -267,12 +269,12 @@ async def test_frame_over_the_link_limit_reconnects(
     start_realtime_server: StartServer, gpio_double: GpioDouble, live_pulse: PulseAudio,
     logs: pytest.LogCaptureFixture,
 ) -> None:
-    """Over session.MAX_FRAME_BYTES (32 MiB) the link closes 1009; the daemon reconnects."""
+    """Over session.MAX_FRAME_BYTES (4 MiB) the link closes 1009; the daemon reconnects."""
     async with start_realtime_server() as server, running(
         daemon_config(server.url, "push_to_talk", f"server.reconnect_max_s={RECONNECT_MAX_S}"),
         gpio_double,
     ) as (daemon, led):
-        await fault_next_link(daemon, server, f"oversized:{33 * 1024 * 1024}:after=2")
+        await fault_next_link(daemon, server, f"oversized:{MAX_FRAME_BYTES + 1}:after=2")
         await idle_on(daemon, server, 3)
         assert "offline" in led.states
     assert any("offline: connection dropped: closed with 1009" in m for m in messages(logs))

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -42,27 +43,38 @@ def delta(pcm_bytes: int, n: int = 0) -> bytes:
 
 SESSION = orjson.dumps({"type": "session.created", "event_id": "ev_s",
                         "session": {"id": "sess_1", "object": "realtime.session"}})
-JUNK = b"x" * (32 * MiB)
-LARGEST = delta((MAX_FRAME_BYTES - 400) // 4 * 3)  # the largest delta the link accepts
+FRAMES_SENT = 20
+"""Big frames the attack lasts for at least (after ATTACK_S), up to MAX_ATTACK_S."""
+MAX_ATTACK_S = 30.0
 
-ATTACKS: dict[str, Callable[[int], bytes]] = {
-    "11MiB-delta-then-32MiB-junk": lambda n: delta(11 * MiB) if n == 0 else JUNK,
-    "15.9MiB-delta-repeated": lambda n: delta(int(15.9 * MiB) // 4 * 3),
-    "largest-accepted-delta-flood": lambda n: LARGEST,
-}
+
+def attack_frames(name: str) -> tuple[bytes, bytes]:
+    """(the first frame, every later frame) of an attack, built once."""
+    if name == "11MiB-delta-then-32MiB-junk":
+        return delta(11 * MiB), b"x" * (32 * MiB)
+    if name == "15.9MiB-delta-repeated":
+        frame = delta(int(15.9 * MiB) // 4 * 3)
+        return frame, frame
+    frame = delta((MAX_FRAME_BYTES - 400) // 4 * 3)  # the largest delta the link accepts
+    return frame, frame
+
+
+ATTACKS = ("11MiB-delta-then-32MiB-junk", "15.9MiB-delta-repeated",
+           "largest-accepted-delta-flood")
 
 
 @asynccontextmanager
-async def hostile_server(frames: Callable[[int], bytes]) -> AsyncIterator[str]:
-    """A server that sends session.created and then `frames(0)`, `frames(1)`, ... flat out."""
+async def hostile_server(first: bytes, rest: bytes, sent: list[int]) -> AsyncIterator[str]:
+    """A server that sends session.created, `first`, then `rest` flat out, on every link;
+    `sent[0]` counts the big frames sent."""
 
     async def handler(ws: ServerConnection) -> None:
-        await ws.send(SESSION.decode())
-        n = 0
+        await ws.send(SESSION, text=True)
+        frame = first
         while True:
-            frame = frames(n)
-            await ws.send(frame.decode() if frame is not JUNK else frame, text=True)
-            n += 1
+            await ws.send(frame, text=True)
+            sent[0] += 1
+            frame = rest
 
     async with serve(handler, "127.0.0.1", 0, max_size=None, compression=None) as server:
         port = server.sockets[0].getsockname()[1]
@@ -77,12 +89,13 @@ def peak_rss_mb(pid: int) -> float:
     raise AssertionError("no VmHWM")
 
 
-@pytest.mark.parametrize("attack", sorted(ATTACKS))
+@pytest.mark.parametrize("attack", ATTACKS)
 async def test_daemon_memory_stays_bounded_under_hostile_frames(
     live_pulse: PulseAudio, tmp_path: Path, attack: str,
 ) -> None:
     config = tmp_path / "pivox.toml"
-    async with hostile_server(ATTACKS[attack]) as url:
+    sent = [0]
+    async with hostile_server(*attack_frames(attack), sent) as url:
         config.write_text(
             f'[server]\nurl = "{url}"\nmodel = ""\nreconnect_max_s = 1.0\n'
             '[session]\nmode = "push_to_talk"\n[button]\nenabled = false\n'
@@ -93,6 +106,8 @@ async def test_daemon_memory_stays_bounded_under_hostile_frames(
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             await asyncio.sleep(ATTACK_S)
+            with contextlib.suppress(TimeoutError):
+                await wait_until(lambda: sent[0] >= FRAMES_SENT, MAX_ATTACK_S - ATTACK_S)
             assert process.poll() is None, "the daemon died"
             peak = peak_rss_mb(process.pid)
         finally:
@@ -103,6 +118,6 @@ async def test_daemon_memory_stays_bounded_under_hostile_frames(
                 if process.poll() is None:
                     process.kill()
                 process.wait()
-    print(f"{attack}: peak RSS {peak:.0f} MB")
+    print(f"{attack}: {sent[0]} big frames sent, daemon peak RSS {peak:.0f} MB")
     assert peak < RSS_BOUND_MB
     assert process.returncode == 0
