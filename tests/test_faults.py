@@ -23,8 +23,8 @@ from pivox.daemon import AUDIO_GRACE_S, BYTES_PER_MS, Daemon
 from pivox.events import InputAudioCommit, ResponseCancel
 from pivox.machine import State
 from pivox.server import RealtimeServer
-from pivox.session import MAX_FRAME_BYTES
 from pivox.server.faults import parse_fault
+from pivox.session import MAX_FRAME_BYTES
 from tests.daemon_harness import (
     BUTTON,
     FailingMicrophone,
@@ -390,9 +390,10 @@ async def test_audio_device_lost_is_audio_error_then_recovers(
             own.pactl(set_default, name)
             await wait_until(lambda: daemon.machine.state is State.IDLE, 40, "recovered")
             assert led.states[-1] == "idle" and len(server.connections) == 1
-    errors = [m for m in messages(logs) if m.startswith(("audio stalled", "audio device failed"))]
+    errors = [m for m in messages(logs, "pivox.sound")
+              if m.startswith(("audio stalled", "audio device failed"))]
     assert errors and all(kind in m for m in errors[:1]), errors
-    assert any(m == "audio devices back" for m in messages(logs))
+    assert any(m == "audio devices back" for m in messages(logs, "pivox.sound"))
 
 
 async def test_audio_input_errors_are_audio_error_then_recover(
@@ -418,10 +419,11 @@ async def test_audio_input_errors_are_audio_error_then_recover(
         broken["on"] = False
         await wait_until(lambda: daemon.machine.state is State.IDLE, 40, "recovered")
         assert len(server.connections) == 1
-    errors = [m for m in messages(logs) if m.startswith(("audio stalled", "audio device failed"))]
+    errors = [m for m in messages(logs, "pivox.sound")
+              if m.startswith(("audio stalled", "audio device failed"))]
     assert errors[0].startswith("audio stalled: default input")
     assert any("portaudio error -9985" in m for m in errors[1:])
-    assert "audio devices back" in messages(logs)
+    assert "audio devices back" in messages(logs, "pivox.sound")
 
 
 # --------------------------------------------------------------------------- memory

@@ -64,13 +64,13 @@ async def test_a_wedged_speaker_is_abandoned_and_the_loop_keeps_going(
             await wait_until(lambda: daemon.machine.state is State.IDLE, 40, "recovered")
             assert led.states[-1] == "idle" and len(server.connections) == 1
             assert "close" in WedgedSpeaker.inside  # the first close never returned
-            assert daemon.calls.hung
+            assert daemon.sound.calls.hung
     finally:
         release.set()
     abandoned = messages(logs, "pivox.devicecall")
     assert abandoned and abandoned[0].startswith("close of default output did not return"), (
         abandoned)
-    assert "audio devices back" in messages(logs)
+    assert "audio devices back" in messages(logs, "pivox.sound")
 
 
 async def test_a_suspended_sink_is_audio_error_then_recovers(
@@ -93,7 +93,8 @@ async def test_a_suspended_sink_is_audio_error_then_recovers(
             own.pactl("suspend-sink", SINK, "0")
             await wait_until(lambda: daemon.machine.state is State.IDLE, 40, "recovered")
             assert led.states[-1] == "idle" and len(server.connections) == 1
-    assert any(m.startswith("audio stalled: default output") for m in messages(logs))
+    assert any(m.startswith("audio stalled: default output")
+               for m in messages(logs, "pivox.sound"))
 
 
 class NotifyPeer:

@@ -14,14 +14,13 @@ import logging
 import signal
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pivox import machine as m
 from pivox.backoff import Backoff
 from pivox.config import Config, load_config
-from pivox.devicecall import DeviceCalls
 from pivox.errors import AuthError, ConfigError, DeviceError, ProtocolError
 from pivox.events import (
     AudioDelta,
@@ -59,6 +58,8 @@ from pivox.protocol.openai import decode_server_event
 from pivox.ring import AudioRing
 from pivox.secrets import ApiKey, load_api_key
 from pivox.session import Connection, Endpoint, closed_by_auth, describe_close
+from pivox.sound import AUDIO_GRACE_S as AUDIO_GRACE_S  # re-exported for tests
+from pivox.sound import AudioDevice, SoundDevices
 from pivox.systemd import Notifier
 from pivox.tools import call_tool, declared_tools
 from pivox.turns import TurnTracker
@@ -72,31 +73,12 @@ SPEAKING_TICK_S = 0.05
 IDLE_TICK_S = 0.1
 ANIMATED = ("blink", "pulse")
 STABLE_SESSION_S = 10.0
-AUDIO_GRACE_S = 5.0
-"""Time a freshly opened stream gets before a missing callback counts as a stall (a PulseAudio
-null sink, for one, pulls nothing for about 2 s after it opens)."""
 OUTBOX_LIMIT = 250
 """Events (5 s of mic frames) that may wait for a slow link; past it new mic frames are dropped
 (control events never are)."""
-OPEN_TIMEOUT_S = 5.0
-"""Deadline of opening and starting one sound device (PortAudio enumerates devices first)."""
-CLOSE_TIMEOUT_S = 1.0
-"""Deadline of a stream abort, close or flush; one that misses it is abandoned."""
 LINK_CLOSE_S = 1.0
 """Time the closing handshake gets; stop closes the link and the devices side by side, so the
 process is gone within 2 s of SIGTERM (`pivox.cli` exits hard past STOP_DEADLINE_S)."""
-
-
-class AudioDevice(Protocol):
-    """What the daemon needs of a microphone or a speaker (PyAudio or file-backed)."""
-
-    label: str
-
-    def start(self) -> None: ...
-    def close(self) -> None: ...
-    def alive(self, now: float) -> bool: ...
-    @property
-    def error(self) -> str | None: ...
 
 
 class Indicator(Protocol):
@@ -181,8 +163,12 @@ class Daemon:
         self.clock = clock
         self.ring = AudioRing(config.audio.ring_ms * BYTES_PER_MS)
         self.playback = Playback(self.ring, config.audio.max_reply_s * 1000 * BYTES_PER_MS)
-        self.calls = DeviceCalls()
-        """PortAudio calls run here, off the loop, with deadlines."""
+        self.sound = SoundDevices(
+            lambda: self.hw.open_speaker(self.config, self.ring),
+            lambda: self.hw.open_microphone(self.config, self._on_mic_frame_threadsafe),
+            on_change=lambda failed: self._feed(m.AudioFailed() if failed else m.AudioRecovered()),
+            clock=clock,
+        )
         self.preroll = PreRoll(config.audio.preroll_ms * BYTES_PER_MS)
         self.machine = m.DeviceMachine(
             config.session.mode, double_tap_action=config.button.double_tap_action
@@ -190,8 +176,6 @@ class Daemon:
         self.gestures = self._gestures()
         self.patterns = led_patterns(config)
         self.turns = TurnTracker()
-        self.mic: AudioDevice | None = None
-        self.speaker: AudioDevice | None = None
         self.button: Any = None
         self.led: Indicator | None = None
         self.conn: Connection | None = None
@@ -207,18 +191,12 @@ class Daemon:
         self._playing_response: str | None = None
         self._cancelled: deque[str] = deque(maxlen=32)
         self._tool_followup = False
-        self._audio_error_since: float | None = None
-        self._audio_error = ""
-        self._audio_backoff = Backoff(base=1.0, cap=30.0)
-        self._audio_retry_at = 0.0
-        self._audio_opened_at = 0.0
         self._waiting_since = 0.0
         """When the device last heard from the server or started thinking (monotonic)."""
         self._last_ping = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._on_stop = on_stop
-        self._audio_task: asyncio.Task[None] | None = None
-        self._background: set[asyncio.Task[None]] = set()
+        self._silencing: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -229,7 +207,7 @@ class Daemon:
         self._install_signals()
         self._open_gpio()
         self._feed(m.Booted())
-        await self._open_audio()
+        await self.sound.open()
         self.notifier.ready(self._status_line())
         log.info("pivox running in %s mode", self.config.session.mode,
                  extra={"PIVOX_STATE": self.machine.state.value})
@@ -241,8 +219,8 @@ class Daemon:
         self.notifier.stopping()
         log.info("stopping", extra={"PIVOX_EVENT": "stop"})
         # devices abort (never drain) while the link closes: both bounded, side by side
-        closing = asyncio.create_task(self._close_devices(self._detach_audio()))
-        tasks += self._background
+        closing = asyncio.create_task(self.sound.close())
+        tasks += self._silencing
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -283,14 +261,13 @@ class Daemon:
             self.machine = m.DeviceMachine(new.session.mode,
                                            double_tap_action=new.button.double_tap_action)
             self._feed(m.Booted())
-            if self._audio_error_since is not None:
+            if self.sound.failed:
                 self._feed(m.AudioFailed())
             key_changed = True
         if (old.server, old.session) != (new.server, new.session) or key_changed:
             self._reconnect.set()
         if old.audio != new.audio:
-            self._spawn(self._close_devices(self._detach_audio()))
-            self._spawn_open_audio()
+            self.sound.reopen()
         log.info("config reloaded from %s", self.config_path, extra={"PIVOX_EVENT": "reload"})
         self.notifier.ready(self._status_line())  # READY=1 ends systemd's "reloading" state
 
@@ -368,7 +345,7 @@ class Daemon:
         if state is m.State.AUTH_ERROR:
             return "auth error: check the API key"
         if state is m.State.AUDIO_ERROR:
-            return f"audio error: {self._audio_error}"
+            return f"audio error: {self.sound.error}"
         if state in (m.State.OFFLINE, m.State.CONNECTING, m.State.BOOTING):
             return f"{state.value.replace('_', ' ')}, server {host}"
         return f"{state.value.replace('_', ' ')}, connected to {host}"
@@ -394,80 +371,6 @@ class Daemon:
                 self.led.show(self.patterns[self.machine.state], self.machine.state.value)
             except DeviceError as exc:
                 log.warning("no LED: %s", exc, extra={"PIVOX_EVENT": "gpio"})
-
-    async def _open_audio(self) -> None:
-        """Open mic and speaker off the loop; on failure go to AUDIO_ERROR, retry with backoff."""
-        try:
-            if self.speaker is None:
-                self.speaker = await self._start(self.hw.open_speaker(self.config, self.ring))
-            if self.mic is None:
-                self.mic = await self._start(
-                    self.hw.open_microphone(self.config, self._on_mic_frame_threadsafe))
-        except DeviceError as exc:
-            self._audio_failed("audio device failed", str(exc))
-            return
-        self._audio_opened_at = self.clock()
-        if self._audio_error_since is not None:
-            log.info("audio devices back", extra={"PIVOX_EVENT": "audio_ok"})
-            self._audio_error_since = None
-            self._audio_backoff.reset()
-            self._feed(m.AudioRecovered())
-
-    async def _start(self, device: AudioDevice) -> AudioDevice:
-        """Start `device` within OPEN_TIMEOUT_S; one that fails is left alone, not closed."""
-        await self.calls.run(device.start, device=device.label, what="open",
-                             timeout=OPEN_TIMEOUT_S)
-        return device
-
-    def _spawn_open_audio(self) -> None:
-        if self._audio_task is None or self._audio_task.done():
-            self._audio_task = self._spawn(self._open_audio())
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        """Run `coro` beside the loop's other work; stop() cancels what is still running."""
-        task = asyncio.create_task(coro)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-        return task
-
-    def _audio_failed(self, what: str, error: str) -> None:
-        """AUDIO_ERROR: close both devices off the loop; reopen after a backoff delay (>= 1 s)."""
-        now = self.clock()
-        delay = self._audio_backoff.next_delay() + 1.0
-        self._audio_retry_at = now + delay
-        if self._audio_error_since is None:
-            self._audio_error_since = now
-        self._audio_error = error
-        log.error("%s: %s; retrying in %.0f s", what, error, delay,
-                  extra={"PIVOX_EVENT": "audio_error"})
-        self._spawn(self._close_devices(self._detach_audio()))
-        self._feed(m.AudioFailed())
-
-    def _detach_audio(self) -> list[AudioDevice]:
-        """The open devices, which the daemon no longer touches: they are for closing."""
-        devices = [d for d in (self.mic, self.speaker) if d is not None]
-        self.mic = self.speaker = None
-        return devices
-
-    async def _close_devices(self, devices: list[AudioDevice]) -> None:
-        """Abort and close `devices` side by side, each within CLOSE_TIMEOUT_S; never raises."""
-
-        async def close(device: AudioDevice) -> None:
-            with contextlib.suppress(DeviceError):  # a missed deadline is logged by the caller
-                await self.calls.run(device.close, device=device.label, what="close",
-                                     timeout=CLOSE_TIMEOUT_S)
-
-        await asyncio.gather(*(close(d) for d in devices))
-
-    def _audio_alive(self, now: float) -> bool:
-        """True while both audio callbacks keep coming (or a fresh stream is in its grace).
-
-        In AUDIO_ERROR this is False: the daemon retries on its own, and if the device is not
-        back within `WatchdogSec=` systemd restarts the service with a fresh PortAudio.
-        """
-        if self._audio_error_since is None and now - self._audio_opened_at < AUDIO_GRACE_S:
-            return True
-        return all(dev is not None and dev.alive(now) for dev in (self.mic, self.speaker))
 
     def _on_button_edge(self, pressed: bool, at: float) -> None:
         """A debounced button edge, delivered on the loop by the GPIO adapter."""
@@ -515,7 +418,7 @@ class Daemon:
             self._check_reply_timeout(now)
             if self.led is not None:
                 self.led.tick(now)
-            self._check_audio(now)
+            self.sound.check(now)
             self._watchdog(now)
             await asyncio.sleep(self._tick_interval())
 
@@ -567,26 +470,11 @@ class Daemon:
         for item in turn.items:
             self.ring.forget(item)
 
-    def _check_audio(self, now: float) -> None:
-        if self._audio_task is not None and not self._audio_task.done():
-            return  # opening, or a barge-in flush: the devices are the worker's meanwhile
-        if self._audio_error_since is not None:
-            if now >= self._audio_retry_at:
-                self._spawn_open_audio()
-            return
-        if now - self._audio_opened_at < AUDIO_GRACE_S:
-            return
-        for device in (self.mic, self.speaker):
-            if device is not None and not device.alive(now):
-                error = device.error or "audio callbacks stopped"
-                self._audio_failed("audio stalled", f"{device.label}: {error}")
-                return
-
     def _watchdog(self, now: float) -> None:
         interval = self.notifier.watchdog_interval()
         if interval is None or now - self._last_ping < interval:
             return
-        if self._audio_alive(now):
+        if self.sound.alive(now):
             self.notifier.watchdog_ping()
             self._last_ping = now
 
@@ -826,27 +714,14 @@ class Daemon:
         truncate = item_id if item_id is not None and playing == response_id else None
         self._playing_response = self._active_response = None
         self.turns.finish()
-        if self._audio_task is not None and not self._audio_task.done():
-            speaker = None  # the devices are being opened: nothing of this reply plays yet
-        else:
-            speaker = self.speaker if playing else None  # nothing to drop if nothing plays
-        self._audio_task = self._spawn(self._silence(speaker, response_id, truncate))
+        task = asyncio.create_task(self._silence(playing is not None, response_id, truncate))
+        self._silencing.add(task)
+        task.add_done_callback(self._silencing.discard)
 
-    async def _silence(self, speaker: AudioDevice | None, response_id: str | None,
-                       item_id: str | None) -> None:
-        """Flush `speaker` off the loop, then truncate `item_id` at what was heard."""
-        unheard = 0
-        flush = getattr(speaker, "flush", None)  # FileSpeaker holds nothing to flush
-        if speaker is not None and flush is not None:
-            try:
-                # what was handed to the sound card but never heard
-                unheard = await self.calls.run(flush, device=speaker.label, what="flush",
-                                               timeout=CLOSE_TIMEOUT_S)
-            except DeviceError as exc:  # abandoned: that speaker is never touched again
-                if self.speaker is speaker:
-                    self.speaker = None
-                self._audio_failed("audio stalled", str(exc))
-        if item_id is None or response_id is None:
+    async def _silence(self, playing: bool, response_id: str, item_id: str | None) -> None:
+        """Flush the speaker off the loop if it plays, then truncate `item_id` at what was heard."""
+        unheard = await self.sound.flush() if playing else 0  # handed to the card, never heard
+        if item_id is None:
             return
         played_ms = max(0, self.ring.played(item_id) - unheard) // BYTES_PER_MS
         self._send(ItemTruncate(item_id=item_id, content_index=0, audio_end_ms=played_ms))
@@ -858,7 +733,7 @@ class Daemon:
 
     def set_volume(self, level: int) -> None:
         """Tool host: change the speaker volume."""
-        setter = getattr(self.speaker, "set_volume", None)
+        setter = getattr(self.sound.speaker, "set_volume", None)
         if setter is not None:
             setter(level)
 
