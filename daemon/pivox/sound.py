@@ -67,6 +67,7 @@ class SoundDevices:
         self._opened_at = 0.0
         self._busy = 0  # device calls the loop waits for (open, flush): no health check now
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closing: set[asyncio.Task[None]] = set()
 
     @property
     def failed(self) -> bool:
@@ -77,6 +78,9 @@ class SoundDevices:
         """Open what is not open; a failure puts the pair in error (retried by `check`)."""
         self._busy += 1
         try:
+            # PortAudio's init and terminate are process-global: never beside a close
+            # (bounded: each close has its deadline)
+            await asyncio.gather(*self._closing)
             if self.speaker is None:
                 self.speaker = await self._start(self._open_speaker())
             if self.mic is None:
@@ -95,7 +99,7 @@ class SoundDevices:
 
     def reopen(self) -> None:
         """Close both devices and open them anew (a config reload changed them)."""
-        self._spawn(self._close(self._detach()))
+        self._close_later(self._detach())
         self._spawn(self.open())
 
     def fail(self, what: str, error: str) -> None:
@@ -108,7 +112,7 @@ class SoundDevices:
         self.error = error
         log.error("%s: %s; retrying in %.0f s", what, error, delay,
                   extra={"PIVOX_EVENT": "audio_error"})
-        self._spawn(self._close(self._detach()))
+        self._close_later(self._detach())
         self._on_change(True)
 
     def check(self, now: float) -> None:
@@ -188,7 +192,13 @@ class SoundDevices:
 
         await asyncio.gather(*(close(d) for d in devices))
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    def _close_later(self, devices: list[AudioDevice]) -> None:
+        task = self._spawn(self._close(devices))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
