@@ -43,7 +43,7 @@ def unavailable_reason() -> str | None:
     try:
         import pymicro_features  # noqa: F401
         import pymicro_wakeword  # noqa: F401
-        import soxr  # noqa: F401
+        import soxr  # type: ignore[import-untyped]  # noqa: F401
     except Exception as exc:  # ImportError, or OSError from a library built for another CPU
         return (
             f"the local wake word cannot run on {platform.machine()} ({exc}); "
