@@ -9,14 +9,17 @@ frames; CPU is measured as in bench/daemon_cpu.py (utime+stime of the process ov
 `--window` s after `--warmup` s, % of one core):
 
 - floor: PyAudio duplex only (bench/floor_duplex.py), the duplex floor of daemon_cpu.py;
-- floor + bare library: the same, its mic callback running soxr and pymicro-wakeword on
-  every frame exactly as their docs show (`floor_duplex.py --wake okay_nabu`);
-- pivox run, push_to_talk, idle: pivox with the WebSocket open and nothing sent, no detector;
-- pivox run, wake_word, idle room: the same plus the detector (and nothing sent).
+- floor + bare wake word: its mic callback runs soxr and pymicro-wakeword on every frame as
+  their docs show (`floor_duplex.py --wake okay_nabu`);
+- floor + bare AEC + wake word: the same after WebRTC AEC3 (`--aec --wake okay_nabu`);
+- pivox run, push_to_talk, AEC off: pivox with the WebSocket open, nothing sent, no library;
+- pivox run, wake_word, AEC off: the same plus the detector;
+- pivox run, wake_word (AEC on, the shipped config): the same plus the echo canceller.
 
-Ratios: the detector's cost inside pivox (wake_word - push_to_talk) against the bare
-library's (floor + library - floor), target <= 1.2x; and everything pivox adds over the
-duplex floor against the library alone. Appends/s must be 0 in the wake_word rows.
+Ratios: the detector's cost inside pivox (wake_word - push_to_talk, AEC off) against the
+bare library's (floor + wake word - floor), target <= 1.2x; the libraries' cost inside pivox
+(wake_word with AEC - push_to_talk) against the bare libraries'; and everything pivox adds
+over the duplex floor against the bare libraries alone. Appends/s must be 0 in every row.
 Not a test: nothing passes or fails.
 """
 
@@ -40,9 +43,13 @@ from pivox.server import ServerOptions
 
 BENCH = Path(__file__).resolve().parent
 FLOOR = "floor: PyAudio duplex only"
-LIBRARY = "floor + bare library (okay_nabu)"
-PTT = "pivox run: push_to_talk, idle"
-WAKE = "pivox run: wake_word, idle room"
+LIBRARY = "floor + bare wake word"
+LIBRARIES = "floor + bare AEC + wake word"
+PTT = "pivox: push_to_talk, AEC off"
+WAKE = "pivox: wake_word, AEC off"
+WAKE_AEC = "pivox: wake_word, AEC on"
+CONFIGS = {PTT: ("push_to_talk", "false"), WAKE: ("wake_word", "false"),
+           WAKE_AEC: ("wake_word", "true")}
 
 
 class Room:
@@ -62,24 +69,22 @@ class Room:
 
 def run(args: argparse.Namespace) -> dict[str, Scenario]:
     """All rounds; returns the scenarios by name."""
-    out = {name: Scenario(name) for name in (FLOOR, LIBRARY, PTT, WAKE)}
+    out = {name: Scenario(name) for name in (FLOOR, LIBRARY, LIBRARIES, PTT, WAKE, WAKE_AEC)}
     with PulseAudio() as pulse, tempfile.TemporaryDirectory() as tmp:
         assert pulse.mic is not None
         Room(pulse.mic, 60)
         server = ServerThread(ServerOptions(port=0, speed=1.0, reply="ramp", reply_ms=500))
-        configs = {}
-        for mode in ("push_to_talk", "wake_word"):
-            path = Path(tmp, f"{mode}.toml")
-            path.write_text(CONFIG.format(url=server.url).replace(
-                'mode = "always_on"', f'mode = "{mode}"'))
-            configs[mode] = path
         floor = [sys.executable, str(BENCH / "floor_duplex.py")]
         commands = {
             FLOOR: floor,
             LIBRARY: [*floor, "--wake", "okay_nabu"],
-            PTT: [str(PIVOX), "run", "--config", str(configs["push_to_talk"])],
-            WAKE: [str(PIVOX), "run", "--config", str(configs["wake_word"])],
+            LIBRARIES: [*floor, "--aec", "--wake", "okay_nabu"],
         }
+        for name, (mode, aec) in CONFIGS.items():
+            path = Path(tmp, f"{mode}-{aec}.toml")
+            path.write_text(CONFIG.format(url=server.url).replace(
+                'mode = "always_on"', f'mode = "{mode}"') + f"[audio]\necho_cancellation = {aec}\n")
+            commands[name] = [str(PIVOX), "run", "--config", str(path)]
         try:
             for r in range(args.rounds):
                 print(f"round {r + 1}/{args.rounds} ...", file=sys.stderr, flush=True)
@@ -103,13 +108,19 @@ def report(results: dict[str, Scenario], args: argparse.Namespace) -> None:
               f"{s.median('appends'):9.1f}  [{rounds}]")
     cpu = {name: s.median("cpu") for name, s in results.items()}
     library = cpu[LIBRARY] - cpu[FLOOR]
+    libraries = cpu[LIBRARIES] - cpu[FLOOR]
     detector = cpu[WAKE] - cpu[PTT]
-    print(f"bare library: {library:.2f} % of a core; pivox's detector (wake_word - push_to_talk):"
-          f" {detector:.2f} %; ratio {detector / library:.2f}x (target <= 1.2x)")
-    print(f"pivox wake_word over the duplex floor: {cpu[WAKE] - cpu[FLOOR]:.2f} % = "
-          f"{(cpu[WAKE] - cpu[FLOOR]) / library:.2f}x the bare library; "
-          f"RSS {results[WAKE].median('rss') - results[PTT].median('rss'):+.1f} MB over "
-          "push_to_talk")
+    both = cpu[WAKE_AEC] - cpu[PTT]
+    print(f"bare wake word: {library:.2f} % of a core; inside pivox (wake_word - push_to_talk, "
+          f"AEC off): {detector:.2f} %; ratio {detector / library:.2f}x (target <= 1.2x)")
+    print(f"bare AEC + wake word: {libraries:.2f} %; inside pivox (wake_word with AEC - "
+          f"push_to_talk): {both:.2f} %; ratio {both / libraries:.2f}x (target <= 1.2x)")
+    print(f"pivox wake_word with AEC over the duplex floor: {cpu[WAKE_AEC] - cpu[FLOOR]:.2f} % "
+          f"= {(cpu[WAKE_AEC] - cpu[FLOOR]) / libraries:.2f}x the bare libraries (pivox's own "
+          f"loop, push_to_talk over the floor: {cpu[PTT] - cpu[FLOOR]:.2f} %)")
+    print(f"RSS: wake_word {results[WAKE].median('rss') - results[PTT].median('rss'):+.1f} MB, "
+          f"with AEC {results[WAKE_AEC].median('rss') - results[PTT].median('rss'):+.1f} MB "
+          "over push_to_talk")
 
 
 def main() -> None:
