@@ -190,3 +190,19 @@ async def test_server_ending_an_idle_session_reconnects_quietly(
         assert [r.getMessage() for r in caplog.records
                 if r.name.startswith("pivox.") and r.levelno >= logging.WARNING] == []
         assert any("while idle; reconnecting" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_server_that_keeps_closing_gets_the_backoff_and_the_warnings(
+    start_realtime_server: StartServer, gpio_double: GpioDouble, mic: MicWriter,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    closing = (parse_fault("close:1000:after=2"),)
+    async with start_realtime_server(reply_ms=400, faults=closing) as server:
+        with caplog.at_level(logging.INFO, logger="pivox"):
+            async with running(wake_config(server.url), gpio_double) as (daemon, led):
+                await wait_until(lambda: len(server.connections) >= 3, 15, what="3 links")
+        quiet = [r for r in caplog.records if "while idle; reconnecting" in r.getMessage()]
+        warned = [r for r in caplog.records
+                  if r.levelno == logging.WARNING and r.getMessage().startswith("offline:")]
+        assert len(quiet) == 1 and warned
+        assert "offline" in led.states
