@@ -199,7 +199,7 @@ async def test_a_server_that_keeps_closing_gets_the_backoff_and_the_warnings(
     closing = (parse_fault("close:1000:after=2"),)
     async with start_realtime_server(reply_ms=400, faults=closing) as server:
         with caplog.at_level(logging.INFO, logger="pivox"):
-            async with running(wake_config(server.url), gpio_double) as (daemon, led):
+            async with running(wake_config(server.url), gpio_double) as (_daemon, led):
                 await wait_until(lambda: len(server.connections) >= 3, 15, what="3 links")
         quiet = [r for r in caplog.records if "while idle; reconnecting" in r.getMessage()]
         warned = [r for r in caplog.records

@@ -429,8 +429,9 @@ class Daemon:
             self.playback.pump()
             self._check_playback(now)
             self._check_reply_timeout(now)
-            if self.machine.state is m.State.LISTENING and now >= self.machine.listen_until:
-                self._feed(m.ListenTimeout())  # only wake-word mode has a rule for it
+            if (self.machine.mode == "wake_word" and self.machine.state is m.State.LISTENING
+                    and now >= self.machine.listen_until):
+                self._feed(m.ListenTimeout())
             if self.led is not None:
                 self.led.tick(now)
             self.sound.check(now)
