@@ -124,6 +124,8 @@ async def test_vad_turn_transcription_and_tool_round_trip(
         transcript = "conversation.item.input_audio_transcription"
         assert types.index(f"{transcript}.delta") < types.index(f"{transcript}.completed")
         completed = turn[types.index(f"{transcript}.completed")]
+        added = turn[types.index(ITEM_ADDED[dialect])].item
+        assert added.id == user_item and transcript_of(added) is None  # not yet transcribed
         assert completed.item_id == user_item and completed.transcript
         if dialect == "ga":  # gpt-4o-transcribe: tokens, as the cloud reports it
             assert completed.usage.type == "tokens" and completed.usage.total_tokens > 0
@@ -221,7 +223,12 @@ async def test_text_items_cancel_delete_and_what_is_not_implemented(
         await conn.conversation.item.delete(item_id=assistant.item.id, event_id="d1")
         deleted = (await peer.until("conversation.item.deleted"))[-1]
         assert deleted.item_id == assistant.item.id
-        peer.received.clear()  # the errors below are the point
+        peer.received.clear()  # the errors below are the point (a text item has no audio)
+        await conn.conversation.item.truncate(
+            item_id=assistant.item.id, content_index=0, audio_end_ms=0, event_id="t2"
+        )
+        error = (await peer.until("error"))[-1].error
+        assert (error.param, error.event_id) == ("item_id", "t2")
         await conn.conversation.item.retrieve(item_id=assistant.item.id, event_id="r2")
         error = (await peer.until("error"))[-1].error
         assert (error.param, error.event_id) == ("item_id", "r2")
