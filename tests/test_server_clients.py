@@ -210,6 +210,12 @@ async def test_text_items_cancel_delete_and_what_is_not_implemented(
         assert assistant.previous_item_id == system.id
         assert assistant.item.role == "assistant"
         assert assistant.item.content[0].text == "Hello there."
+        await conn.conversation.item.truncate(  # a text item has no audio to truncate
+            item_id=assistant.item.id, content_index=0, audio_end_ms=0, event_id="t2"
+        )
+        error = (await peer.until("error"))[-1].error
+        assert (error.param, error.event_id) == ("item_id", "t2")
+        peer.received.pop()  # that error was the point
         await conn.conversation.item.create(item={
             "type": "message", "role": "user", "content": [{"type": "input_text", "text": "Hi"}],
         })
@@ -223,12 +229,7 @@ async def test_text_items_cancel_delete_and_what_is_not_implemented(
         await conn.conversation.item.delete(item_id=assistant.item.id, event_id="d1")
         deleted = (await peer.until("conversation.item.deleted"))[-1]
         assert deleted.item_id == assistant.item.id
-        peer.received.clear()  # the errors below are the point (a text item has no audio)
-        await conn.conversation.item.truncate(
-            item_id=assistant.item.id, content_index=0, audio_end_ms=0, event_id="t2"
-        )
-        error = (await peer.until("error"))[-1].error
-        assert (error.param, error.event_id) == ("item_id", "t2")
+        peer.received.clear()  # the errors below are the point
         await conn.conversation.item.retrieve(item_id=assistant.item.id, event_id="r2")
         error = (await peer.until("error"))[-1].error
         assert (error.param, error.event_id) == ("item_id", "r2")
