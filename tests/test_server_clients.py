@@ -237,6 +237,15 @@ async def test_text_items_cancel_delete_and_what_is_not_implemented(
         error = (await peer.until("error"))[-1].error
         assert "not implemented by pivox serve" in error.message
         assert (error.param, error.event_id) == ("type", "o1")
+        modalities = "output_modalities" if dialect == "ga" else "modalities"
+        for response, param in (
+            ({modalities: ["text"]}, f"response.{modalities}"),
+            ({"conversation": "none"}, "response.conversation"),
+        ):
+            await conn.response.create(response=response, event_id="p1")  # type: ignore[arg-type]
+            error = (await peer.until("error"))[-1].error
+            assert "not implemented by pivox serve" in error.message
+            assert (error.param, error.event_id) == (param, "p1")
         peer.received.clear()
 
 

@@ -403,6 +403,9 @@ class Conversation:
                 "creating a new one.",
                 event_id=event.event_id,
             )]
+        lacking = _unserved_override(event.response or {}, self.dialect)
+        if lacking is not None:
+            return [self._not_implemented(*lacking, event.event_id)]
         return self._start_response(now)
 
     def _response_cancel(self, event: ResponseCancel, now: float) -> list[ServerEvent]:
@@ -803,6 +806,21 @@ class Conversation:
 # ---------------------------------------------------------------------- items
 
 _TRANSCRIPTION_COMPLETED = "conversation.item.input_audio_transcription.completed"
+
+
+def _unserved_override(response: Mapping[str, Any], dialect: Dialect) -> tuple[str, str] | None:
+    """A `response.create` override the server cannot honour, as (what, param), or None.
+
+    Text-only replies and out-of-band responses (`conversation: "none"`) are refused; other
+    overrides (instructions, voice, tools, metadata, ...) are ignored: replies are fixed.
+    """
+    key = "output_modalities" if dialect == "ga" else "modalities"
+    modalities = response.get(key)
+    if isinstance(modalities, list) and "audio" not in modalities:
+        return f"A response without audio ({key} {modalities!r})", f"response.{key}"
+    if response.get("conversation", "auto") != "auto":
+        return "An out-of-band response (conversation other than 'auto')", "response.conversation"
+    return None
 
 
 def _copy(item: _JSON) -> tuple[_JSON, int]:
