@@ -246,6 +246,21 @@ async def test_text_items_cancel_delete_and_what_is_not_implemented(
             error = (await peer.until("error"))[-1].error
             assert "not implemented by pivox serve" in error.message
             assert (error.param, error.event_id) == (param, "p1")
+        g711 = (
+            ({"type": "realtime", "audio": {"output": {"format": {"type": "audio/pcmu"}}}},
+             "session.audio.output.format.type")
+            if dialect == "ga" else ({"output_audio_format": "g711_ulaw"},
+                                     "session.output_audio_format")
+        )
+        text_only = (
+            {**({"type": "realtime"} if dialect == "ga" else {}), modalities: ["text"]},
+            f"session.{modalities}",
+        )
+        for update, param in (g711, text_only):
+            await conn.session.update(session=update, event_id="s1")  # type: ignore[arg-type]
+            error = (await peer.until("error"))[-1].error
+            assert "not implemented by pivox serve" in error.message
+            assert (error.param, error.event_id) == (param, "s1")
         peer.received.clear()
 
 
