@@ -236,9 +236,9 @@ class Conversation:
             wire_type == "session.update") else None
         if problem is not None:
             code, message, param = problem
-            error = (self._not_implemented(message, param, event_id) if code == NOT_IMPLEMENTED
+            reply = (self._not_implemented(message, param, event_id) if code == NOT_IMPLEMENTED
                      else self._error(code, message, param=param, event_id=event_id))
-            return ProtocolError(message, event_type=wire_type), [error]
+            return ProtocolError(message, event_type=wire_type), [reply]
         raw_handler = self._RAW_HANDLERS.get(wire_type)
         if raw_handler is not None:
             raw_event = RawClientEvent(type=wire_type, event_id=event_id, payload=raw)
