@@ -53,7 +53,12 @@ RECORD_OVERHEAD = 256
 """Bytes counted for one record entry besides its frame, and for an empty record."""
 MAX_LOGGED_CHARS = 300
 MAX_QUEUED_FRAMES = 4
-"""Frames websockets reads ahead per connection (16 by default): at most 4 x 16 MiB."""
+"""Frames websockets reads ahead per connection (16 by default): at most 4 x 16 MiB.
+
+Compression is off: with permessage-deflate, one read of the socket held hundreds of
+highly compressible frames, all inflated at once past this bound (137 MiB peak from 1 MiB
+frames of silence); clients fall back to plain frames, as the openai SDK asks anyway.
+"""
 MALFORMED_FRAME = '{"type": "response.output_audio.delta", "delta": "AAAA'
 
 log = logging.getLogger("pivox.server")
@@ -138,7 +143,7 @@ class RealtimeServer:
         self._server = await serve(
             self._connection, self.options.host, self.options.port,
             process_request=self._check_request, max_size=self.options.max_frame_bytes,
-            max_queue=MAX_QUEUED_FRAMES,
+            max_queue=MAX_QUEUED_FRAMES, compression=None,
         )
         self.port = self._server.sockets[0].getsockname()[1]
         log.info("listening on %s", self.url)
