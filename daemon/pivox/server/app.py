@@ -49,6 +49,8 @@ PATH = "/v1/realtime"
 DEFAULT_MODELS: dict[Dialect, str] = {
     "ga": "gpt-realtime", "beta": "gpt-4o-realtime-preview"
 }
+MAX_CONNECTION_RECORDS = 1000
+"""Records kept at most (besides `records_total_bytes`), so trimming them stays cheap."""
 RECORD_OVERHEAD = 256
 """Bytes counted for one record entry besides its frame, and for an empty record."""
 MAX_LOGGED_CHARS = 300
@@ -219,7 +221,9 @@ class RealtimeServer:
             log.info("connection closed: code %s", ws.close_code)
 
     def _trim_records(self) -> None:
-        """Drop the oldest closed connections' records while all pass `records_total_bytes`."""
+        """Keep the newest MAX_CONNECTION_RECORDS records; drop the oldest closed ones while
+        all pass `records_total_bytes` (a live connection's record stays its own until it ends)."""
+        del self.connections[:-MAX_CONNECTION_RECORDS]
         total = sum(record.size for record in self.connections)
         kept: list[ConnectionRecord] = []
         for record in self.connections:
