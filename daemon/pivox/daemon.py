@@ -20,7 +20,9 @@ from typing import Any, Protocol
 
 from pivox import machine as m
 from pivox.backoff import Backoff
+from pivox.capture import Capture
 from pivox.config import Config, load_config
+from pivox.devices import AudioDevices, OpenMicrophone, OpenSpeaker, open_canceller
 from pivox.errors import AuthError, ConfigError, DeviceError, ProtocolError
 from pivox.events import (
     AudioDelta,
@@ -58,8 +60,6 @@ from pivox.protocol.openai import decode_server_event
 from pivox.ring import AudioRing
 from pivox.secrets import ApiKey, load_api_key
 from pivox.session import Connection, Endpoint, closed_by_auth, describe_close
-from pivox.sound import AUDIO_GRACE_S as AUDIO_GRACE_S  # re-exported for tests
-from pivox.sound import AudioDevice, SoundDevices
 from pivox.systemd import Notifier
 from pivox.tools import call_tool, declared_tools
 from pivox.turns import TurnTracker
@@ -93,8 +93,8 @@ class Indicator(Protocol):
 class Hardware:
     """Factories for the edges, so tests and the demo can swap any of them."""
 
-    open_microphone: Callable[[Config, Callable[[bytes], None]], AudioDevice]
-    open_speaker: Callable[[Config, AudioRing], AudioDevice]
+    open_microphone: OpenMicrophone
+    open_speaker: OpenSpeaker
     open_button: Callable[[Config, Callable[[bool, float], None]], Any] | None
     open_led: Callable[[Config], Indicator] | None
 
@@ -163,19 +163,19 @@ class Daemon:
         self.clock = clock
         self.ring = AudioRing(config.audio.ring_ms * BYTES_PER_MS)
         self.playback = Playback(self.ring, config.audio.max_reply_s * 1000 * BYTES_PER_MS)
-        self.sound = SoundDevices(
-            lambda: self.hw.open_speaker(self.config, self.ring),
-            lambda: self.hw.open_microphone(self.config, self._on_mic_frame_threadsafe),
-            on_change=lambda failed: self._feed(m.AudioFailed() if failed else m.AudioRecovered()),
-            clock=clock,
-        )
-        self.preroll = PreRoll(config.audio.preroll_ms * BYTES_PER_MS)
+        self.capture = self._capture()
         self.machine = m.DeviceMachine(
             config.session.mode, double_tap_action=config.button.double_tap_action
         )
         self.gestures = self._gestures()
         self.patterns = led_patterns(config)
         self.turns = TurnTracker()
+        self.audio = AudioDevices(
+            hardware.open_speaker, hardware.open_microphone, self.ring,
+            on_frame=self._on_mic_frame, muted=lambda: self.machine.muted,
+            on_failed=lambda error: self._feed(m.AudioFailed()),
+            on_recovered=lambda: self._feed(m.AudioRecovered()), clock=clock,
+        )
         self.button: Any = None
         self.led: Indicator | None = None
         self.conn: Connection | None = None
@@ -207,7 +207,7 @@ class Daemon:
         self._install_signals()
         self._open_gpio()
         self._feed(m.Booted())
-        await self.sound.open()
+        await self.audio.open(self.config)
         self.notifier.ready(self._status_line())
         log.info("pivox running in %s mode", self.config.session.mode,
                  extra={"PIVOX_STATE": self.machine.state.value})
@@ -219,7 +219,7 @@ class Daemon:
         self.notifier.stopping()
         log.info("stopping", extra={"PIVOX_EVENT": "stop"})
         # devices abort (never drain) while the link closes: both bounded, side by side
-        closing = asyncio.create_task(self.sound.close())
+        closing = asyncio.create_task(self.audio.close())
         tasks += self._silencing
         for task in tasks:
             task.cancel()
@@ -261,13 +261,14 @@ class Daemon:
             self.machine = m.DeviceMachine(new.session.mode,
                                            double_tap_action=new.button.double_tap_action)
             self._feed(m.Booted())
-            if self.sound.failed:
+            if self.audio.failed_since is not None:
                 self._feed(m.AudioFailed())
             key_changed = True
         if (old.server, old.session) != (new.server, new.session) or key_changed:
             self._reconnect.set()
         if old.audio != new.audio:
-            self.sound.reopen()
+            self.capture = self._capture()
+            self.audio.reopen(new)
         log.info("config reloaded from %s", self.config_path, extra={"PIVOX_EVENT": "reload"})
         self.notifier.ready(self._status_line())  # READY=1 ends systemd's "reloading" state
 
@@ -299,6 +300,11 @@ class Daemon:
             long_press_ms=None if ptt else b.long_press_ms,
         )
 
+    def _capture(self) -> Capture:
+        """The mic pipeline the config asks for (echo canceller when on, fresh pre-roll)."""
+        a = self.config.audio
+        return Capture(PreRoll(a.preroll_ms * BYTES_PER_MS), canceller=open_canceller(a))
+
     def _feed(self, inp: Any) -> None:
         """Hand one input to the machine, act on its actions, log the transition."""
         before = self.machine.state
@@ -320,7 +326,7 @@ class Daemon:
         if isinstance(action, m.ClearInput):
             self._send(InputAudioClear())
         elif isinstance(action, m.SendPreroll):
-            pcm = self.preroll.drain()
+            pcm = self.capture.drain_preroll()
             if pcm:
                 self._send(InputAudioAppend(audio=pcm))
         elif isinstance(action, m.CommitInput):
@@ -345,7 +351,7 @@ class Daemon:
         if state is m.State.AUTH_ERROR:
             return "auth error: check the API key"
         if state is m.State.AUDIO_ERROR:
-            return f"audio error: {self.sound.error}"
+            return f"audio error: {self.audio.error}"
         if state in (m.State.OFFLINE, m.State.CONNECTING, m.State.BOOTING):
             return f"{state.value.replace('_', ' ')}, server {host}"
         return f"{state.value.replace('_', ' ')}, connected to {host}"
@@ -377,24 +383,14 @@ class Daemon:
         for gesture in self.gestures.edge(pressed, at):
             self._feed(gesture)
 
-    def _on_mic_frame_threadsafe(self, frame: bytes) -> None:
-        """PortAudio's thread: hand the frame to the loop, never block; muted frames stay here.
-
-        `machine.muted` is a plain bool read across threads: a frame read just as mute
-        flips is checked again on the loop.
-        """
-        loop = self._loop
-        if loop is not None and not loop.is_closed() and not self.machine.muted:
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(self._on_mic_frame, frame)
-
-    def _on_mic_frame(self, frame: bytes) -> None:
+    def _on_mic_frame(self, mic: bytes, far: bytes) -> None:
+        """One mic frame and its far-end reference, on the loop: through the capture pipeline."""
         if self.machine.state is m.State.MUTED:
             return
-        if self.machine.streaming and self.conn is not None:
-            self._send(InputAudioAppend(audio=frame))
-        else:
-            self.preroll.push(frame)
+        streaming = self.machine.streaming and self.conn is not None
+        captured = self.capture.feed(mic, far, streaming=streaming)
+        if captured.append is not None:
+            self._send(InputAudioAppend(audio=captured.append))
 
     # ------------------------------------------------------------------ tick
 
@@ -418,7 +414,7 @@ class Daemon:
             self._check_reply_timeout(now)
             if self.led is not None:
                 self.led.tick(now)
-            self.sound.check(now)
+            self.audio.check(now, self.config)
             self._watchdog(now)
             await asyncio.sleep(self._tick_interval())
 
@@ -474,7 +470,7 @@ class Daemon:
         interval = self.notifier.watchdog_interval()
         if interval is None or now - self._last_ping < interval:
             return
-        if self.sound.alive(now):
+        if self.audio.alive(now):
             self.notifier.watchdog_ping()
             self._last_ping = now
 
@@ -720,7 +716,8 @@ class Daemon:
 
     async def _silence(self, playing: bool, response_id: str, item_id: str | None) -> None:
         """Flush the speaker off the loop if it plays, then truncate `item_id` at what was heard."""
-        unheard = await self.sound.flush() if playing else 0  # handed to the card, never heard
+        # what was handed to the sound card but never heard; nothing to drop if nothing plays
+        unheard = await self.audio.flush_speaker() if playing else 0
         if item_id is None:
             return
         played_ms = max(0, self.ring.played(item_id) - unheard) // BYTES_PER_MS
@@ -733,9 +730,7 @@ class Daemon:
 
     def set_volume(self, level: int) -> None:
         """Tool host: change the speaker volume."""
-        setter = getattr(self.sound.speaker, "set_volume", None)
-        if setter is not None:
-            setter(level)
+        self.audio.set_volume(level)
 
     def set_muted(self, muted: bool) -> None:
         """Tool host: mute or unmute the microphone."""
