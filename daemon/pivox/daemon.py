@@ -53,8 +53,9 @@ from pivox.events import (
 from pivox.gestures import ButtonGestures
 from pivox.led import DEFAULT_PATTERNS, LedPattern, parse_pattern
 from pivox.memory import pin_mmap_threshold
+from pivox.playback import Playback
 from pivox.preroll import PreRoll
-from pivox.protocol.fastpath import decode_into_ring, parse_audio_delta
+from pivox.protocol.fastpath import decode_audio, decode_into_ring, parse_audio_delta
 from pivox.protocol.openai import decode_server_event
 from pivox.ring import AudioRing
 from pivox.secrets import ApiKey, load_api_key
@@ -75,6 +76,9 @@ STABLE_SESSION_S = 10.0
 OUTBOX_LIMIT = 250
 """Events (5 s of mic frames) that may wait for a slow link; past it new mic frames are dropped
 (control events never are)."""
+LINK_CLOSE_S = 1.0
+"""Time the closing handshake gets; stop closes the link and the devices side by side, so the
+process is gone within 2 s of SIGTERM (`pivox.cli` exits hard past STOP_DEADLINE_S)."""
 
 
 class Indicator(Protocol):
@@ -149,6 +153,7 @@ class Daemon:
         api_key: ApiKey | None = None,
         notifier: Notifier | None = None,
         clock: Callable[[], float] = time.monotonic,
+        on_stop: Callable[[], None] | None = None,
     ) -> None:
         self.config = config
         self.config_path = config_path
@@ -157,6 +162,7 @@ class Daemon:
         self.notifier = notifier or Notifier()
         self.clock = clock
         self.ring = AudioRing(config.audio.ring_ms * BYTES_PER_MS)
+        self.playback = Playback(self.ring, config.audio.max_reply_s * 1000 * BYTES_PER_MS)
         self.capture = self._capture()
         self.machine = m.DeviceMachine(
             config.session.mode, double_tap_action=config.button.double_tap_action
@@ -189,6 +195,8 @@ class Daemon:
         """When the device last heard from the server or started thinking (monotonic)."""
         self._last_ping = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._on_stop = on_stop
+        self._silencing: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -199,7 +207,7 @@ class Daemon:
         self._install_signals()
         self._open_gpio()
         self._feed(m.Booted())
-        self.audio.open(self.config)
+        await self.audio.open(self.config)
         self.notifier.ready(self._status_line())
         log.info("pivox running in %s mode", self.config.session.mode,
                  extra={"PIVOX_STATE": self.machine.state.value})
@@ -210,16 +218,22 @@ class Daemon:
         await self._stop.wait()
         self.notifier.stopping()
         log.info("stopping", extra={"PIVOX_EVENT": "stop"})
+        # devices abort (never drain) while the link closes: both bounded, side by side
+        closing = asyncio.create_task(self.audio.close())
+        tasks += self._silencing
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await closing
         await self._shutdown()
         return 0
 
     def stop(self) -> None:
-        """Ask run() to finish cleanly."""
+        """Ask run() to finish: the link and the devices close within about LINK_CLOSE_S."""
+        if not self._stop.is_set() and self._on_stop is not None:
+            self._on_stop()
         self._stop.set()
 
     def reload(self) -> None:
@@ -253,9 +267,8 @@ class Daemon:
         if (old.server, old.session) != (new.server, new.session) or key_changed:
             self._reconnect.set()
         if old.audio != new.audio:
-            self.audio.close()
             self.capture = self._capture()
-            self.audio.open(new)
+            self.audio.reopen(new)
         log.info("config reloaded from %s", self.config_path, extra={"PIVOX_EVENT": "reload"})
         self.notifier.ready(self._status_line())  # READY=1 ends systemd's "reloading" state
 
@@ -271,10 +284,6 @@ class Daemon:
         if self.led is not None:
             self.led.show(LedPattern(kind="off"), "stopped")
             self.led.close()
-        if self.conn is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.conn.close(), 2.0)
-        self.audio.close()
         if self.button is not None:
             self.button.close()
 
@@ -400,6 +409,7 @@ class Daemon:
                 self.button.sample()
             for gesture in self.gestures.poll(now):
                 self._feed(gesture)
+            self.playback.pump()
             self._check_playback(now)
             self._check_reply_timeout(now)
             if self.led is not None:
@@ -415,7 +425,7 @@ class Daemon:
         ):
             self.turns.heard(now)
         if (self.machine.state is m.State.SPEAKING and self._active_response is None
-                and self.ring.available == 0):
+                and self.ring.available == 0 and not self.playback.pending):
             self._feed(m.Drained())
             if self.machine.state is not m.State.SPEAKING:
                 self._finish_turn()
@@ -539,7 +549,7 @@ class Daemon:
             self._outbox.clear()
             self.session_id = None
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(conn.close(), 2.0)
+                await asyncio.wait_for(conn.close(), LINK_CLOSE_S)
         return result
 
     async def _offline(self, backoff: Backoff, reason: str) -> None:
@@ -581,12 +591,19 @@ class Daemon:
         """Decode one frame: audio deltas by the fast path, anything else in full."""
         chunk = parse_audio_delta(frame)
         if chunk is not None:
-            if chunk.response_id in self._cancelled and chunk.is_plain():
+            response_id, item_id = chunk.response_id, chunk.item_id
+            if (response_id in self._cancelled or not self.playback.admit(
+                    response_id, item_id)) and chunk.is_plain():
                 return
-            rest = decode_into_ring(chunk, self.ring)  # the PCM the ring had no room for yet
-            if rest is not None:
-                self._audio_arrived(chunk.response_id, chunk.item_id)
-                await self._write_all(chunk.response_id, chunk.item_id, rest)
+            if self.playback.direct:  # nothing waits: decode straight into the ring
+                rest = decode_into_ring(chunk, self.ring)  # the PCM the ring had no room for
+                if rest is not None:
+                    self._audio_arrived(response_id, item_id)
+                    self.playback.hold(rest, item_id, response_id)
+                    return
+            elif (pcm := decode_audio(chunk)) is not None:
+                self._audio_arrived(response_id, item_id)
+                self.playback.write(pcm, item_id, response_id)
                 return
         event = decode_server_event(frame)  # not a plain audio delta after all, or another event
         if isinstance(event, ProtocolError):
@@ -617,7 +634,7 @@ class Daemon:
         elif isinstance(event, ResponseCreated):
             self._active_response = event.response_id
         elif isinstance(event, AudioDone | ResponseDone):
-            self.ring.finish()  # what is queued still plays; a gap after it is no underrun
+            self.playback.finish()  # what is queued still plays; a gap after it is no underrun
             if isinstance(event, ResponseDone):
                 self._response_done(event)
         elif isinstance(event, FunctionCallDone):
@@ -664,9 +681,10 @@ class Daemon:
                 extra=self._fields(PIVOX_EVENT="error"))
 
     async def _play(self, response_id: str, item_id: str, pcm: bytes) -> None:
-        """Queue reply audio in the ring, waiting for room; never drop unplayed audio."""
-        self._audio_arrived(response_id, item_id)
-        await self._write_all(response_id, item_id, memoryview(pcm))
+        """Queue reply audio (ring, then backlog) without waiting: the receiver keeps reading."""
+        if self.playback.admit(response_id, item_id):
+            self._audio_arrived(response_id, item_id)
+            self.playback.write(pcm, item_id, response_id)
 
     def _audio_arrived(self, response_id: str, item_id: str) -> None:
         """Note reply audio: the first of a response starts the speaking state."""
@@ -677,37 +695,36 @@ class Daemon:
         elif self.turns.current is not None:
             self.turns.audio_arrived(self.clock(), response_id, item_id)
 
-    async def _write_all(self, response_id: str, item_id: str, view: memoryview) -> None:
-        """Write `view` to the ring as room frees up, unless the response is cancelled."""
-        while view:
-            written = self.ring.write(view, item_id)
-            view = view[written:]
-            if view:
-                await asyncio.sleep(TICK_S)
-                if response_id in self._cancelled:
-                    return
-
     # ------------------------------------------------------------------ barge-in
 
     def _barge_in(self) -> None:
         """Silence the speaker now, cancel the reply and tell the server what was heard."""
         response_id = self._playing_response or self._active_response
+        playing = self._playing_response
         item_id = self.ring.current_item
-        self.ring.clear()
-        # what was handed to the sound card but never heard; nothing to drop if nothing plays
-        unheard = self.audio.flush_speaker() if self._playing_response else 0
+        self.playback.clear()
         if response_id is None:
             return
         self._cancelled.append(response_id)
         self._send(ResponseCancel(response_id=response_id))
-        if item_id is not None and self._playing_response == response_id:
-            played_ms = max(0, self.ring.played(item_id) - unheard) // BYTES_PER_MS
-            self._send(ItemTruncate(item_id=item_id, content_index=0, audio_end_ms=played_ms))
-            log.info("barge-in: cancelled %s after %d ms of %s", response_id, played_ms, item_id,
-                     extra=self._fields(RESPONSE_ID=response_id, ITEM_ID=item_id,
-                                        PIVOX_EVENT="barge_in"))
+        truncate = item_id if item_id is not None and playing == response_id else None
         self._playing_response = self._active_response = None
         self.turns.finish()
+        task = asyncio.create_task(self._silence(playing is not None, response_id, truncate))
+        self._silencing.add(task)
+        task.add_done_callback(self._silencing.discard)
+
+    async def _silence(self, playing: bool, response_id: str, item_id: str | None) -> None:
+        """Flush the speaker off the loop if it plays, then truncate `item_id` at what was heard."""
+        # what was handed to the sound card but never heard; nothing to drop if nothing plays
+        unheard = await self.audio.flush_speaker() if playing else 0
+        if item_id is None:
+            return
+        played_ms = max(0, self.ring.played(item_id) - unheard) // BYTES_PER_MS
+        self._send(ItemTruncate(item_id=item_id, content_index=0, audio_end_ms=played_ms))
+        log.info("barge-in: cancelled %s after %d ms of %s", response_id, played_ms, item_id,
+                 extra=self._fields(RESPONSE_ID=response_id, ITEM_ID=item_id,
+                                    PIVOX_EVENT="barge_in"))
 
     # ------------------------------------------------------------------ tool host
 

@@ -8,6 +8,12 @@ the streams' frame counters and not the loop's timing, then does only
 Everything else runs on the loop. Failures reach the owner through `on_failed(error)` /
 `on_recovered()`; the owner decides what the device state becomes.
 
+No device call that can block in PortAudio (start, close, the barge-in flush) runs on the
+loop: each goes through `pivox.devicecall.DeviceCalls`, on its own thread with a deadline.
+After a failure both devices are detached (the loop never touches them again) and closed
+off the loop, aborted, never drained; the retry opens new ones with fresh PortAudio
+instances, once the closes in flight are done (PortAudio's init and terminate are global).
+
 `open_canceller` builds the echo canceller the capture pipeline runs on the loop, or says in
 one log line why there is none.
 """
@@ -17,12 +23,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol
 
 from pivox.aec import EchoCanceller, MissingDependency
 from pivox.backoff import Backoff
 from pivox.config import AudioSettings, Config
+from pivox.devicecall import DeviceCalls
 from pivox.errors import DeviceError
 from pivox.farend import FarEnd
 from pivox.ring import AudioRing
@@ -41,6 +48,10 @@ FAR_MAX_LAG_MS = 200
 """A reference further ahead of the mic than this is skipped down to FAR_TARGET_LAG_MS: past
 the playback latency plus the room, it would come after the echo it should explain."""
 FAR_TARGET_LAG_MS = 40
+OPEN_TIMEOUT_S = 5.0
+"""Deadline of opening and starting one device (PortAudio enumerates devices first)."""
+CLOSE_TIMEOUT_S = 1.0
+"""Deadline of a stream abort, close or flush; one that misses it is abandoned."""
 
 
 class AudioDevice(Protocol):
@@ -106,6 +117,7 @@ class AudioDevices:
         self._clock = clock
         self.mic: AudioDevice | None = None
         self.speaker: AudioDevice | None = None
+        self.calls = DeviceCalls()
         self.error = ""
         """The last failure, for the status line."""
         self.failed_since: float | None = None
@@ -113,20 +125,27 @@ class AudioDevices:
         self._retry_at = 0.0
         self._opened_at = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._busy = 0  # device calls the loop waits for (open, flush): no health check now
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closing: set[asyncio.Task[None]] = set()
 
-    def open(self, config: Config) -> None:
-        """Open speaker and mic (on the loop); on failure close both and retry after a backoff."""
+    async def open(self, config: Config) -> None:
+        """Open speaker and mic off the loop; on failure close both, retry after a backoff."""
         self._loop = asyncio.get_running_loop()
+        self._busy += 1
         try:
+            await asyncio.gather(*self._closing)  # never beside a close (each has a deadline)
             if self.speaker is None:
-                self.speaker = self._open_speaker(config, self.ring, self.far_end)
-                self.speaker.start()
+                self.speaker = await self._start(
+                    self._open_speaker(config, self.ring, self.far_end))
             if self.mic is None:
-                self.mic = self._open_microphone(config, self._frame_threadsafe)
-                self.mic.start()
+                self.mic = await self._start(
+                    self._open_microphone(config, self._frame_threadsafe))
         except DeviceError as exc:
             self._failed("audio device failed", str(exc))
             return
+        finally:
+            self._busy -= 1
         self._opened_at = self._clock()
         if self.failed_since is not None:
             log.info("audio devices back", extra={"PIVOX_EVENT": "audio_ok"})
@@ -134,19 +153,26 @@ class AudioDevices:
             self._backoff.reset()
             self._on_recovered()
 
-    def close(self) -> None:
-        """Close both devices; never raises."""
-        for device in (self.mic, self.speaker):
-            if device is not None:
-                with contextlib.suppress(Exception):
-                    device.close()
-        self.mic = self.speaker = None
+    def reopen(self, config: Config) -> None:
+        """Close both devices and open them anew (a reload changed them), off the loop."""
+        self._close_later(self._detach())
+        self._spawn(self.open(config))
+
+    async def close(self) -> None:
+        """Stop: abort and close both within CLOSE_TIMEOUT_S, cut pending work; never raises."""
+        for task in list(self._tasks):
+            task.cancel()
+        await self._close(self._detach())
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def check(self, now: float, config: Config) -> None:
         """The tick: retry after a failure when its delay is up, or notice a stalled stream."""
+        if self._busy:
+            return  # opening, or a flush: the devices are a worker's meanwhile
         if self.failed_since is not None:
             if now >= self._retry_at:
-                self.open(config)
+                self._retry_at = float("inf")  # until this attempt fails
+                self._spawn(self.open(config))
             return
         if now - self._opened_at < AUDIO_GRACE_S:
             return
@@ -166,10 +192,26 @@ class AudioDevices:
             return True
         return all(dev is not None and dev.alive(now) for dev in (self.mic, self.speaker))
 
-    def flush_speaker(self) -> int:
-        """Silence the speaker now; the ring bytes it had handed out unheard (0 if none)."""
-        flush = getattr(self.speaker, "flush", None)  # FileSpeaker holds nothing to flush
-        return int(flush()) if flush is not None else 0
+    async def flush_speaker(self) -> int:
+        """Silence the speaker off the loop; the ring bytes it had handed out unheard (0: none).
+
+        A flush that misses its deadline abandons the speaker and fails the devices.
+        """
+        speaker = self.speaker
+        flush = getattr(speaker, "flush", None)  # FileSpeaker holds nothing to flush
+        if speaker is None or flush is None or self._busy:
+            return 0
+        self._busy += 1
+        try:
+            return int(await self.calls.run(flush, device=speaker.label, what="flush",
+                                            timeout=CLOSE_TIMEOUT_S))
+        except DeviceError as exc:  # abandoned: that speaker is never touched again
+            if self.speaker is speaker:
+                self.speaker = None
+            self._failed("audio stalled", str(exc))
+            return 0
+        finally:
+            self._busy -= 1
 
     def set_volume(self, level: int) -> None:
         """Change the speaker's volume, if it has one."""
@@ -186,8 +228,41 @@ class AudioDevices:
         self.error = error
         log.error("%s: %s; retrying in %.0f s", what, error, delay,
                   extra={"PIVOX_EVENT": "audio_error"})
-        self.close()
+        self._close_later(self._detach())
         self._on_failed(error)
+
+    async def _start(self, device: AudioDevice) -> AudioDevice:
+        """Start `device` within OPEN_TIMEOUT_S; one that fails is left alone, not closed."""
+        await self.calls.run(device.start, device=device.label, what="open",
+                             timeout=OPEN_TIMEOUT_S)
+        return device
+
+    def _detach(self) -> list[AudioDevice]:
+        """The open devices, which the loop no longer touches: they are for closing."""
+        devices = [d for d in (self.mic, self.speaker) if d is not None]
+        self.mic = self.speaker = None
+        return devices
+
+    async def _close(self, devices: list[AudioDevice]) -> None:
+        """Abort and close `devices` side by side, each within CLOSE_TIMEOUT_S; never raises."""
+
+        async def close(device: AudioDevice) -> None:
+            with contextlib.suppress(DeviceError):  # a missed deadline is logged by DeviceCalls
+                await self.calls.run(device.close, device=device.label, what="close",
+                                     timeout=CLOSE_TIMEOUT_S)
+
+        await asyncio.gather(*(close(d) for d in devices))
+
+    def _close_later(self, devices: list[AudioDevice]) -> None:
+        task = self._spawn(self._close(devices))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
     def _frame_threadsafe(self, frame: bytes) -> None:
         """PortAudio's thread: pair the frame with its reference, hand both to the loop.
