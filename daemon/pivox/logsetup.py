@@ -4,6 +4,8 @@ Daemon code logs fields as UPPERCASE `extra` keys, e.g.
 `log.info("state %s -> %s", a, b, extra={"PIVOX_STATE": "idle", "PIVOX_EVENT": "ButtonUp"})`.
 Under journald each such key becomes a journal field (next to MESSAGE, PRIORITY, CODE_*,
 LOGGER, SYSLOG_IDENTIFIER=pivox); on a terminal it is appended as `[KEY=value ...]`.
+Every handler made here carries `pivox.logsafe.SafeRecords`: secrets redacted, peer text
+bounded, floods summarised, at every level and for every logger.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import re
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Literal
+
+from pivox.logsafe import SafeRecords
 
 log = logging.getLogger("pivox.logsetup")
 
@@ -102,6 +106,7 @@ def setup_logging(level: str = "info", journal: JournalMode = "auto") -> None:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(PlainFormatter())
     handler.set_name("pivox")
+    handler.addFilter(SafeRecords())
     root = logging.getLogger()
     for old in [h for h in root.handlers if h.get_name() == "pivox"]:
         root.removeHandler(old)
@@ -109,7 +114,8 @@ def setup_logging(level: str = "info", journal: JournalMode = "auto") -> None:
     root.addHandler(handler)
     root.setLevel(levelno)
     if use_journal and not isinstance(handler, JournalFieldHandler):
-        log.warning("systemd-python is not installed: logging plain lines to stderr")
+        log.warning("systemd-python is not installed (pip install systemd-python, or apt "
+                    "install python3-systemd): logging plain lines to stderr")
 
 
 def _journal_handler() -> JournalFieldHandler | None:
