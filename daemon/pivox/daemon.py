@@ -242,9 +242,10 @@ class Daemon:
             log.warning("reload asked, but no config file to re-read")
             return
         self.notifier.reloading()
-        try:
+        try:  # everything that can refuse the new config runs before anything changes
             new = load_config(self.config_path)
             new_key = load_api_key(new.server)
+            patterns = led_patterns(new)
         except ConfigError as exc:
             log.error("reload rejected, keeping the running config: %s", exc,
                       extra={"PIVOX_EVENT": "reload"})
@@ -252,7 +253,7 @@ class Daemon:
             return
         old, old_key = self.config, self.api_key
         self.config, self.api_key = new, new_key
-        self.patterns = led_patterns(new)
+        self.patterns = patterns
         self.gestures = self._gestures()
         key_changed = (old_key and old_key.reveal()) != (new_key and new_key.reveal())
         if (old.session.mode, old.button.double_tap_action) != (

@@ -44,7 +44,7 @@ class TextOnlyConnection(ClientConnection):
         super().process_event(event)
 
 
-class same_origin_connect(connect):  # noqa: N801 - websockets' `connect` is a class too
+class same_origin_connect(connect):  # lowercase, like the `connect` class it extends
     """`websockets.connect` that follows a redirect only within the configured origin."""
 
     def process_redirect(self, exc: Exception) -> Exception | str:

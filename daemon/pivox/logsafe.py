@@ -186,7 +186,7 @@ def _message(record: logging.LogRecord) -> str:
     else:
         safe = tuple(shown(value) for value in args)
     try:
-        return str(template) % safe
+        return str(str(template) % safe)
     except Exception:  # a template that does not fit its arguments
         return f"{shown(template)} {safe!r}"
 

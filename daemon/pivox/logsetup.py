@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Literal
 
 from pivox.logsafe import SafeRecords
+from pivox.optional import MissingDependency, require
 
 log = logging.getLogger("pivox.logsetup")
 
@@ -65,9 +66,8 @@ class JournalFieldHandler(logging.Handler):
     def __init__(self, send: JournalSend | None = None, identifier: str = "pivox") -> None:
         super().__init__()
         if send is None:
-            from systemd import journal
-
-            send = journal.send
+            send = require("systemd.journal", "systemd-python", "systemd",
+                           apt="python3-systemd").send
         self._send = send
         self._identifier = identifier
         self.setFormatter(logging.Formatter("%(message)s"))
@@ -101,8 +101,11 @@ def setup_logging(level: str = "info", journal: JournalMode = "auto") -> None:
     if levelno is None:
         raise ValueError(f"unknown log level {level!r}, expected debug, info, warning or error")
     use_journal = journal == "on" or (journal == "auto" and stderr_is_journal())
-    handler = _journal_handler() if use_journal else None
-    if handler is None:
+    journal_handler = _journal_handler() if use_journal else None
+    handler: logging.Handler
+    if isinstance(journal_handler, JournalFieldHandler):
+        handler = journal_handler
+    else:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(PlainFormatter())
     handler.set_name("pivox")
@@ -113,16 +116,15 @@ def setup_logging(level: str = "info", journal: JournalMode = "auto") -> None:
         old.close()
     root.addHandler(handler)
     root.setLevel(levelno)
-    if use_journal and not isinstance(handler, JournalFieldHandler):
-        log.warning("systemd-python is not installed (pip install systemd-python, or apt "
-                    "install python3-systemd): logging plain lines to stderr")
+    if isinstance(journal_handler, MissingDependency):
+        log.warning("%s; logging plain lines to stderr", journal_handler)
 
 
-def _journal_handler() -> JournalFieldHandler | None:
+def _journal_handler() -> JournalFieldHandler | MissingDependency:
     try:
         return JournalFieldHandler()
-    except ImportError:
-        return None
+    except MissingDependency as exc:
+        return exc
 
 
 def stderr_is_journal(environ: Mapping[str, str] = os.environ) -> bool:
