@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import io
 import logging
+import resource
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -156,3 +162,37 @@ def test_debug_lines_are_not_rate_limited(
     for i in range(100):
         logger.debug("frame %d", i)
     assert len(out.getvalue().splitlines()) == 100
+
+
+def test_serve_out_of_file_descriptors_logs_a_line_per_second_then_a_count(
+    tmp_path: Path,
+) -> None:
+    """`pivox serve` with 40 fds, 120 connections held: asyncio logs every failed accept."""
+    log_path = tmp_path / "serve.log"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with log_path.open("wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "pivox", "serve", "--port", str(port)], stdout=out,
+            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (40, 40)),
+        )
+        clients: list[socket.socket] = []
+        try:
+            while "listening on" not in log_path.read_text():
+                assert server.poll() is None, log_path.read_text()
+                time.sleep(0.05)
+            for _ in range(120):  # 40 fds, then the backlog of 100 (more would block)
+                clients.append(socket.create_connection(("127.0.0.1", port)))
+            time.sleep(3)  # the flood goes on while the connections wait in the backlog
+        finally:
+            for client in clients:
+                client.close()
+            server.terminate()
+            server.wait(10)
+    text = log_path.read_text()
+    failures = text.count("socket.accept() out of system resource")
+    print(f"out of fds for ~3 s: {failures} lines, {log_path.stat().st_size} bytes")
+    assert 1 <= failures <= 10 + 5, text[-2000:]
+    assert "similar lines suppressed" in text

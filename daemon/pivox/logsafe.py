@@ -10,7 +10,8 @@ applies to every logger (websockets' own debug lines included) and every level:
   `MAX_FIELD_CHARS`, the message to `MAX_MESSAGE_CHARS` and a traceback to
   `MAX_TRACEBACK_CHARS`; control characters in arguments and fields are escaped, so a peer
   cannot forge a line;
-- floods: records of one logger and message template (INFO and above) pass in a burst of
+- floods: records of one logger, level and message template (the first `TEMPLATE_CHARS`
+  of its first line; INFO and above) pass in a burst of
   `BURST`, then one per `1 / RATE_PER_S` seconds; the next one that passes says how many
   were suppressed (`PIVOX_SUPPRESSED` field);
 - no raise: building the message never raises (a 1000-deep list is shown bounded by
@@ -34,6 +35,7 @@ MAX_MESSAGE_CHARS = 4000
 MAX_TRACEBACK_CHARS = 8000
 BURST = 10
 RATE_PER_S = 1.0
+TEMPLATE_CHARS = 60
 MAX_TRACKED = 512
 """Message templates whose rate is tracked at once; the least recent is forgotten first."""
 
@@ -170,8 +172,11 @@ def clip_message(message: str) -> str:
     return f"{message[:MAX_MESSAGE_CHARS]}...[{len(message)} chars]"
 
 
-def _template(msg: object) -> object:
-    return msg if isinstance(msg, str) and len(msg) <= MAX_ARG_CHARS else type(msg).__name__
+def _template(msg: object) -> str:
+    """What makes records "similar": the start of the template's first line (asyncio puts a
+    handle's varying repr on later lines of its pre-formatted messages)."""
+    text = msg if isinstance(msg, str) else type(msg).__name__
+    return text[:TEMPLATE_CHARS].partition("\n")[0]
 
 
 def _message(record: logging.LogRecord) -> str:
