@@ -50,6 +50,7 @@ from pivox.events import (
 )
 from pivox.gestures import ButtonGestures
 from pivox.led import DEFAULT_PATTERNS, LedPattern, parse_pattern
+from pivox.logsafe import shown
 from pivox.memory import pin_mmap_threshold
 from pivox.preroll import PreRoll
 from pivox.protocol.fastpath import decode_into_ring, parse_audio_delta
@@ -719,7 +720,7 @@ class Daemon:
             return
         if event.status not in ("completed", "cancelled"):
             log.warning("response %s ended %s: %s", event.response_id, event.status,
-                        event.response.get("status_details"),
+                        shown(event.response.get("status_details")),  # bounded, never raises
                         extra=self._fields(RESPONSE_ID=event.response_id,
                                            PIVOX_EVENT="response_done"))
         if self._tool_followup:
