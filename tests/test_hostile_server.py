@@ -67,17 +67,17 @@ class Hostile:
                 self.done.set()
 
 
-async def test_a_hostile_server_gets_short_bounded_logs_and_no_reconnect(
-    pulse: PulseAudio, tmp_path: Path
-) -> None:
-    hostile = Hostile()
+async def run_daemon_against(script: Any, pulse: PulseAudio, tmp_path: Path,
+                             done: asyncio.Event, marker: str) -> tuple[int, str]:
+    """`pivox run` against a websockets server running `script` until `marker` is logged."""
     log_path = tmp_path / "pivox.log"
-    async with serve(hostile, "127.0.0.1", 0, max_size=None) as server:
+    async with serve(script, "127.0.0.1", 0, max_size=None) as server:
         port = server.sockets[0].getsockname()[1]
         config = tmp_path / "pivox.toml"
         config.write_text(
             f'[server]\nurl = "ws://127.0.0.1:{port}/v1/realtime"\nmodel = ""\n'
-            "[button]\nenabled = false\n[led]\nenabled = false\n[log]\njournal = \"off\"\n"
+            "reconnect_max_s = 1.0\n[button]\nenabled = false\n[led]\nenabled = false\n"
+            '[log]\njournal = "off"\n'
         )
         with log_path.open("wb") as out:
             proc = subprocess.Popen(
@@ -86,10 +86,10 @@ async def test_a_hostile_server_gets_short_bounded_logs_and_no_reconnect(
                 env={**os.environ, **pulse.env, "OPENAI_API_KEY": "", "CREDENTIALS_DIRECTORY": ""},
             )
             try:
-                await asyncio.wait_for(hostile.done.wait(), 60)
+                await asyncio.wait_for(done.wait(), 60)
                 deadline = asyncio.get_running_loop().time() + 20
-                while "sess_END" not in log_path.read_text(errors="replace"):
-                    assert asyncio.get_running_loop().time() < deadline
+                while marker not in log_path.read_text(errors="replace"):
+                    assert asyncio.get_running_loop().time() < deadline, "marker never logged"
                     await asyncio.sleep(0.05)
             finally:
                 proc.send_signal(signal.SIGTERM)
@@ -98,8 +98,15 @@ async def test_a_hostile_server_gets_short_bounded_logs_and_no_reconnect(
                 except subprocess.TimeoutExpired:
                     proc.kill()  # never leave a daemon behind; the test fails below
                     code = await asyncio.to_thread(proc.wait)
-    text = log_path.read_text(errors="replace")
-    size = log_path.stat().st_size
+    return code, log_path.read_text(errors="replace")
+
+
+async def test_a_hostile_server_gets_short_bounded_logs_and_no_reconnect(
+    pulse: PulseAudio, tmp_path: Path
+) -> None:
+    hostile = Hostile()
+    code, text = await run_daemon_against(hostile, pulse, tmp_path, hostile.done, "sess_END")
+    size = len(text.encode())
     print(f"log for {FLOOD * 4 + 4} hostile events ({FLOOD * 2 + 14} MiB of strings): "
           f"{size} bytes, {len(text.splitlines())} lines")
     assert code == 0 and hostile.handshakes == 1, text[-3000:]
@@ -108,3 +115,23 @@ async def test_a_hostile_server_gets_short_bounded_logs_and_no_reconnect(
     assert all(len(output) < 200 for output in hostile.tool_outputs), hostile.tool_outputs
     assert "similar lines suppressed" in text
     assert "refused a binary message" in text
+
+
+async def test_a_deeply_nested_response_done_keeps_the_link(
+    pulse: PulseAudio, tmp_path: Path
+) -> None:
+    handshakes = 0
+    sent = asyncio.Event()
+
+    async def script(ws: ServerConnection) -> None:
+        nonlocal handshakes
+        handshakes += 1
+        await ws.send('{"type":"response.done","response":{"id":"resp_1","status":"failed",'
+                      f'"status_details":{{"error":{"[" * 1000}{"]" * 1000}}}}}}}')
+        await ws.send(event("session.created", session={"id": "sess_after_nested"}))
+        sent.set()
+        await ws.wait_closed()
+
+    code, text = await run_daemon_against(script, pulse, tmp_path, sent, "sess_after_nested")
+    assert code == 0 and handshakes == 1, text[-3000:]
+    assert "response resp_1 ended failed" in text and "RecursionError" not in text
