@@ -51,7 +51,7 @@ class Hostile:
         await ws.send(event("response.function_call_arguments.done", **call, call_id="c1",
                             name="n" * MIB, arguments="{}"))
         await ws.send(event("response.function_call_arguments.done", **call, call_id="c2",
-                            name="set_volume", arguments='{"level": "' + "9" * 10 * MIB + '"}'))
+                            name="set_volume", arguments='{"level": "' + "9" * 3 * MIB + '"}'))  # the link takes 4 MiB
         await ws.send('{"type":"response.done","response":{"id":"resp_1","status":"failed",'
                       f'"status_details":{{"error":{"[" * 1000}{"]" * 1000}}}}}}}')
         await asyncio.sleep(1.5)  # the rate limiter lets the next line through, with a count
@@ -107,7 +107,7 @@ async def test_a_hostile_server_gets_short_bounded_logs_and_no_reconnect(
     hostile = Hostile()
     code, text = await run_daemon_against(hostile, pulse, tmp_path, hostile.done, "sess_END")
     size = len(text.encode())
-    print(f"log for {FLOOD * 4 + 4} hostile events ({FLOOD * 2 + 14} MiB of strings): "
+    print(f"log for {FLOOD * 4 + 4} hostile events ({FLOOD * 2 + 5} MiB of strings): "
           f"{size} bytes, {len(text.splitlines())} lines")
     assert code == 0 and hostile.handshakes == 1, text[-3000:]
     assert "Traceback" not in text and "RecursionError" not in text

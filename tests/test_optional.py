@@ -45,7 +45,7 @@ def test_run_without_pyaudio_says_what_to_install(tmp_path: Path) -> None:
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr
     lines = [line for line in result.stderr.splitlines() if "PyAudio" in line]
-    assert lines == ["pivox: PyAudio is not installed: pip install 'PyAudio' (the "
+    assert lines == ["pivox: PyAudio is not installed: pip install PyAudio (the "
                      "pivox[audio] extra), or apt install python3-pyaudio"]
 
 
@@ -65,7 +65,7 @@ def test_every_optional_piece_missing_is_one_line_each(tmp_path: Path) -> None:
 def test_check_reports_missing_pieces_and_goes_on(tmp_path: Path) -> None:
     result = pivox_without("pyaudio,RPi,RPi.GPIO", "check", "--config", local_config(tmp_path))
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
-    assert "FAIL GPIO library: RPi.GPIO: not installed: pip install 'RPi.GPIO'" in result.stdout
+    assert "FAIL GPIO library: RPi.GPIO: not installed: pip install RPi.GPIO" in result.stdout
     assert "FAIL sound system: PyAudio is not installed" in result.stdout
 
 

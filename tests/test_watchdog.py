@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
-from pivox.daemon import AUDIO_GRACE_S, Daemon, Hardware
+from pivox.daemon import Daemon, Hardware
 from pivox.hardware import open_pyaudio_speaker
 from pivox.machine import State
+from pivox.sound import AUDIO_GRACE_S
 from pivox.systemd import Notifier
 from tests.daemon_harness import FailingMicrophone, daemon_config, wait_until
 from tests.fixtures_server import StartServer

@@ -229,6 +229,12 @@ class AudioSettings:
     ring_ms: int = _setting(
         10000, "Playback buffer for the model's audio, in ms.", range=(200, 60000)
     )
+    max_reply_s: int = _setting(
+        300,
+        "Longest reply played whole, in s: what the ring cannot hold yet waits in memory, up "
+        "to this much PCM (48 KB/s; 300 s is 14.4 MB); the rest of a longer reply is dropped.",
+        range=(10, 3600),
+    )
     preroll_ms: int = _setting(
         300, "Mic audio kept from before a button press, in ms.", range=(0, 5000)
     )
@@ -236,6 +242,13 @@ class AudioSettings:
     volume: int = _setting(100, "Speaker volume, in percent.", range=(0, 100))
     latency_ms: int = _setting(
         40, "Output latency asked of the speaker device, in ms.", range=(1, 1000)
+    )
+    echo_cancellation: bool = _setting(
+        True, "Remove the speaker's echo from the mic (WebRTC AEC3) while both devices are open; "
+        "needs `frame_ms` a multiple of 10."
+    )
+    noise_suppression: bool = _setting(
+        False, "WebRTC noise suppression on the mic, in the echo canceller's pass."
     )
 
 

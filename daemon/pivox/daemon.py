@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pivox import machine as m
+from pivox.aec import open_canceller
 from pivox.backoff import Backoff
+from pivox.capture import Capture
 from pivox.config import Config, load_config
 from pivox.errors import AuthError, ConfigError, DeviceError, ProtocolError
 from pivox.events import (
@@ -52,12 +54,15 @@ from pivox.gestures import ButtonGestures
 from pivox.led import DEFAULT_PATTERNS, LedPattern, parse_pattern
 from pivox.logsafe import shown
 from pivox.memory import pin_mmap_threshold
+from pivox.playback import Playback
 from pivox.preroll import PreRoll
-from pivox.protocol.fastpath import decode_into_ring, parse_audio_delta
+from pivox.protocol.fastpath import decode_audio, decode_into_ring, parse_audio_delta
 from pivox.protocol.openai import decode_server_event
 from pivox.ring import AudioRing
 from pivox.secrets import ApiKey, load_api_key
 from pivox.session import Connection, Endpoint, closed_by_auth, describe_close
+from pivox.sound import AUDIO_GRACE_S as AUDIO_GRACE_S  # re-exported for tests
+from pivox.sound import OpenMicrophone, OpenSpeaker, SoundDevices
 from pivox.systemd import Notifier
 from pivox.tools import call_tool, declared_tools
 from pivox.turns import TurnTracker
@@ -71,24 +76,12 @@ SPEAKING_TICK_S = 0.05
 IDLE_TICK_S = 0.1
 ANIMATED = ("blink", "pulse")
 STABLE_SESSION_S = 10.0
-AUDIO_GRACE_S = 5.0
-"""Time a freshly opened stream gets before a missing callback counts as a stall (a PulseAudio
-null sink, for one, pulls nothing for about 2 s after it opens)."""
 OUTBOX_LIMIT = 250
 """Events (5 s of mic frames) that may wait for a slow link; past it new mic frames are dropped
 (control events never are)."""
-
-
-class AudioDevice(Protocol):
-    """What the daemon needs of a microphone or a speaker (PyAudio or file-backed)."""
-
-    label: str
-
-    def start(self) -> None: ...
-    def close(self) -> None: ...
-    def alive(self, now: float) -> bool: ...
-    @property
-    def error(self) -> str | None: ...
+LINK_CLOSE_S = 1.0
+"""Time the closing handshake gets; stop closes the link and the devices side by side, so the
+process is gone within 2 s of SIGTERM (`pivox.cli` exits hard past STOP_DEADLINE_S)."""
 
 
 class Indicator(Protocol):
@@ -103,8 +96,8 @@ class Indicator(Protocol):
 class Hardware:
     """Factories for the edges, so tests and the demo can swap any of them."""
 
-    open_microphone: Callable[[Config, Callable[[bytes], None]], AudioDevice]
-    open_speaker: Callable[[Config, AudioRing], AudioDevice]
+    open_microphone: OpenMicrophone
+    open_speaker: OpenSpeaker
     open_button: Callable[[Config, Callable[[bool, float], None]], Any] | None
     open_led: Callable[[Config], Indicator] | None
 
@@ -163,6 +156,7 @@ class Daemon:
         api_key: ApiKey | None = None,
         notifier: Notifier | None = None,
         clock: Callable[[], float] = time.monotonic,
+        on_stop: Callable[[], None] | None = None,
     ) -> None:
         self.config = config
         self.config_path = config_path
@@ -171,15 +165,21 @@ class Daemon:
         self.notifier = notifier or Notifier()
         self.clock = clock
         self.ring = AudioRing(config.audio.ring_ms * BYTES_PER_MS)
-        self.preroll = PreRoll(config.audio.preroll_ms * BYTES_PER_MS)
+        self.playback = Playback(self.ring, config.audio.max_reply_s * 1000 * BYTES_PER_MS)
+        self.capture = self._capture()
+        self.sound = SoundDevices(
+            lambda far_end: self.hw.open_speaker(self.config, self.ring, far_end),
+            lambda on_frame: self.hw.open_microphone(self.config, on_frame),
+            on_frame=self._on_mic_frame, muted=lambda: self.machine.muted,
+            on_change=lambda failed: self._feed(m.AudioFailed() if failed else m.AudioRecovered()),
+            clock=clock,
+        )
         self.machine = m.DeviceMachine(
             config.session.mode, double_tap_action=config.button.double_tap_action
         )
         self.gestures = self._gestures()
         self.patterns = led_patterns(config)
         self.turns = TurnTracker()
-        self.mic: AudioDevice | None = None
-        self.speaker: AudioDevice | None = None
         self.button: Any = None
         self.led: Indicator | None = None
         self.conn: Connection | None = None
@@ -195,15 +195,12 @@ class Daemon:
         self._playing_response: str | None = None
         self._cancelled: deque[str] = deque(maxlen=32)
         self._tool_followup = False
-        self._audio_error_since: float | None = None
-        self._audio_error = ""
-        self._audio_backoff = Backoff(base=1.0, cap=30.0)
-        self._audio_retry_at = 0.0
-        self._audio_opened_at = 0.0
         self._waiting_since = 0.0
         """When the device last heard from the server or started thinking (monotonic)."""
         self._last_ping = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._on_stop = on_stop
+        self._silencing: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -214,7 +211,7 @@ class Daemon:
         self._install_signals()
         self._open_gpio()
         self._feed(m.Booted())
-        self._open_audio()
+        await self.sound.open()
         self.notifier.ready(self._status_line())
         log.info("pivox running in %s mode", self.config.session.mode,
                  extra={"PIVOX_STATE": self.machine.state.value})
@@ -225,16 +222,22 @@ class Daemon:
         await self._stop.wait()
         self.notifier.stopping()
         log.info("stopping", extra={"PIVOX_EVENT": "stop"})
+        # devices abort (never drain) while the link closes: both bounded, side by side
+        closing = asyncio.create_task(self.sound.close())
+        tasks += self._silencing
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await closing
         await self._shutdown()
         return 0
 
     def stop(self) -> None:
-        """Ask run() to finish cleanly."""
+        """Ask run() to finish: the link and the devices close within about LINK_CLOSE_S."""
+        if not self._stop.is_set() and self._on_stop is not None:
+            self._on_stop()
         self._stop.set()
 
     def reload(self) -> None:
@@ -263,14 +266,14 @@ class Daemon:
             self.machine = m.DeviceMachine(new.session.mode,
                                            double_tap_action=new.button.double_tap_action)
             self._feed(m.Booted())
-            if self._audio_error_since is not None:
+            if self.sound.failed:
                 self._feed(m.AudioFailed())
             key_changed = True
         if (old.server, old.session) != (new.server, new.session) or key_changed:
             self._reconnect.set()
         if old.audio != new.audio:
-            self._close_audio()
-            self._open_audio()
+            self.capture = self._capture()
+            self.sound.reopen()
         log.info("config reloaded from %s", self.config_path, extra={"PIVOX_EVENT": "reload"})
         self.notifier.ready(self._status_line())  # READY=1 ends systemd's "reloading" state
 
@@ -286,10 +289,6 @@ class Daemon:
         if self.led is not None:
             self.led.show(LedPattern(kind="off"), "stopped")
             self.led.close()
-        if self.conn is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.conn.close(), 2.0)
-        self._close_audio()
         if self.button is not None:
             self.button.close()
 
@@ -305,6 +304,11 @@ class Daemon:
             double_tap_ms=b.double_tap_ms,
             long_press_ms=None if ptt else b.long_press_ms,
         )
+
+    def _capture(self) -> Capture:
+        """The mic pipeline the config asks for (echo canceller when on, fresh pre-roll)."""
+        a = self.config.audio
+        return Capture(PreRoll(a.preroll_ms * BYTES_PER_MS), canceller=open_canceller(a))
 
     def _feed(self, inp: Any) -> None:
         """Hand one input to the machine, act on its actions, log the transition."""
@@ -327,7 +331,7 @@ class Daemon:
         if isinstance(action, m.ClearInput):
             self._send(InputAudioClear())
         elif isinstance(action, m.SendPreroll):
-            pcm = self.preroll.drain()
+            pcm = self.capture.drain_preroll()
             if pcm:
                 self._send(InputAudioAppend(audio=pcm))
         elif isinstance(action, m.CommitInput):
@@ -352,7 +356,7 @@ class Daemon:
         if state is m.State.AUTH_ERROR:
             return "auth error: check the API key"
         if state is m.State.AUDIO_ERROR:
-            return f"audio error: {self._audio_error}"
+            return f"audio error: {self.sound.error}"
         if state in (m.State.OFFLINE, m.State.CONNECTING, m.State.BOOTING):
             return f"{state.value.replace('_', ' ')}, server {host}"
         return f"{state.value.replace('_', ' ')}, connected to {host}"
@@ -379,78 +383,19 @@ class Daemon:
             except DeviceError as exc:
                 log.warning("no LED: %s", exc, extra={"PIVOX_EVENT": "gpio"})
 
-    def _open_audio(self) -> None:
-        """Open mic and speaker; on failure go to AUDIO_ERROR and retry with backoff."""
-        try:
-            if self.speaker is None:
-                self.speaker = self.hw.open_speaker(self.config, self.ring)
-                self.speaker.start()
-            if self.mic is None:
-                self.mic = self.hw.open_microphone(self.config, self._on_mic_frame_threadsafe)
-                self.mic.start()
-        except DeviceError as exc:
-            self._audio_failed("audio device failed", str(exc))
-            return
-        self._audio_opened_at = self.clock()
-        if self._audio_error_since is not None:
-            log.info("audio devices back", extra={"PIVOX_EVENT": "audio_ok"})
-            self._audio_error_since = None
-            self._audio_backoff.reset()
-            self._feed(m.AudioRecovered())
-
-    def _audio_failed(self, what: str, error: str) -> None:
-        """AUDIO_ERROR: close both devices and reopen them after a backoff delay (>= 1 s)."""
-        now = self.clock()
-        delay = self._audio_backoff.next_delay() + 1.0
-        self._audio_retry_at = now + delay
-        if self._audio_error_since is None:
-            self._audio_error_since = now
-        self._audio_error = error
-        log.error("%s: %s; retrying in %.0f s", what, error, delay,
-                  extra={"PIVOX_EVENT": "audio_error"})
-        self._close_audio()
-        self._feed(m.AudioFailed())
-
-    def _close_audio(self) -> None:
-        for device in (self.mic, self.speaker):
-            if device is not None:
-                with contextlib.suppress(Exception):
-                    device.close()
-        self.mic = self.speaker = None
-
-    def _audio_alive(self, now: float) -> bool:
-        """True while both audio callbacks keep coming (or a fresh stream is in its grace).
-
-        In AUDIO_ERROR this is False: the daemon retries on its own, and if the device is not
-        back within `WatchdogSec=` systemd restarts the service with a fresh PortAudio.
-        """
-        if self._audio_error_since is None and now - self._audio_opened_at < AUDIO_GRACE_S:
-            return True
-        return all(dev is not None and dev.alive(now) for dev in (self.mic, self.speaker))
-
     def _on_button_edge(self, pressed: bool, at: float) -> None:
         """A debounced button edge, delivered on the loop by the GPIO adapter."""
         for gesture in self.gestures.edge(pressed, at):
             self._feed(gesture)
 
-    def _on_mic_frame_threadsafe(self, frame: bytes) -> None:
-        """PortAudio's thread: hand the frame to the loop, never block; muted frames stay here.
-
-        `machine.muted` is a plain bool read across threads: a frame read just as mute
-        flips is checked again on the loop.
-        """
-        loop = self._loop
-        if loop is not None and not loop.is_closed() and not self.machine.muted:
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(self._on_mic_frame, frame)
-
-    def _on_mic_frame(self, frame: bytes) -> None:
+    def _on_mic_frame(self, mic: bytes, far: bytes) -> None:
+        """One mic frame and its far-end reference, on the loop: through the capture pipeline."""
         if self.machine.state is m.State.MUTED:
             return
-        if self.machine.streaming and self.conn is not None:
-            self._send(InputAudioAppend(audio=frame))
-        else:
-            self.preroll.push(frame)
+        streaming = self.machine.streaming and self.conn is not None
+        captured = self.capture.feed(mic, far, streaming=streaming)
+        if captured.append is not None:
+            self._send(InputAudioAppend(audio=captured.append))
 
     # ------------------------------------------------------------------ tick
 
@@ -469,11 +414,12 @@ class Daemon:
                 self.button.sample()
             for gesture in self.gestures.poll(now):
                 self._feed(gesture)
+            self.playback.pump()
             self._check_playback(now)
             self._check_reply_timeout(now)
             if self.led is not None:
                 self.led.tick(now)
-            self._check_audio(now)
+            self.sound.check(now)
             self._watchdog(now)
             await asyncio.sleep(self._tick_interval())
 
@@ -484,7 +430,7 @@ class Daemon:
         ):
             self.turns.heard(now)
         if (self.machine.state is m.State.SPEAKING and self._active_response is None
-                and self.ring.available == 0):
+                and self.ring.available == 0 and not self.playback.pending):
             self._feed(m.Drained())
             if self.machine.state is not m.State.SPEAKING:
                 self._finish_turn()
@@ -525,24 +471,11 @@ class Daemon:
         for item in turn.items:
             self.ring.forget(item)
 
-    def _check_audio(self, now: float) -> None:
-        if self._audio_error_since is not None:
-            if now >= self._audio_retry_at:
-                self._open_audio()
-            return
-        if now - self._audio_opened_at < AUDIO_GRACE_S:
-            return
-        for device in (self.mic, self.speaker):
-            if device is not None and not device.alive(now):
-                error = device.error or "audio callbacks stopped"
-                self._audio_failed("audio stalled", f"{device.label}: {error}")
-                return
-
     def _watchdog(self, now: float) -> None:
         interval = self.notifier.watchdog_interval()
         if interval is None or now - self._last_ping < interval:
             return
-        if self._audio_alive(now):
+        if self.sound.alive(now):
             self.notifier.watchdog_ping()
             self._last_ping = now
 
@@ -621,7 +554,7 @@ class Daemon:
             self._outbox.clear()
             self.session_id = None
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(conn.close(), 2.0)
+                await asyncio.wait_for(conn.close(), LINK_CLOSE_S)
         return result
 
     async def _offline(self, backoff: Backoff, reason: str) -> None:
@@ -663,12 +596,19 @@ class Daemon:
         """Decode one frame: audio deltas by the fast path, anything else in full."""
         chunk = parse_audio_delta(frame)
         if chunk is not None:
-            if chunk.response_id in self._cancelled and chunk.is_plain():
+            response_id, item_id = chunk.response_id, chunk.item_id
+            if (response_id in self._cancelled or not self.playback.admit(
+                    response_id, item_id)) and chunk.is_plain():
                 return
-            rest = decode_into_ring(chunk, self.ring)  # the PCM the ring had no room for yet
-            if rest is not None:
-                self._audio_arrived(chunk.response_id, chunk.item_id)
-                await self._write_all(chunk.response_id, chunk.item_id, rest)
+            if self.playback.direct:  # nothing waits: decode straight into the ring
+                rest = decode_into_ring(chunk, self.ring)  # the PCM the ring had no room for
+                if rest is not None:
+                    self._audio_arrived(response_id, item_id)
+                    self.playback.hold(rest, item_id, response_id)
+                    return
+            elif (pcm := decode_audio(chunk)) is not None:
+                self._audio_arrived(response_id, item_id)
+                self.playback.write(pcm, item_id, response_id)
                 return
         event = decode_server_event(frame)  # not a plain audio delta after all, or another event
         if isinstance(event, ProtocolError):
@@ -699,7 +639,7 @@ class Daemon:
         elif isinstance(event, ResponseCreated):
             self._active_response = event.response_id
         elif isinstance(event, AudioDone | ResponseDone):
-            self.ring.finish()  # what is queued still plays; a gap after it is no underrun
+            self.playback.finish()  # what is queued still plays; a gap after it is no underrun
             if isinstance(event, ResponseDone):
                 self._response_done(event)
         elif isinstance(event, FunctionCallDone):
@@ -746,9 +686,10 @@ class Daemon:
                 extra=self._fields(PIVOX_EVENT="error"))
 
     async def _play(self, response_id: str, item_id: str, pcm: bytes) -> None:
-        """Queue reply audio in the ring, waiting for room; never drop unplayed audio."""
-        self._audio_arrived(response_id, item_id)
-        await self._write_all(response_id, item_id, memoryview(pcm))
+        """Queue reply audio (ring, then backlog) without waiting: the receiver keeps reading."""
+        if self.playback.admit(response_id, item_id):
+            self._audio_arrived(response_id, item_id)
+            self.playback.write(pcm, item_id, response_id)
 
     def _audio_arrived(self, response_id: str, item_id: str) -> None:
         """Note reply audio: the first of a response starts the speaking state."""
@@ -759,46 +700,41 @@ class Daemon:
         elif self.turns.current is not None:
             self.turns.audio_arrived(self.clock(), response_id, item_id)
 
-    async def _write_all(self, response_id: str, item_id: str, view: memoryview) -> None:
-        """Write `view` to the ring as room frees up, unless the response is cancelled."""
-        while view:
-            written = self.ring.write(view, item_id)
-            view = view[written:]
-            if view:
-                await asyncio.sleep(TICK_S)
-                if response_id in self._cancelled:
-                    return
-
     # ------------------------------------------------------------------ barge-in
 
     def _barge_in(self) -> None:
         """Silence the speaker now, cancel the reply and tell the server what was heard."""
         response_id = self._playing_response or self._active_response
+        playing = self._playing_response
         item_id = self.ring.current_item
-        self.ring.clear()
-        flush = getattr(self.speaker, "flush", None)  # FileSpeaker holds nothing to flush
-        # what was handed to the sound card but never heard; nothing to drop if nothing plays
-        unheard = flush() if flush is not None and self._playing_response else 0
+        self.playback.clear()
         if response_id is None:
             return
         self._cancelled.append(response_id)
         self._send(ResponseCancel(response_id=response_id))
-        if item_id is not None and self._playing_response == response_id:
-            played_ms = max(0, self.ring.played(item_id) - unheard) // BYTES_PER_MS
-            self._send(ItemTruncate(item_id=item_id, content_index=0, audio_end_ms=played_ms))
-            log.info("barge-in: cancelled %s after %d ms of %s", response_id, played_ms, item_id,
-                     extra=self._fields(RESPONSE_ID=response_id, ITEM_ID=item_id,
-                                        PIVOX_EVENT="barge_in"))
+        truncate = item_id if item_id is not None and playing == response_id else None
         self._playing_response = self._active_response = None
         self.turns.finish()
+        task = asyncio.create_task(self._silence(playing is not None, response_id, truncate))
+        self._silencing.add(task)
+        task.add_done_callback(self._silencing.discard)
+
+    async def _silence(self, playing: bool, response_id: str, item_id: str | None) -> None:
+        """Flush the speaker off the loop if it plays, then truncate `item_id` at what was heard."""
+        unheard = await self.sound.flush() if playing else 0  # handed to the card, never heard
+        if item_id is None:
+            return
+        played_ms = max(0, self.ring.played(item_id) - unheard) // BYTES_PER_MS
+        self._send(ItemTruncate(item_id=item_id, content_index=0, audio_end_ms=played_ms))
+        log.info("barge-in: cancelled %s after %d ms of %s", response_id, played_ms, item_id,
+                 extra=self._fields(RESPONSE_ID=response_id, ITEM_ID=item_id,
+                                    PIVOX_EVENT="barge_in"))
 
     # ------------------------------------------------------------------ tool host
 
     def set_volume(self, level: int) -> None:
         """Tool host: change the speaker volume."""
-        setter = getattr(self.speaker, "set_volume", None)
-        if setter is not None:
-            setter(level)
+        self.sound.set_volume(level)
 
     def set_muted(self, muted: bool) -> None:
         """Tool host: mute or unmute the microphone."""

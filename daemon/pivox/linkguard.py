@@ -52,7 +52,7 @@ class same_origin_connect(connect):  # lowercase, like the `connect` class it ex
         target = super().process_redirect(exc)
         if not isinstance(target, str):
             return target
-        old, new = self.ws_uri, parse_uri(target)
+        old, new = parse_uri(self.uri), parse_uri(target)
         if (new.secure, new.host, new.port) != (old.secure, old.host, old.port):
             log.warning("server redirected to %s: not followed, the key goes to %s:%d only",
                         target, old.host, old.port, extra={"PIVOX_EVENT": "redirect"})

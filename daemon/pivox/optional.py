@@ -34,7 +34,7 @@ def require(module: str, package: str, extra: str, *, apt: str | None = None) ->
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        install = f"pip install '{package}' (the pivox[{extra}] extra)"
+        install = f"pip install {package} (the pivox[{extra}] extra)"
         if apt:
             install += f", or apt install {apt}"
         if exc.name not in (None, module, module.partition(".")[0]):
