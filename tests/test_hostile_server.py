@@ -50,8 +50,9 @@ class Hostile:
         call = {"response_id": "resp_1", "item_id": "item_2", "output_index": 1}
         await ws.send(event("response.function_call_arguments.done", **call, call_id="c1",
                             name="n" * MIB, arguments="{}"))
+        arguments = '{"level": "' + "9" * 3 * MIB + '"}'  # 3 MiB: the link takes 4 MiB frames
         await ws.send(event("response.function_call_arguments.done", **call, call_id="c2",
-                            name="set_volume", arguments='{"level": "' + "9" * 3 * MIB + '"}'))  # the link takes 4 MiB
+                            name="set_volume", arguments=arguments))
         await ws.send('{"type":"response.done","response":{"id":"resp_1","status":"failed",'
                       f'"status_details":{{"error":{"[" * 1000}{"]" * 1000}}}}}}}')
         await asyncio.sleep(1.5)  # the rate limiter lets the next line through, with a count
