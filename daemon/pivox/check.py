@@ -13,8 +13,6 @@ from pivox.optional import MissingDependency
 from pivox.ring import AudioRing
 from pivox.secrets import load_api_key
 
-LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
-
 
 def run_check(config: Config, gpio_module: ModuleType | None = None) -> int:
     """Print one line per check; exit 1 if any failed. Never prints the key.
@@ -40,7 +38,7 @@ def run_check(config: Config, gpio_module: ModuleType | None = None) -> int:
     except ConfigError as exc:
         report(False, f"API key: {exc}")
     else:
-        local = url.hostname in LOCAL_HOSTS
+        local = is_loopback(url.hostname or "")
         report(key is not None or local,
                f"API key {'present' if key else 'missing'} "
                f"(credential {config.server.credential!r}, ${config.server.api_key_env}, "
