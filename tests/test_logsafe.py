@@ -155,6 +155,22 @@ def test_a_flood_is_one_line_per_second_then_a_count(
     assert "suppressed" not in lines[11]
 
 
+def test_the_count_of_a_flood_that_stopped_rides_on_the_next_line(
+    plain: tuple[logging.Logger, io.StringIO, Clock],
+) -> None:
+    logger, out, clock = plain
+    for _ in range(1000):  # a burst in 0.0 s, then silence
+        logger.warning("skipped a malformed server event: %s", "x")
+    clock.now = 5.0
+    logger.info("idle -> listening (%s)", "ButtonDown")
+    logger.info("listening -> thinking (%s)", "ButtonUp")
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 12
+    assert lines[10].endswith(f"(990 more lines of {logger.name} like 'skipped a malformed "
+                              "server event: %s' suppressed)")
+    assert "suppressed" not in lines[11]
+
+
 def test_debug_lines_are_not_rate_limited(
     plain: tuple[logging.Logger, io.StringIO, Clock],
 ) -> None:

@@ -13,7 +13,8 @@ applies to every logger (websockets' own debug lines included) and every level:
 - floods: records of one logger, level and message template (the first `TEMPLATE_CHARS`
   of its first line; INFO and above) pass in a burst of
   `BURST`, then one per `1 / RATE_PER_S` seconds; the next one that passes says how many
-  were suppressed (`PIVOX_SUPPRESSED` field);
+  were suppressed (`PIVOX_SUPPRESSED` field), and when a flood ends before one passes,
+  the next line of any kind carries its count;
 - no raise: building the message never raises (a 1000-deep list is shown bounded by
   `reprlib`); whatever fails is replaced by a note naming the type.
 """
@@ -92,6 +93,10 @@ def shown(value: Any, limit: int = MAX_ARG_CHARS) -> Any:
     return clip(text, limit)
 
 
+Key = tuple[str, str, int]
+"""What makes log records similar: logger name, template start, level."""
+
+
 class RateLimiter:
     """A token bucket per key: `BURST` at once, then `RATE_PER_S`; counts what it refuses."""
 
@@ -100,9 +105,10 @@ class RateLimiter:
         self._burst = burst
         self._rate = rate_per_s
         self._clock = clock
-        self._buckets: OrderedDict[object, list[float]] = OrderedDict()
+        self._buckets: OrderedDict[Key, list[float]] = OrderedDict()
+        self._pending: dict[Key, float] = {}  # key -> when it last had a line suppressed
 
-    def allow(self, key: object) -> int | None:
+    def allow(self, key: Key) -> int | None:
         """None when `key` is over its rate (counted), else how many were suppressed before."""
         now = self._clock()
         bucket = self._buckets.get(key)
@@ -116,10 +122,26 @@ class RateLimiter:
         if tokens < 1:
             bucket[0] = tokens
             bucket[2] += 1
+            self._pending[key] = now
             return None
         suppressed = int(bucket[2])
         bucket[0], bucket[2] = tokens - 1, 0.0
+        self._pending.pop(key, None)
         return suppressed
+
+    def settled(self) -> list[tuple[Key, int]]:
+        """Keys whose flood ended (nothing suppressed for `1 / RATE_PER_S` s) with their
+        uncounted suppressions; each is reported once, so a flood's count is never lost."""
+        now = self._clock()
+        done = [key for key, at in self._pending.items() if now - at >= 1 / self._rate]
+        counts = []
+        for key in done:
+            del self._pending[key]
+            bucket = self._buckets.get(key)
+            if bucket is not None and bucket[2]:
+                counts.append((key, int(bucket[2])))
+                bucket[2] = 0.0
+        return counts
 
 
 class SafeRecords(logging.Filter):
@@ -152,6 +174,8 @@ class SafeRecords(logging.Filter):
         if suppressed:
             message += f" ({suppressed} similar lines suppressed)"
             record.PIVOX_SUPPRESSED = suppressed
+        for (name, template, _), count in self._limiter.settled():
+            message += f" ({count} more lines of {name} like {template!r} suppressed)"
         record.msg, record.args = clip_message(message), None
         for key, value in list(record.__dict__.items()):
             if _FIELD.match(key) and value is not None and not isinstance(value, int | float):
