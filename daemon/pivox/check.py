@@ -70,6 +70,9 @@ def run_check(config: Config, gpio_module: ModuleType | None = None) -> int:
     return 1 if failures else 0
 
 
+_IN_USE_HINT = " (is pivox.service running? stop it first)"
+
+
 def gpio_report(config: Config, gpio_module: ModuleType | None = None) -> list[tuple[bool, str]]:
     """(ok, line) for the GPIO library and each enabled pin: claimed as `pivox run` would."""
     button, led = config.button, config.led
@@ -87,7 +90,7 @@ def gpio_report(config: Config, gpio_module: ModuleType | None = None) -> list[t
                    gpio_module=gpio).close()
             lines.append((True, f"button on BCM {button.pin} (pull {button.pull}) claimed"))
         except DeviceError as exc:
-            lines.append((False, f"button on BCM {button.pin}: {exc}"))
+            lines.append((False, f"button on BCM {button.pin}: {exc}{_IN_USE_HINT}"))
     if led.enabled:
         pins = led.rgb_pins or (led.pin,)
         names = " ".join(map(str, pins))
@@ -95,5 +98,5 @@ def gpio_report(config: Config, gpio_module: ModuleType | None = None) -> list[t
             Led(pins, pwm_hz=led.pwm_hz, gpio_module=gpio).close()
             lines.append((True, f"LED on BCM {names} claimed"))
         except DeviceError as exc:
-            lines.append((False, f"LED on BCM {names}: {exc}"))
+            lines.append((False, f"LED on BCM {names}: {exc}{_IN_USE_HINT}"))
     return lines
