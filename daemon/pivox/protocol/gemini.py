@@ -1,0 +1,614 @@
+"""Gemini Live wire format ⇄ the unified events of `pivox.events` (sans-I/O).
+
+The wire format is that of Google's Gemini Live API, v1beta `BidiGenerateContent` over
+WebSocket (reference: https://ai.google.dev/api/live, and the `google-genai` SDK's
+`LiveClientMessage` / `LiveServerMessage` models, which the tests validate against). Every
+frame is one JSON object holding one message kind (`usageMetadata` may ride along).
+
+Gemini has no event ids, no response or item ids, no truncate and no server speech-start
+event: the decoder is a small state machine (`GeminiCodec`) that synthesizes them. Ids are
+`resp_g<n>` / `item_g<n>`, `n` counted by a `LinkState` that outlives the connection, so an
+id is never reused by the daemon's lifetime (a cancelled id stays dropped after a reconnect).
+A response opens at the first model output after the last one closed.
+
+Server messages → unified variants:
+    setupComplete                         → SessionCreated(session={id, provider: "gemini"})
+    serverContent.modelTurn.parts[].inlineData (audio/pcm;rate=24000)
+                                          → [SpeechStopped, ResponseCreated,] AudioDelta
+    serverContent.modelTurn.parts[].text  → [...,] TextDelta
+    serverContent.outputTranscription     → [...,] TranscriptDelta; TranscriptDone at the end
+    serverContent.inputTranscription      → InputTranscriptDelta; InputTranscriptCompleted
+                                            when `finished` or when the model answers
+    serverContent.generationComplete      → AudioDone (once per response that had audio)
+    serverContent.turnComplete            → [AudioDone, TranscriptDone,] ResponseDone(completed)
+                                            (a turn with no output: ResponseCreated first)
+    serverContent.interrupted             → SpeechStarted (the server's barge-in), then
+                                            ResponseDone(cancelled) of the open response
+    voiceActivity ACTIVITY_START / _END   → SpeechStarted / SpeechStopped
+    toolCall.functionCalls[]              → FunctionCallDone per call, then ResponseDone
+                                            (completed): the tool result is answered by a
+                                            new response, as in OpenAI's flow
+    goAway                                → GoAway(time_left_ms)
+    sessionResumptionUpdate               → Unknown (the handle is kept in `LinkState`)
+    toolCallCancellation, usageMetadata, anything else
+                                          → Unknown(type=<first key>, payload=the frame)
+`SpeechStopped` precedes the first output of a response when the user was last heard
+starting to speak (after `interrupted` or `voiceActivity` start): Gemini says nothing when
+the user stops, and the device must leave USER_SPEAKING.
+
+Client events → messages (`encode` returns zero or more frames):
+    SessionUpdate        → setup {model, generationConfig {responseModalities [AUDIO],
+                           speechConfig voice}, systemInstruction, tools[].functionDeclarations,
+                           realtimeInputConfig.automaticActivityDetection (disabled when
+                           turn_detection is None: push-to-talk), input/outputAudioTranscription,
+                           sessionResumption {handle}, contextWindowCompression}
+    InputAudioAppend     → realtimeInput.audio (the unified 24 kHz PCM resampled to 16 kHz by
+                           soxr, a streaming resampler kept across frames, `audio/pcm;rate=16000`)
+    InputAudioClear      → realtimeInput.activityStart (push-to-talk, when none is open)
+    InputAudioCommit     → realtimeInput.activityEnd (push-to-talk, when one is open)
+    UserText             → clientContent {turns [{role user, parts [{text}]}], turnComplete}
+    FunctionCallOutput   → toolResponse.functionResponses [{id, name, response {output}}]
+    ResponseCreate, ResponseCancel, ItemTruncate → nothing: Gemini answers by itself once the
+                           turn ends, and stops a reply itself when the user speaks over it
+With automatic activity detection (always-on) Clear and Commit send nothing: the server
+finds the turns. Gemini cannot drop input already sent: a push-to-talk press too short to
+count (a second Clear while an activity is open) sends nothing, and its audio joins the
+next turn.
+
+Decoders never raise on bad input: a bad frame decodes to `[ProtocolError]` naming the field
+and what was expected, and leaves the codec's state as it was.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import numpy as np
+import orjson
+import pybase64
+
+from pivox.errors import ProtocolError
+from pivox.events import (
+    AudioDelta,
+    AudioDone,
+    CallId,
+    ClientEvent,
+    FunctionCallDone,
+    FunctionCallOutput,
+    GoAway,
+    InputAudioAppend,
+    InputAudioClear,
+    InputAudioCommit,
+    InputTranscriptCompleted,
+    InputTranscriptDelta,
+    ItemId,
+    ItemTruncate,
+    ResponseCancel,
+    ResponseCreate,
+    ResponseCreated,
+    ResponseDone,
+    ResponseId,
+    ServerEvent,
+    SessionConfig,
+    SessionCreated,
+    SessionUpdate,
+    SpeechStarted,
+    SpeechStopped,
+    TextDelta,
+    TranscriptDelta,
+    TranscriptDone,
+    Unknown,
+    UserText,
+)
+from pivox.protocol.openai import (
+    MAX_FRAME_BYTES,
+    Frame,
+    _Invalid,
+    _parse,
+    _read_pcm,
+    _wrong_type,
+    _wrong_value,
+)
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "DEFAULT_URL",
+    "DEFAULT_VOICE",
+    "INPUT_MIME",
+    "OUTPUT_MIME",
+    "Downsampler",
+    "GeminiCodec",
+    "LinkState",
+    "encode_setup",
+]
+
+DEFAULT_URL: Final = (
+    "wss://generativelanguage.googleapis.com/ws/"
+    "google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
+)
+DEFAULT_MODEL: Final = "models/gemini-live-2.5-flash-preview"
+DEFAULT_VOICE: Final = "Puck"
+INPUT_RATE: Final = 16000
+INPUT_MIME: Final = "audio/pcm;rate=16000"
+OUTPUT_MIME: Final = "audio/pcm;rate=24000"
+_OUTPUT_MIMES: Final = frozenset({OUTPUT_MIME, "audio/pcm"})  # no rate: the documented 24 kHz
+
+
+@dataclass(slots=True)
+class LinkState:
+    """What outlives one connection: the resumption handle and the id counter."""
+
+    handle: str | None = None
+    counter: int = 0
+
+    def next_id(self, prefix: str) -> str:
+        """A new id, `<prefix>_g<n>`, never given before by this state."""
+        self.counter += 1
+        return f"{prefix}_g{self.counter}"
+
+
+# --------------------------------------------------------------------------- client side
+
+
+def encode_setup(config: SessionConfig, *, model: str, handle: str | None = None) -> str:
+    """The `setup` message for `config`; `handle` resumes an earlier session."""
+    setup: dict[str, Any] = {
+        "model": model,
+        "generationConfig": {
+            "responseModalities": ["AUDIO"],
+            "speechConfig": {"voiceConfig": {"prebuiltVoiceConfig": {"voiceName": config.voice}}},
+        },
+        "realtimeInputConfig": {
+            "automaticActivityDetection": _activity_detection(config),
+        },
+        "inputAudioTranscription": {},
+        "outputAudioTranscription": {},
+        "sessionResumption": {} if handle is None else {"handle": handle},
+        "contextWindowCompression": {"slidingWindow": {}},
+    }
+    if config.instructions:
+        setup["systemInstruction"] = {"parts": [{"text": config.instructions}]}
+    if config.tools:
+        setup["tools"] = [{"functionDeclarations": [
+            {"name": t.name, "description": t.description, "parameters": dict(t.parameters)}
+            if t.parameters else {"name": t.name, "description": t.description}
+            for t in config.tools
+        ]}]
+    return _dumps({"setup": setup})
+
+
+def _activity_detection(config: SessionConfig) -> dict[str, Any]:
+    vad = config.turn_detection
+    if vad is None:
+        return {"disabled": True}
+    fields: dict[str, Any] = {"disabled": False}
+    prefix = getattr(vad, "prefix_padding_ms", None)
+    silence = getattr(vad, "silence_duration_ms", None)
+    if prefix is not None:
+        fields["prefixPaddingMs"] = prefix
+    if silence is not None:
+        fields["silenceDurationMs"] = silence
+    return fields
+
+
+def _dumps(message: dict[str, Any]) -> str:
+    return orjson.dumps(message).decode()
+
+
+class Downsampler:
+    """24 kHz → 16 kHz PCM16 by soxr's streaming resampler, its filter state spanning frames.
+
+    soxr hands out whole blocks (20 ms in gives 0 or 2 frames out); `flush` returns the
+    tail still held in its filter and starts over.
+    """
+
+    def __init__(self) -> None:
+        import soxr  # type: ignore[import-untyped]
+
+        self._new: Callable[[], Any] = lambda: soxr.ResampleStream(
+            24000, INPUT_RATE, 1, dtype="int16"
+        )
+        self._stream: Any = self._new()
+
+    def process(self, pcm: bytes) -> bytes:
+        """The 16 kHz PCM ready after `pcm` (24 kHz) went in."""
+        out: bytes = self._stream.resample_chunk(np.frombuffer(pcm, dtype="<i2")).tobytes()
+        return out
+
+    def flush(self) -> bytes:
+        """The 16 kHz PCM still held; the next `process` starts a new stream."""
+        out: bytes = self._stream.resample_chunk(np.zeros(0, dtype="<i2"), last=True).tobytes()
+        self._stream = self._new()
+        return out
+
+
+# --------------------------------------------------------------------------- server side
+
+
+@dataclass(slots=True)
+class _Turn:
+    """The open response, if any: its ids and what it has sent so far."""
+
+    response_id: ResponseId
+    item_id: ItemId
+    audio: bool = False
+    audio_done: bool = False
+    transcript: list[str] = field(default_factory=list)
+
+
+def _opt(obj: dict[str, Any], key: str, types: tuple[type, ...], expected: str,
+         path: str) -> Any:
+    """`obj[key]` checked to be one of `types` (bool never an int), None when absent/null."""
+    value = obj.get(key)
+    if value is None:
+        return None
+    if type(value) not in types:
+        raise _wrong_type(path + key, expected, value)
+    return value
+
+
+def _obj(obj: dict[str, Any], key: str, path: str) -> dict[str, Any] | None:
+    return _opt(obj, key, (dict,), "an object", path)  # type: ignore[no-any-return]
+
+
+def _str(obj: dict[str, Any], key: str, path: str) -> str | None:
+    return _opt(obj, key, (str,), "a string", path)  # type: ignore[no-any-return]
+
+
+def _bool(obj: dict[str, Any], key: str, path: str) -> bool:
+    return bool(_opt(obj, key, (bool,), "a boolean", path))
+
+
+def _list(obj: dict[str, Any], key: str, path: str) -> list[Any]:
+    return _opt(obj, key, (list,), "an array", path) or []
+
+
+_DURATION: Final = re.compile(r"([0-9]{1,12})(?:\.([0-9]{1,9}))?s")
+
+
+def _duration_ms(value: Any, path: str) -> int:
+    """A protobuf Duration in JSON (`"50s"`, `"1.5s"`) in milliseconds."""
+    if type(value) is not str:
+        raise _wrong_type(path, "a duration such as \"50s\"", value)
+    match = _DURATION.fullmatch(value)
+    if match is None:
+        raise _wrong_value(path, "a duration such as \"50s\"", value)
+    seconds, fraction = match.groups()
+    return int(seconds) * 1000 + int((fraction or "0").ljust(3, "0")[:3])
+
+
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """One model output part, checked: audio PCM, text, or something pivox does not play."""
+
+    audio: bytes | None = None
+    text: str | None = None
+    other: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Message:
+    """One server frame, checked; applied to the codec's state only once all of it is valid."""
+
+    frame: dict[str, Any]
+    setup_complete: dict[str, Any] | None = None
+    parts: tuple[_Part, ...] = ()
+    input_text: str | None = None
+    input_finished: bool = False
+    output_text: str | None = None
+    generation_complete: bool = False
+    turn_complete: bool = False
+    interrupted: bool = False
+    voice_activity: str | None = None
+    calls: tuple[tuple[str | None, str, str], ...] = ()
+    go_away_ms: int | None = None
+    go_away: bool = False
+    resumption: tuple[str | None, bool] | None = None
+
+
+def _read_part(part: Any, path: str) -> _Part:
+    if type(part) is not dict:
+        raise _wrong_type(path, "an object", part)
+    inline = _obj(part, "inlineData", path + ".")
+    if inline is not None:
+        mime = _str(inline, "mimeType", path + ".inlineData.")
+        if mime not in _OUTPUT_MIMES:
+            raise _wrong_value(path + ".inlineData.mimeType", f"'{OUTPUT_MIME}'", mime)
+        data = inline.get("data")
+        if data is None:
+            raise _Invalid(f"field '{path}.inlineData.data' is missing, expected base64 text")
+        return _Part(audio=_read_pcm(data, path + ".inlineData.data"))
+    text = _str(part, "text", path + ".")
+    if text is not None:
+        return _Part(text=text)
+    return _Part(other=part)
+
+
+def _read_transcription(content: dict[str, Any], key: str) -> tuple[str | None, bool]:
+    value = _obj(content, key, "serverContent.")
+    if value is None:
+        return None, False
+    path = f"serverContent.{key}."
+    return _str(value, "text", path), _bool(value, "finished", path)
+
+
+_ACTIVITY_TYPES: Final = ("ACTIVITY_START", "ACTIVITY_END")
+
+
+def _read_message(obj: dict[str, Any]) -> _Message:
+    """Check every part of a server frame pivox reads; raise _Invalid at the first bad one."""
+    fields: dict[str, Any] = {"frame": obj}
+    if "setupComplete" in obj:
+        fields["setup_complete"] = _obj(obj, "setupComplete", "") or {}
+        _str(fields["setup_complete"], "sessionId", "setupComplete.")
+    content = _obj(obj, "serverContent", "")
+    if content is not None:
+        turn = _obj(content, "modelTurn", "serverContent.")
+        if turn is not None:
+            fields["parts"] = tuple(
+                _read_part(p, f"serverContent.modelTurn.parts[{i}]")
+                for i, p in enumerate(_list(turn, "parts", "serverContent.modelTurn."))
+            )
+        fields["input_text"], fields["input_finished"] = _read_transcription(
+            content, "inputTranscription")
+        fields["output_text"], _ = _read_transcription(content, "outputTranscription")
+        for key, attr in (("generationComplete", "generation_complete"),
+                          ("turnComplete", "turn_complete"), ("interrupted", "interrupted")):
+            fields[attr] = _bool(content, key, "serverContent.")
+    activity = _obj(obj, "voiceActivity", "")
+    if activity is not None:
+        kind = _str(activity, "voiceActivityType", "voiceActivity.")
+        if kind not in _ACTIVITY_TYPES:
+            raise _wrong_value("voiceActivity.voiceActivityType",
+                               "ACTIVITY_START or ACTIVITY_END", kind)
+        fields["voice_activity"] = kind
+    tool_call = _obj(obj, "toolCall", "")
+    if tool_call is not None:
+        fields["calls"] = tuple(
+            _read_call(c, f"toolCall.functionCalls[{i}]")
+            for i, c in enumerate(_list(tool_call, "functionCalls", "toolCall."))
+        )
+    go_away = _obj(obj, "goAway", "")
+    if go_away is not None:
+        left = go_away.get("timeLeft")
+        fields["go_away"] = True
+        fields["go_away_ms"] = None if left is None else _duration_ms(left, "goAway.timeLeft")
+    update = _obj(obj, "sessionResumptionUpdate", "")
+    if update is not None:
+        path = "sessionResumptionUpdate."
+        fields["resumption"] = (_str(update, "newHandle", path), _bool(update, "resumable", path))
+    for key in ("toolCallCancellation", "usageMetadata"):
+        _obj(obj, key, "")
+    return _Message(**fields)
+
+
+def _read_call(call: Any, path: str) -> tuple[str | None, str, str]:
+    if type(call) is not dict:
+        raise _wrong_type(path, "an object", call)
+    name = _str(call, "name", path + ".")
+    if name is None:
+        raise _Invalid(f"field '{path}.name' is missing, expected a string")
+    args = _obj(call, "args", path + ".") or {}
+    return _str(call, "id", path + "."), name, orjson.dumps(args).decode()
+
+
+class GeminiCodec:
+    """One connection's codec: `encode(client event) -> frames`, `decode(frame) -> events`.
+
+    `state` is shared with the codecs of earlier and later connections (ids, resumption).
+    `resampler` makes what turns the unified 24 kHz input into Gemini's 16 kHz.
+    """
+
+    def __init__(
+        self, *, model: str, state: LinkState | None = None,
+        resampler: Callable[[], Downsampler] = Downsampler,
+    ) -> None:
+        self.model = model
+        self.state = state if state is not None else LinkState()
+        self._make_resampler = resampler
+        self._resampler: Downsampler | None = None
+        self._manual = False
+        self._activity_open = False
+        self._turn: _Turn | None = None
+        self._closed_by_tool = False
+        self._user_speaking = False
+        self._user_item: ItemId | None = None
+        self._user_text: list[str] = []
+        self._call_names: dict[str, str] = {}
+
+    # ------------------------------------------------------------------ encode
+
+    def encode(self, event: ClientEvent) -> tuple[str, ...]:
+        """The frames that carry `event` to Gemini (none for what Gemini does by itself)."""
+        if isinstance(event, SessionUpdate):
+            self._manual = event.session.turn_detection is None
+            return (encode_setup(event.session, model=self.model, handle=self.state.handle),)
+        if isinstance(event, InputAudioAppend):
+            if self._resampler is None:
+                self._resampler = self._make_resampler()
+            return _audio_message(self._resampler.process(event.audio))
+        if isinstance(event, InputAudioClear):
+            if not self._manual or self._activity_open:
+                return ()
+            self._activity_open = True
+            return (_dumps({"realtimeInput": {"activityStart": {}}}),)
+        if isinstance(event, InputAudioCommit):
+            if not self._manual or not self._activity_open:
+                return ()
+            self._activity_open = False
+            tail = () if self._resampler is None else _audio_message(self._resampler.flush())
+            return (*tail, _dumps({"realtimeInput": {"activityEnd": {}}}))
+        if isinstance(event, UserText):
+            return (_dumps({"clientContent": {
+                "turns": [{"role": "user", "parts": [{"text": event.text}]}],
+                "turnComplete": True,
+            }}),)
+        if isinstance(event, FunctionCallOutput):
+            response: dict[str, Any] = {"id": event.call_id, "response": {"output": event.output}}
+            name = self._call_names.pop(event.call_id, None)
+            if name is not None:
+                response["name"] = name
+            return (_dumps({"toolResponse": {"functionResponses": [response]}}),)
+        assert isinstance(event, ResponseCreate | ResponseCancel | ItemTruncate), event
+        return ()
+
+    # ------------------------------------------------------------------ decode
+
+    def decode(self, frame: Frame) -> list[ServerEvent | ProtocolError]:
+        """The unified events of one server frame, in order; a bad frame is [ProtocolError]."""
+        try:
+            message = _read_message(_parse(frame))
+        except _Invalid as exc:
+            return [ProtocolError(str(exc), event_type=_kind_of(frame))]
+        events = self._apply(message)
+        if not events:
+            kind = next(iter(message.frame), "empty")
+            return [Unknown(type=kind, payload=message.frame)]
+        return events
+
+    def _apply(self, m: _Message) -> list[ServerEvent | ProtocolError]:
+        out: list[ServerEvent | ProtocolError] = []
+        if m.setup_complete is not None:
+            session_id = m.setup_complete.get("sessionId") or self.state.next_id("sess")
+            out.append(SessionCreated(session={"id": session_id, "provider": "gemini"}))
+        if m.resumption is not None:
+            handle, resumable = m.resumption
+            if resumable and handle:
+                self.state.handle = handle
+        if m.voice_activity == "ACTIVITY_START" or m.interrupted:
+            out.extend(self._user_started())
+        if m.interrupted and self._turn is not None:
+            out.extend(self._close("cancelled"))
+        if m.input_text:
+            out.append(InputTranscriptDelta(item_id=self._user(), content_index=0,
+                                            delta=m.input_text))
+            self._user_text.append(m.input_text)
+        if m.input_finished:
+            out.extend(self._user_done())
+        for part in m.parts:
+            if part.audio is not None:
+                turn = self._open(out)
+                turn.audio = True
+                out.append(AudioDelta(response_id=turn.response_id, item_id=turn.item_id,
+                                      output_index=0, content_index=0, audio=part.audio))
+            elif part.text is not None:
+                turn = self._open(out)
+                out.append(TextDelta(response_id=turn.response_id, item_id=turn.item_id,
+                                     output_index=0, content_index=0, delta=part.text))
+            else:
+                out.append(Unknown(type="serverContent.modelTurn.part", payload=part.other or {}))
+        if m.output_text:
+            turn = self._open(out)
+            turn.transcript.append(m.output_text)
+            out.append(TranscriptDelta(response_id=turn.response_id, item_id=turn.item_id,
+                                       output_index=0, content_index=0, delta=m.output_text))
+        if m.voice_activity == "ACTIVITY_END" and self._user_speaking:
+            self._user_speaking = False
+            out.append(SpeechStopped(audio_end_ms=0, item_id=self._user()))
+        if m.calls:
+            turn = self._open(out)
+            for index, (call_id, name, arguments) in enumerate(m.calls):
+                call = call_id or self.state.next_id("call")
+                self._call_names[call] = name
+                out.append(FunctionCallDone(
+                    response_id=turn.response_id, item_id=ItemId(self.state.next_id("item")),
+                    output_index=index, call_id=CallId(call), name=name, arguments=arguments,
+                ))
+            out.extend(self._close("completed"))
+            self._closed_by_tool = True
+        if m.generation_complete and self._turn is not None:
+            out.extend(self._audio_done(self._turn))
+        if m.turn_complete:
+            if self._turn is None and not self._closed_by_tool:
+                self._open(out)
+            if self._turn is not None:
+                out.extend(self._close("completed"))
+            self._closed_by_tool = False
+        if m.go_away:
+            out.append(GoAway(time_left_ms=m.go_away_ms))
+        return out
+
+    def _user(self) -> ItemId:
+        if self._user_item is None:
+            self._user_item = ItemId(self.state.next_id("item"))
+        return self._user_item
+
+    def _user_started(self) -> list[ServerEvent | ProtocolError]:
+        self._user_speaking = True
+        return [SpeechStarted(audio_start_ms=0, item_id=self._user())]
+
+    def _user_done(self) -> list[ServerEvent | ProtocolError]:
+        """The user's turn is over: its transcript, if any, is complete."""
+        item, text = self._user_item, "".join(self._user_text)
+        self._user_item, self._user_text = None, []
+        if item is None or not text:
+            return []
+        return [InputTranscriptCompleted(item_id=item, content_index=0, transcript=text)]
+
+    def _open(self, out: list[ServerEvent | ProtocolError]) -> _Turn:
+        """The open response, opening one (and ending the user's turn) if none is."""
+        if self._turn is not None:
+            return self._turn
+        if self._user_speaking:
+            self._user_speaking = False
+            out.append(SpeechStopped(audio_end_ms=0, item_id=self._user()))
+        out.extend(self._user_done())
+        self._closed_by_tool = False
+        turn = _Turn(ResponseId(self.state.next_id("resp")), ItemId(self.state.next_id("item")))
+        self._turn = turn
+        response = {"id": turn.response_id, "object": "realtime.response", "status": "in_progress"}
+        out.append(ResponseCreated(response_id=turn.response_id, response=response))
+        return turn
+
+    def _audio_done(self, turn: _Turn) -> list[ServerEvent | ProtocolError]:
+        if not turn.audio or turn.audio_done:
+            return []
+        turn.audio_done = True
+        return [AudioDone(response_id=turn.response_id, item_id=turn.item_id,
+                          output_index=0, content_index=0)]
+
+    def _close(self, status: str) -> list[ServerEvent | ProtocolError]:
+        turn = self._turn
+        assert turn is not None
+        self._turn = None
+        out = self._audio_done(turn) if status == "completed" else []
+        if turn.transcript:
+            out.append(TranscriptDone(response_id=turn.response_id, item_id=turn.item_id,
+                                      output_index=0, content_index=0,
+                                      transcript="".join(turn.transcript)))
+        response = {"id": turn.response_id, "object": "realtime.response", "status": status}
+        out.append(ResponseDone(response_id=turn.response_id, status=status, response=response))
+        return out
+
+    # ------------------------------------------------------------------ fast path support
+
+    def audio_ids(self) -> tuple[ResponseId, ItemId] | None:
+        """The ids an audio-only frame decodes under without opening a response, else None."""
+        turn = self._turn
+        if turn is None or not turn.audio or turn.audio_done:
+            return None
+        return turn.response_id, turn.item_id
+
+
+def _audio_message(pcm: bytes) -> tuple[str, ...]:
+    if not pcm:
+        return ()
+    data = pybase64.b64encode(pcm).decode("ascii")
+    return (_dumps({"realtimeInput": {"audio": {"mimeType": INPUT_MIME, "data": data}}}),)
+
+
+def _kind_of(frame: Frame) -> str | None:
+    """The message kind of a frame refused as bad, when it can be told (first key)."""
+    size = frame.nbytes if isinstance(frame, memoryview) else len(frame)
+    if size > MAX_FRAME_BYTES:
+        return None
+    try:
+        obj = orjson.loads(frame)
+    except (orjson.JSONDecodeError, TypeError):
+        return None
+    if type(obj) is not dict or not obj:
+        return None
+    return str(next(iter(obj)))
