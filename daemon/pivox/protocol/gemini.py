@@ -92,12 +92,14 @@ from pivox.events import (
     ResponseDone,
     ResponseId,
     ServerEvent,
+    ServerVad,
     SessionConfig,
     SessionCreated,
     SessionUpdate,
     SpeechStarted,
     SpeechStopped,
     TextDelta,
+    Tool,
     TranscriptDelta,
     TranscriptDone,
     Unknown,
@@ -119,9 +121,17 @@ __all__ = [
     "DEFAULT_VOICE",
     "INPUT_MIME",
     "OUTPUT_MIME",
+    "ActivityEnd",
+    "ActivityStart",
+    "AudioIn",
+    "ClientMessage",
+    "ClientText",
     "Downsampler",
     "GeminiCodec",
     "LinkState",
+    "Setup",
+    "ToolResponse",
+    "decode_client_message",
     "encode_setup",
 ]
 
@@ -280,6 +290,22 @@ def _duration_ms(value: Any, path: str) -> int:
     return int(seconds) * 1000 + int((fraction or "0").ljust(3, "0")[:3])
 
 
+def _read_audio(value: Any, path: str) -> bytes:
+    """PCM16 from standard base64 or, as protobuf's JSON mapping also allows, URL-safe."""
+    try:
+        return _read_pcm(value, path)
+    except _Invalid:
+        if type(value) is not str or ("-" not in value and "_" not in value):
+            raise
+        try:
+            return _read_pcm(value.translate(_URLSAFE), path)
+        except _Invalid:
+            raise _Invalid(f"field '{path}' must be base64 text, got invalid base64") from None
+
+
+_URLSAFE: Final = str.maketrans("-_", "+/")
+
+
 @dataclass(frozen=True, slots=True)
 class _Part:
     """One model output part, checked: audio PCM, text, or something pivox does not play."""
@@ -320,7 +346,7 @@ def _read_part(part: Any, path: str) -> _Part:
         data = inline.get("data")
         if data is None:
             raise _Invalid(f"field '{path}.inlineData.data' is missing, expected base64 text")
-        return _Part(audio=_read_pcm(data, path + ".inlineData.data"))
+        return _Part(audio=_read_audio(data, path + ".inlineData.data"))
     text = _str(part, "text", path + ".")
     if text is not None:
         return _Part(text=text)
@@ -491,7 +517,7 @@ class GeminiCodec:
         for part in m.parts:
             if part.audio is not None:
                 turn = self._open(out)
-                turn.audio = True
+                turn.audio, turn.audio_done = True, False  # audio after generationComplete
                 out.append(AudioDelta(response_id=turn.response_id, item_id=turn.item_id,
                                       output_index=0, content_index=0, audio=part.audio))
             elif part.text is not None:
@@ -612,3 +638,179 @@ def _kind_of(frame: Frame) -> str | None:
     if type(obj) is not dict or not obj:
         return None
     return str(next(iter(obj)))
+
+
+# --------------------------------------------------------------------------- the server's view
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Setup:
+    """`setup`: what a client asks of the session; `handle` resumes an earlier one."""
+
+    model: str
+    session: SessionConfig
+    handle: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AudioIn:
+    """`realtimeInput.audio`: 16 kHz PCM16."""
+
+    audio: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActivityStart:
+    """`realtimeInput.activityStart`: the user starts a turn (activity detection off)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActivityEnd:
+    """`realtimeInput.activityEnd`: the user's turn is over."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClientText:
+    """`clientContent` with one user text part (or `realtimeInput.text`)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolResponse:
+    """`toolResponse.functionResponses`, each as (id, name or None, output text)."""
+
+    responses: tuple[tuple[str, str | None, str], ...]
+
+
+ClientMessage = Setup | AudioIn | ActivityStart | ActivityEnd | ClientText | ToolResponse
+
+
+def decode_client_message(frame: Frame) -> ClientMessage | ProtocolError:
+    """One client frame as the server sees it; a bad one as ProtocolError (never raises)."""
+    kind: str | None = None
+    try:
+        obj = _parse(frame)
+        kind = next(iter(obj), None)
+        if kind not in _CLIENT_READERS or len(obj) != 1:
+            raise _Invalid(
+                f"frame must hold exactly one of {', '.join(_CLIENT_READERS)}, got {sorted(obj)}"
+            )
+        body = obj[kind]
+        if type(body) is not dict:
+            raise _wrong_type(kind, "an object", body)
+        return _CLIENT_READERS[kind](body)
+    except _Invalid as exc:
+        return ProtocolError(str(exc), event_type=kind)
+
+
+def _read_setup(body: dict[str, Any]) -> Setup:
+    model = _str(body, "model", "setup.")
+    if not model:
+        raise _Invalid("field 'setup.model' is missing, expected a string")
+    config = _obj(body, "generationConfig", "setup.") or {}
+    modalities = _list(config, "responseModalities", "setup.generationConfig.")
+    if modalities not in ([], ["AUDIO"]):
+        raise _wrong_value("setup.generationConfig.responseModalities", "['AUDIO']", modalities)
+    speech = _obj(config, "speechConfig", "setup.generationConfig.") or {}
+    voice_config = _obj(speech, "voiceConfig", "setup.generationConfig.speechConfig.") or {}
+    prebuilt = _obj(voice_config, "prebuiltVoiceConfig", "setup.generationConfig.speechConfig."
+                    "voiceConfig.") or {}
+    voice = _str(prebuilt, "voiceName", "setup.generationConfig.speechConfig.voiceConfig."
+                 "prebuiltVoiceConfig.") or DEFAULT_VOICE
+    instruction = _obj(body, "systemInstruction", "setup.") or {}
+    instructions = "".join(
+        _str(part, "text", f"setup.systemInstruction.parts[{i}].") or ""
+        for i, part in enumerate(_list(instruction, "parts", "setup.systemInstruction."))
+        if type(part) is dict
+    )
+    tools = tuple(
+        _read_declaration(d, f"setup.tools[{i}].functionDeclarations[{j}]")
+        for i, tool in enumerate(_list(body, "tools", "setup."))
+        for j, d in enumerate(_list(_as_obj(tool, f"setup.tools[{i}]"), "functionDeclarations",
+                                    f"setup.tools[{i}]."))
+    )
+    realtime = _obj(body, "realtimeInputConfig", "setup.") or {}
+    detection = _obj(realtime, "automaticActivityDetection", "setup.realtimeInputConfig.") or {}
+    path = "setup.realtimeInputConfig.automaticActivityDetection."
+    vad: ServerVad | None = None
+    if not _bool(detection, "disabled", path):
+        defaults = ServerVad()
+        prefix = _opt(detection, "prefixPaddingMs", (int,), "an integer", path)
+        silence = _opt(detection, "silenceDurationMs", (int,), "an integer", path)
+        vad = ServerVad(
+            prefix_padding_ms=defaults.prefix_padding_ms if prefix is None else prefix,
+            silence_duration_ms=defaults.silence_duration_ms if silence is None else silence,
+        )
+    resumption = _obj(body, "sessionResumption", "setup.") or {}
+    session = SessionConfig(instructions=instructions, voice=voice, turn_detection=vad,
+                            tools=tools)
+    return Setup(model=model, session=session,
+                 handle=_str(resumption, "handle", "setup.sessionResumption."))
+
+
+def _as_obj(value: Any, path: str) -> dict[str, Any]:
+    if type(value) is not dict:
+        raise _wrong_type(path, "an object", value)
+    return value
+
+
+def _read_declaration(value: Any, path: str) -> Tool:
+    declaration = _as_obj(value, path)
+    name = _str(declaration, "name", path + ".")
+    if not name:
+        raise _Invalid(f"field '{path}.name' is missing, expected a string")
+    return Tool(name=name, description=_str(declaration, "description", path + ".") or "",
+                parameters=_obj(declaration, "parameters", path + ".") or {})
+
+
+def _read_realtime(body: dict[str, Any]) -> ClientMessage:
+    keys = [k for k in ("audio", "activityStart", "activityEnd", "text") if k in body]
+    if len(keys) != 1 or len(body) != 1:
+        raise _Invalid("field 'realtimeInput' must hold exactly one of audio, activityStart, "
+                       f"activityEnd, text, got {sorted(body)}")
+    if keys[0] == "activityStart":
+        return ActivityStart()
+    if keys[0] == "activityEnd":
+        return ActivityEnd()
+    if keys[0] == "text":
+        return ClientText(text=_str(body, "text", "realtimeInput.") or "")
+    audio = _as_obj(body["audio"], "realtimeInput.audio")
+    mime = _str(audio, "mimeType", "realtimeInput.audio.")
+    if mime != INPUT_MIME:
+        raise _wrong_value("realtimeInput.audio.mimeType", f"'{INPUT_MIME}'", mime)
+    return AudioIn(audio=_read_pcm(audio.get("data"), "realtimeInput.audio.data"))
+
+
+def _read_client_content(body: dict[str, Any]) -> ClientText:
+    texts = [
+        _str(_as_obj(part, f"clientContent.turns[{i}].parts[{j}]"), "text",
+             f"clientContent.turns[{i}].parts[{j}].") or ""
+        for i, turn in enumerate(_list(body, "turns", "clientContent."))
+        for j, part in enumerate(_list(_as_obj(turn, f"clientContent.turns[{i}]"), "parts",
+                                       f"clientContent.turns[{i}]."))
+    ]
+    return ClientText(text="".join(texts))
+
+
+def _read_tool_response(body: dict[str, Any]) -> ToolResponse:
+    responses = []
+    for i, value in enumerate(_list(body, "functionResponses", "toolResponse.")):
+        path = f"toolResponse.functionResponses[{i}]."
+        response = _as_obj(value, path[:-1])
+        call_id = _str(response, "id", path)
+        if call_id is None:
+            raise _Invalid(f"field '{path}id' is missing, expected a string")
+        result = _obj(response, "response", path) or {}
+        output = result.get("output")
+        text = output if type(output) is str else orjson.dumps(result).decode()
+        responses.append((call_id, _str(response, "name", path), text))
+    return ToolResponse(responses=tuple(responses))
+
+
+_CLIENT_READERS: Final[dict[str, Callable[[dict[str, Any]], ClientMessage]]] = {
+    "setup": _read_setup,
+    "realtimeInput": _read_realtime,
+    "clientContent": _read_client_content,
+    "toolResponse": _read_tool_response,
+}
