@@ -690,7 +690,7 @@ def decode_client_message(frame: Frame) -> ClientMessage | ProtocolError:
     """One client frame as the server sees it; a bad one as ProtocolError (never raises)."""
     kind: str | None = None
     try:
-        obj = _parse(frame)
+        obj = _camel(_parse(frame))
         kind = next(iter(obj), None)
         if kind not in _CLIENT_READERS or len(obj) != 1:
             raise _Invalid(
@@ -702,6 +702,26 @@ def decode_client_message(frame: Frame) -> ClientMessage | ProtocolError:
         return _CLIENT_READERS[kind](body)
     except _Invalid as exc:
         return ProtocolError(str(exc), event_type=kind)
+
+
+_OPAQUE: Final = frozenset({"parameters", "args", "response"})
+"""Keys whose values are the user's own JSON: their keys are never renamed."""
+
+
+def _camel(value: Any) -> Any:
+    """`value` with snake_case keys renamed lowerCamelCase: protobuf's JSON mapping accepts
+    both names of a field, and the google-genai client sends snake_case (`realtime_input`)."""
+    if type(value) is list:
+        return [_camel(v) for v in value]
+    if type(value) is not dict:
+        return value
+    out = {}
+    for key, item in value.items():
+        if "_" in key:
+            head, *rest = key.split("_")
+            key = head + "".join(word[:1].upper() + word[1:] for word in rest)
+        out[key] = item if key in _OPAQUE else _camel(item)
+    return out
 
 
 def _read_setup(body: dict[str, Any]) -> Setup:
