@@ -397,3 +397,14 @@ def test_user_text_and_tool_output_decode_back() -> None:
 def test_bad_client_frames_are_refused_by_name(frame: bytes, message: str) -> None:
     error = decode_client_message(frame)
     assert isinstance(error, ProtocolError) and error.message.startswith(message), error
+
+
+def test_always_on_ends_the_users_turn_before_each_answer_but_not_after_a_tool() -> None:
+    codec = GeminiCodec(model="m")
+    codec.encode(SessionUpdate(session=SessionConfig()))  # automatic activity detection
+    assert kinds(decode(codec, audio())) == ["SpeechStopped", "ResponseCreated", "AudioDelta"]
+    decode(codec, content(turnComplete=True))
+    call = {"toolCall": {"functionCalls": [{"id": "c", "name": "f", "args": {}}]}}
+    assert kinds(decode(codec, call)) == [
+        "SpeechStopped", "ResponseCreated", "FunctionCallDone", "ResponseDone"]
+    assert kinds(decode(codec, audio())) == ["ResponseCreated", "AudioDelta"]  # the tool's answer

@@ -1,7 +1,8 @@
 """The WebSocket edge: open a realtime session, send client events, receive raw frames.
 
-No protocol rule lives here: frames go out encoded by `pivox.protocol.openai` and come
-in as raw bytes for the daemon to decode. Auth failures are told apart from other
+No protocol rule lives here: frames go out encoded by the connection's `Wire`
+(`pivox.protocol.provider`: OpenAI Realtime or Gemini Live) and come in as raw bytes for the
+daemon to decode with the same wire. Auth failures are told apart from other
 failures, because the daemon must not hammer a server that refused its key.
 """
 
@@ -12,11 +13,11 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from pivox.errors import AuthError
 from pivox.events import ClientEvent, Dialect
-from pivox.protocol.openai import encode_client_event
+from pivox.protocol.provider import OpenAIWire, Wire
 from pivox.secrets import ApiKey
 
 log = logging.getLogger("pivox.session")
@@ -25,11 +26,17 @@ MAX_FRAME_BYTES = 32 * 1024 * 1024
 """Largest frame accepted; larger ones close the link (1009) and the daemon reconnects."""
 
 AUTH_CLOSE_CODE = 1008
+GEMINI_AUTH_CLOSE = (1007, "API key not valid")
+"""Gemini accepts the handshake and closes with 1007 "API key not valid. Please pass ..."."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Endpoint:
-    """Where and how to connect; `api_key` None sends no auth header (local servers)."""
+    """Where and how to connect; `api_key` None sends no auth header (local servers).
+
+    `provider` "gemini": no `model=` in the URL (the setup names it); the key goes in
+    `x-goog-api-key` (`auth_style` "header") or the `key` query parameter ("query").
+    """
 
     url: str
     model: str
@@ -39,15 +46,27 @@ class Endpoint:
     ping_interval_s: float
     ping_timeout_s: float
     connect_timeout_s: float
+    provider: str = "openai"
 
     @property
     def full_url(self) -> str:
-        """The URL with `model=` added to its query unless it already names one."""
+        """The URL to connect to: OpenAI's with `model=` added to its query unless it already
+        names one; Gemini's with `key=` when the key goes in the query. Never log it."""
         parts = urlsplit(self.url)
         query = parse_qsl(parts.query, keep_blank_values=True)
-        if self.model and not any(key == "model" for key, _ in query):
+        if self.provider == "gemini":
+            if self.api_key is not None and self.auth_style == "query":
+                query = [(k, v) for k, v in query if k != "key"]
+                query.append(("key", self.api_key.reveal()))
+        elif self.model and not any(key == "model" for key, _ in query):
             query.append(("model", self.model))
         return urlunsplit(parts._replace(query=urlencode(query)))
+
+    @property
+    def redacted_url(self) -> str:
+        """The URL as it may be logged: scheme, host, port and path only."""
+        parts = urlsplit(self.url)
+        return urlunsplit(parts._replace(netloc=parts.hostname or "", query="", fragment=""))
 
     @property
     def host(self) -> str:
@@ -57,6 +76,10 @@ class Endpoint:
     def headers(self) -> list[tuple[str, str]]:
         """Handshake headers: auth by the configured style, and the beta opt-in."""
         headers: list[tuple[str, str]] = []
+        if self.provider == "gemini":
+            if self.api_key is not None and self.auth_style == "header":
+                headers.append(("x-goog-api-key", self.api_key.reveal()))
+            return headers
         if self.api_key is not None:
             if self.auth_style == "api-key":
                 headers.append(("api-key", self.api_key.reveal()))
@@ -70,13 +93,17 @@ class Endpoint:
 class Connection:
     """One open realtime session over WebSocket."""
 
-    def __init__(self, ws: ClientConnection, endpoint: Endpoint) -> None:
+    def __init__(self, ws: ClientConnection, endpoint: Endpoint, wire: Wire) -> None:
         self._ws = ws
         self.endpoint = endpoint
+        self.wire = wire
 
     @classmethod
-    async def open(cls, endpoint: Endpoint) -> Connection:
-        """Connect; raises AuthError on HTTP 401/403, OSError or InvalidHandshake otherwise."""
+    async def open(cls, endpoint: Endpoint, wire: Wire | None = None) -> Connection:
+        """Connect; raises AuthError on HTTP 401/403, OSError or InvalidHandshake otherwise.
+
+        `wire` (default: OpenAI in the endpoint's dialect) encodes what `send` is given; the
+        caller decodes `recv`'s frames with it (`conn.wire`)."""
         try:
             ws = await connect(
                 endpoint.full_url,
@@ -95,11 +122,14 @@ class Connection:
             if status in (401, 403):
                 raise AuthError(f"server refused the API key (HTTP {status})") from None
             raise
-        return cls(ws, endpoint)
+        except InvalidURI:  # its message holds the URL, and the URL may hold the key
+            raise OSError(f"invalid server URL {endpoint.redacted_url}") from None
+        return cls(ws, endpoint, wire or OpenAIWire(endpoint.dialect))
 
     async def send(self, event: ClientEvent) -> None:
-        """Encode one client event in the endpoint's dialect and send it."""
-        await self._ws.send(encode_client_event(event, self.endpoint.dialect))
+        """Encode one client event with the connection's wire and send its frames."""
+        for frame in self.wire.encode(event):
+            await self._ws.send(frame)
 
     async def recv(self) -> bytes:
         """The next frame's raw bytes (text frames are not decoded to str)."""
@@ -112,9 +142,13 @@ class Connection:
 
 
 def closed_by_auth(exc: BaseException) -> bool:
-    """True when a closed connection was closed for a policy (auth) violation."""
-    return isinstance(exc, ConnectionClosed) and exc.rcvd is not None and (
-        exc.rcvd.code == AUTH_CLOSE_CODE
+    """True when a closed connection was closed for a policy (auth) violation, or by Gemini
+    for a bad key."""
+    if not isinstance(exc, ConnectionClosed) or exc.rcvd is None:
+        return False
+    code, reason = exc.rcvd.code, exc.rcvd.reason
+    return code == AUTH_CLOSE_CODE or (
+        code == GEMINI_AUTH_CLOSE[0] and GEMINI_AUTH_CLOSE[1] in reason
     )
 
 

@@ -33,8 +33,12 @@ Server messages → unified variants:
     toolCallCancellation, usageMetadata, anything else
                                           → Unknown(type=<first key>, payload=the frame)
 `SpeechStopped` precedes the first output of a response when the user was last heard
-starting to speak (after `interrupted` or `voiceActivity` start): Gemini says nothing when
-the user stops, and the device must leave USER_SPEAKING.
+starting to speak (after `interrupted` or `voiceActivity` start), and with automatic
+activity detection (always-on) before every response that answers the user (not the one
+answering a tool result): Gemini says nothing when the user stops, the device must leave
+USER_SPEAKING, and the turn's latency counts from there. Gemini does not say when the user
+starts speaking either (`voiceActivity` is not offered by the Developer API): an always-on
+device goes from listening straight to speaking, except after a barge-in.
 
 Client events → messages (`encode` returns zero or more frames):
     SessionUpdate        → setup {model, generationConfig {responseModalities [AUDIO],
@@ -66,7 +70,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-import numpy as np
 import orjson
 import pybase64
 
@@ -216,8 +219,10 @@ class Downsampler:
     """
 
     def __init__(self) -> None:
+        import numpy  # imported here: only a Gemini link needs numpy and soxr
         import soxr  # type: ignore[import-untyped]
 
+        self._np: Any = numpy
         self._new: Callable[[], Any] = lambda: soxr.ResampleStream(
             24000, INPUT_RATE, 1, dtype="int16"
         )
@@ -225,12 +230,13 @@ class Downsampler:
 
     def process(self, pcm: bytes) -> bytes:
         """The 16 kHz PCM ready after `pcm` (24 kHz) went in."""
-        out: bytes = self._stream.resample_chunk(np.frombuffer(pcm, dtype="<i2")).tobytes()
+        out: bytes = self._stream.resample_chunk(self._np.frombuffer(pcm, dtype="<i2")).tobytes()
         return out
 
     def flush(self) -> bytes:
         """The 16 kHz PCM still held; the next `process` starts a new stream."""
-        out: bytes = self._stream.resample_chunk(np.zeros(0, dtype="<i2"), last=True).tobytes()
+        empty = self._np.zeros(0, dtype="<i2")
+        out: bytes = self._stream.resample_chunk(empty, last=True).tobytes()
         self._stream = self._new()
         return out
 
@@ -436,7 +442,7 @@ class GeminiCodec:
         self.state = state if state is not None else LinkState()
         self._make_resampler = resampler
         self._resampler: Downsampler | None = None
-        self._manual = False
+        self._manual = True  # until a setup says otherwise: no synthetic SpeechStopped
         self._activity_open = False
         self._turn: _Turn | None = None
         self._closed_by_tool = False
@@ -578,7 +584,7 @@ class GeminiCodec:
         """The open response, opening one (and ending the user's turn) if none is."""
         if self._turn is not None:
             return self._turn
-        if self._user_speaking:
+        if self._user_speaking or not (self._manual or self._closed_by_tool):
             self._user_speaking = False
             out.append(SpeechStopped(audio_end_ms=0, item_id=self._user()))
         out.extend(self._user_done())
