@@ -23,9 +23,12 @@ def run_check(config: Config) -> int:
         print(f"{'ok  ' if ok else 'FAIL'} {what}")
 
     report(True, "config is valid")
-    url = urlsplit(config.server.url)
+    gemini = config.server.provider == "gemini"
+    url = urlsplit(config.gemini.url if gemini else config.server.url)
+    shown = url._replace(query="", fragment="").geturl()  # a query may hold a key
     report(url.scheme in ("ws", "wss") and bool(url.hostname),
-           f"server url {config.server.url} ({config.server.dialect} dialect)")
+           f"server url {shown} "
+           f"({'gemini' if gemini else config.server.dialect + ' dialect'})")
     try:
         key = load_api_key(config.server)
     except ConfigError as exc:
