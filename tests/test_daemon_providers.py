@@ -9,6 +9,7 @@ the sink's recording tells how much of a reply was played.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -227,3 +228,25 @@ async def test_gemini_renews_an_aging_connection_while_quiet(
         await wait_until(lambda: served.connections >= 2, 10, what="renewed")
         assert served.server.connections[1].resumed
         assert daemon.machine.state is State.IDLE and "offline" not in led.states
+
+
+@pytest.mark.parametrize(("provider", "style"), [
+    ("openai", "server.auth_style=bearer"), ("openai", "server.auth_style=api-key"),
+    ("gemini", "gemini.auth_style=header"), ("gemini", "gemini.auth_style=query"),
+])
+@pytest.mark.parametrize("right", [True, False], ids=["right key", "wrong key"])
+async def test_the_key_never_reaches_a_log_line_even_at_debug(
+    provider: str, style: str, right: bool, gpio_double: GpioDouble, mic: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    key = "AIzaSecret-right-123" if right else "AIzaSecret-wrong-456"
+    async with serve(provider, api_key="AIzaSecret-right-123") as served, running(
+        served.config("always_on", style, "log.level=debug"), gpio_double,
+        api_key=ApiKey(key, source="test"),
+    ) as (daemon, _led):
+        target = State.LISTENING if right else State.AUTH_ERROR
+        await wait_until(lambda: daemon.machine.state is target, what=target.value)
+    client_lines = [r.getMessage() for r in caplog.records
+                    if not r.name.startswith(("websockets.server", "pivox.server"))]
+    assert client_lines and not [line for line in client_lines if key in line]

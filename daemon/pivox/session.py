@@ -9,6 +9,7 @@ failures, because the daemon must not hammer a server that refused its key.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -26,6 +27,27 @@ MAX_FRAME_BYTES = 32 * 1024 * 1024
 """Largest frame accepted; larger ones close the link (1009) and the daemon reconnects."""
 
 AUTH_CLOSE_CODE = 1008
+SECRET_HEADERS = frozenset({"authorization", "api-key", "x-goog-api-key"})
+_KEY_PARAM = re.compile(r"([?&]key=)[^&\s]*")
+
+
+class _RedactSecrets(logging.Filter):
+    """websockets logs the request line and every header at debug level: hide the key."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 2 and str(args[0]).lower() in SECRET_HEADERS:
+            record.args = (args[0], "***")
+            return True
+        message = record.getMessage()
+        redacted = _KEY_PARAM.sub(r"\1***", message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+_WS_LOG = logging.getLogger("pivox.session.websockets")
+_WS_LOG.addFilter(_RedactSecrets())
 GEMINI_AUTH_CLOSE = (1007, "API key not valid")
 """Gemini accepts the handshake and closes with 1007 "API key not valid. Please pass ..."."""
 
@@ -116,13 +138,14 @@ class Connection:
                 max_size=MAX_FRAME_BYTES,
                 # The server's audio is base64: deflate would cost CPU and save little.
                 compression=None,
+                logger=_WS_LOG,  # websockets' own debug lines, with the key redacted
             )
         except InvalidStatus as exc:
             status = exc.response.status_code
             if status in (401, 403):
                 raise AuthError(f"server refused the API key (HTTP {status})") from None
             raise
-        except InvalidURI:  # its message holds the URL, and the URL may hold the key
+        except (InvalidURI, ValueError):  # their text may hold the URL, which may hold the key
             raise OSError(f"invalid server URL {endpoint.redacted_url}") from None
         return cls(ws, endpoint, wire or OpenAIWire(endpoint.dialect))
 
