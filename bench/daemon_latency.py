@@ -44,6 +44,7 @@ from pivox.audio import Speaker
 from pivox.config import Config, load_config
 from pivox.daemon import BYTES_PER_MS, Daemon, Hardware
 from pivox.events import InputAudioAppend, ItemTruncate, ServerEvent, SpeechStarted
+from pivox.farend import FarEnd
 from pivox.hardware import gpio_button, open_pyaudio_microphone
 from pivox.machine import State
 from pivox.ring import AudioRing
@@ -236,7 +237,8 @@ async def button_to_append(presses: int) -> Presses:
     """Push-to-talk: press -> first append at the server; and a bare append's one-way time."""
     gpio = GpioDouble()
     hardware = Hardware(open_microphone=open_pyaudio_microphone,
-                        open_speaker=lambda c, r: TimedSpeaker(r, latency_ms=c.audio.latency_ms),
+                        open_speaker=lambda c, r, f: TimedSpeaker(r, latency_ms=c.audio.latency_ms,
+                                                                   far_end=f),
                         open_button=gpio_button(gpio), open_led=None)
     out = Presses([], [], [])
     async with RealtimeServer(ServerOptions(port=0, speed=0.0, reply="ramp", reply_ms=200)) as srv:
@@ -290,8 +292,8 @@ async def barge_ins(pulse: PulseAudio, mic: MicWriter, count: int) -> BargeIns:
     """Always-on: a 5 s ramp reply interrupted by speech ~1 s in, `count` times in a chain."""
     speakers: list[TimedSpeaker] = []
 
-    def open_speaker(config: Config, ring: AudioRing) -> TimedSpeaker:
-        speakers.append(TimedSpeaker(ring, latency_ms=config.audio.latency_ms))
+    def open_speaker(config: Config, ring: AudioRing, far_end: FarEnd) -> TimedSpeaker:
+        speakers.append(TimedSpeaker(ring, latency_ms=config.audio.latency_ms, far_end=far_end))
         return speakers[-1]
 
     hardware = Hardware(open_microphone=open_pyaudio_microphone, open_speaker=open_speaker,

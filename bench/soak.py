@@ -31,6 +31,7 @@ from pathlib import Path
 
 from pivox.config import Config, load_config
 from pivox.daemon import Daemon, Hardware
+from pivox.farend import FarEnd
 from pivox.filedevices import FileMicrophone, FileSpeaker, write_wav
 from pivox.machine import State
 from pivox.ring import AudioRing
@@ -81,8 +82,8 @@ def file_hardware(wav: Path, speed: float) -> Hardware:
     def open_mic(config: Config, on_frame: Callable[[bytes], None]) -> FileMicrophone:
         return FileMicrophone(wav, on_frame=on_frame, speed=speed)
 
-    def open_speaker(config: Config, ring: AudioRing) -> FileSpeaker:
-        return FileSpeaker(ring, os.devnull, speed=speed, keep=False)
+    def open_speaker(config: Config, ring: AudioRing, far_end: FarEnd) -> FileSpeaker:
+        return FileSpeaker(ring, os.devnull, speed=speed, keep=False, far_end=far_end)
 
     return Hardware(open_microphone=open_mic, open_speaker=open_speaker,
                     open_button=None, open_led=None)
@@ -122,7 +123,7 @@ async def soak(args: argparse.Namespace) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="pivox-soak-") as tmp:
         wav = tone_wav(Path(tmp) / "mic.wav")
         options = ServerOptions(port=0, speed=0.0, reply="ramp", reply_ms=args.reply_ms,
-                                record_limit=8)
+                                record_bytes=64 * 1024)
         async with RealtimeServer(options) as server:
             daemon = Daemon(soak_config(server.url), file_hardware(wav, args.speed))
             runner = asyncio.create_task(daemon.run())

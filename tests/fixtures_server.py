@@ -1,9 +1,9 @@
 """Fixtures for the bundled realtime server: a running server and a plain-websockets client.
 
 `realtime_server`: a `RealtimeServer` on a free loopback port, fast and short (speed 0,
-600 ms ramp replies, 100 ms deltas). `start_realtime_server(**options)`: the same with other
-`ServerOptions` fields, as an async context manager. `WireClient`: a raw JSON client that
-checks every frame it receives decodes into pivox's unified events.
+600 ms ramp replies, 100 ms deltas), URL faults allowed. `start_realtime_server(**options)`:
+the same with other `ServerOptions` fields, as an async context manager. `WireClient`: a raw
+JSON client that checks every frame it receives decodes into pivox's unified events.
 """
 
 from __future__ import annotations
@@ -24,11 +24,15 @@ from pivox.events import ServerEvent, Unknown
 from pivox.protocol.openai import decode_server_event
 from pivox.server import RealtimeServer, ServerOptions
 
-TEST_OPTIONS: dict[str, Any] = {"port": 0, "speed": 0.0, "reply": "ramp", "reply_ms": 600}
+# URL faults on: tests ask for them with ?fault=
+TEST_OPTIONS: dict[str, Any] = {
+    "port": 0, "speed": 0.0, "reply": "ramp", "reply_ms": 600, "url_faults": True
+}
 # Wire types the unified model keeps as Unknown by design (PROTOCOL.md).
-UNKNOWN_BY_DESIGN = frozenset(
-    {"response.content_part.added", "response.content_part.done", "conversation.item.truncated"}
-)
+UNKNOWN_BY_DESIGN = frozenset({
+    "response.content_part.added", "response.content_part.done", "conversation.item.truncated",
+    "conversation.item.retrieved", "conversation.item.deleted",
+})
 SAMPLE_RATE = 24000
 
 

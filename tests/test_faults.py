@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from pivox.daemon import AUDIO_GRACE_S, BYTES_PER_MS, Daemon
+from pivox.daemon import BYTES_PER_MS, Daemon
+from pivox.devices import AUDIO_GRACE_S
 from pivox.events import InputAudioCommit, ResponseCancel
 from pivox.machine import State
 from pivox.server import RealtimeServer
@@ -293,7 +294,9 @@ async def test_deltas_of_a_cancelled_reply_never_play(
         item = daemon.ring.current_item
         assert item is not None
         await wait_until(lambda: daemon.ring.played(item) > 500 * BYTES_PER_MS, what="playing")
+        live_pulse.mic.play(pcm_tone(1000))  # the next question, said while holding
         gpio_double.press(BUTTON)  # barge in: cancels the reply
+        pressed_at = time.monotonic()
         await wait_until(lambda: any(isinstance(e, ResponseCancel) for e in received(server)),
                          what="cancel sent")
         written = daemon.ring.written(item)
@@ -301,6 +304,8 @@ async def test_deltas_of_a_cancelled_reply_never_play(
                          what="the cancelled reply done")
         assert daemon.ring.written(item) == written
         assert daemon.machine.state is State.LISTENING and led.states[-1] == "listening"
+        # a hold shorter than min_hold_ms is discarded, not a question: hold it long enough
+        await asyncio.sleep(max(0.0, 0.6 - (time.monotonic() - pressed_at)))
         gpio_double.release(BUTTON)
         await wait_until(lambda: daemon.stats["turns"] >= 1, 15, what="the next turn")
         assert led.states[-1] == "idle"

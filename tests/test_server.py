@@ -671,7 +671,8 @@ def test_every_option_but_the_limits_is_a_flag() -> None:
     flags = {action.dest for action in build_parser()._actions} - {
         "help", "verbose", "provider", "go_away_s"}
     fields = {f.name for f in dataclasses.fields(ServerOptions)}
-    assert flags == fields - {"record_limit", "max_frame_bytes", "faults"} | {"fault"}
+    limits = {"record_bytes", "records_total_bytes", "max_frame_bytes"}
+    assert flags == fields - limits - {"faults"} | {"fault"}
 
 
 def test_pivox_serve_runs_standalone() -> None:

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from pivox.daemon import AUDIO_GRACE_S, Daemon, Hardware
+from pivox.daemon import Daemon, Hardware
+from pivox.devices import AUDIO_GRACE_S
 from pivox.hardware import open_pyaudio_speaker
 from pivox.machine import State
 from pivox.systemd import Notifier

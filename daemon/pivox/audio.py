@@ -7,6 +7,8 @@ PCM16 rate) when the device supports it, else at the device's own rate with a
 - `Speaker` reads each period from an `AudioRing` (`read_into`, which zero-fills and
   counts underruns); the ring is the only object shared with the loop while the stream
   runs (`flush()` reads the callback's own log only once the callback thread has ended).
+  Each period, after volume and before resampling, also goes to an optional far-end tap
+  (`pivox.farend.FarEnd`): the echo canceller's reference, shared with the mic's thread.
 - `Microphone` hands each 20 ms frame to `on_frame`, still on PortAudio's thread: the
   daemon passes a function that only does `loop.call_soon_threadsafe(...)`; it must not
   block, or the stream overflows.
@@ -35,11 +37,12 @@ from __future__ import annotations
 import logging
 import os
 import time
-from array import array
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, Self
+
+import numpy as np
 
 from pivox.errors import DeviceError
 from pivox.resample import Resampler
@@ -69,6 +72,18 @@ class PcmSource(Protocol):
 
     def read_into(self, out: memoryview) -> int:
         """Fill `out` with the next bytes (zeros past the end); return how many were real."""
+        ...
+
+
+class PcmTap(Protocol):
+    """Where the Speaker records what it handed out: `pivox.farend.FarEnd`'s producer side."""
+
+    def write(self, pcm: bytes | bytearray | memoryview) -> None:
+        """Append PCM the sound card was handed (24 kHz, after volume)."""
+        ...
+
+    def unwrite(self, n: int) -> None:
+        """Take back the last `n` bytes: handed, but dropped unheard by a flush."""
         ...
 
 
@@ -394,19 +409,24 @@ class Speaker(_Stream):
         frame_ms: int = FRAME_MS,
         latency_ms: int = LATENCY_MS,
         volume: int = 100,
+        far_end: PcmTap | None = None,
     ) -> None:
         super().__init__(device, rate, frame_ms, latency_ms)
         self._ring = ring
+        self._far_end = far_end
         self._gain = _gain(volume)
         self._buf = bytearray(self._frames * SAMPLE_BYTES)
         self._view = memoryview(self._buf)
-        self._samples = self._view.cast("h")
+        self._samples = np.frombuffer(self._buf, dtype=np.int16)
+        self._scaled = np.empty(self._frames, dtype=np.int32)
         self._resampler: Resampler | None = None
         self._pending = bytearray()
         # Written by the callback thread only; read by flush() only after Pa_AbortStream has
         # joined that thread and before the stream restarts, so the two never overlap.
-        self._handed: deque[tuple[float, int]] = deque(maxlen=HANDED_LOG)
+        # Per callback: (DAC time of its first sample, ring bytes in it, 24 kHz bytes in it).
+        self._handed: deque[tuple[float, int, int]] = deque(maxlen=HANDED_LOG)
         self._got = 0
+        self._periods = 0
 
     def set_volume(self, volume: int) -> None:
         """Change the volume (0..100) from the next period on; one attribute the callback reads."""
@@ -417,7 +437,8 @@ class Speaker(_Stream):
 
         Returns the bytes of ring audio handed to the stream that never reached the DAC
         (estimated from the callbacks' DAC times; within a period when resampling); 0 if the
-        stream is not running. Never raises: a failed restart leaves `alive()` False.
+        stream is not running. The far-end tap takes back all it was handed unheard.
+        Never raises: a failed restart leaves `alive()` False.
         """
         stream = self._stream
         if stream is None or not stream.is_active():
@@ -429,10 +450,11 @@ class Speaker(_Stream):
             log.warning("aborting %s failed: %s", self.label, exc)
             return 0
         now = time.monotonic()
-        unheard = sum(
-            max(0, got - max(0, int((now - dac) * self.rate)) * SAMPLE_BYTES)
-            for dac, got in self._handed
-        )
+        heard = [(max(0, int((now - dac) * self.rate)) * SAMPLE_BYTES, got, total)
+                 for dac, got, total in self._handed]
+        unheard = sum(max(0, got - done) for done, got, _ in heard)
+        if self._far_end is not None:
+            self._far_end.unwrite(sum(max(0, total - done) for done, _, total in heard))
         self._handed.clear()
         self._pending = bytearray()
         assert self.info is not None
@@ -454,7 +476,7 @@ class Speaker(_Stream):
         self, in_data: bytes | None, frame_count: int, time_info: dict[str, float], status: int
     ) -> tuple[bytes | None, int]:
         self._mark_callback()
-        self._got = 0
+        self._got = self._periods = 0
         try:
             if self._resampler is None and frame_count == self._frames:
                 # PyAudio only takes immutable bytes: one copy of the preallocated period.
@@ -468,7 +490,8 @@ class Speaker(_Stream):
                 del self._pending[:need]
             # When this buffer's first sample reaches the DAC, on the monotonic clock.
             lead = time_info["output_buffer_dac_time"] - time_info["current_time"]
-            self._handed.append((self._last_callback + lead, self._got))
+            self._handed.append((self._last_callback + lead, self._got,
+                                 self._periods * len(self._buf)))
             return out, _CONTINUE
         except Exception as exc:
             self.error = f"speaker callback failed: {exc!r}"
@@ -478,9 +501,14 @@ class Speaker(_Stream):
     def _read_period(self) -> bytearray:
         """Next period from the ring into the preallocated buffer, scaled by the volume."""
         self._got += self._ring.read_into(self._view)
-        if self._gain is not None:
-            samples, gain = self._samples, self._gain
-            samples[:] = array("h", [s * gain >> 15 for s in samples])
+        self._periods += 1
+        gain = self._gain
+        if gain is not None:  # Q15 gain <= 1: the product's top bits always fit in int16
+            np.multiply(self._samples, gain, out=self._scaled, dtype=np.int32)
+            np.right_shift(self._scaled, 15, out=self._scaled)
+            self._samples[:] = self._scaled
+        if self._far_end is not None:
+            self._far_end.write(self._view)
         return self._buf
 
 

@@ -245,6 +245,13 @@ class AudioSettings:
     latency_ms: int = _setting(
         40, "Output latency asked of the speaker device, in ms.", range=(1, 1000)
     )
+    echo_cancellation: bool = _setting(
+        True, "Remove the speaker's echo from the mic (WebRTC AEC3) while both devices are open; "
+        "needs `frame_ms` a multiple of 10."
+    )
+    noise_suppression: bool = _setting(
+        False, "WebRTC noise suppression on the mic, in the echo canceller's pass."
+    )
 
 
 @_SECTION

@@ -20,7 +20,9 @@ from typing import Any, Protocol
 
 from pivox import machine as m
 from pivox.backoff import Backoff
+from pivox.capture import Capture
 from pivox.config import Config, load_config
+from pivox.devices import AudioDevices, OpenMicrophone, OpenSpeaker, open_canceller
 from pivox.errors import AuthError, ConfigError, DeviceError, ProtocolError
 from pivox.events import (
     AudioDelta,
@@ -72,26 +74,11 @@ SPEAKING_TICK_S = 0.05
 IDLE_TICK_S = 0.1
 ANIMATED = ("blink", "pulse")
 STABLE_SESSION_S = 10.0
-AUDIO_GRACE_S = 5.0
-"""Time a freshly opened stream gets before a missing callback counts as a stall (a PulseAudio
-null sink, for one, pulls nothing for about 2 s after it opens)."""
 RENEW_GRACE_S = 60.0
 """How long an aging connection waits for a quiet moment before it is renewed anyway."""
 OUTBOX_LIMIT = 250
 """Events (5 s of mic frames) that may wait for a slow link; past it new mic frames are dropped
 (control events never are)."""
-
-
-class AudioDevice(Protocol):
-    """What the daemon needs of a microphone or a speaker (PyAudio or file-backed)."""
-
-    label: str
-
-    def start(self) -> None: ...
-    def close(self) -> None: ...
-    def alive(self, now: float) -> bool: ...
-    @property
-    def error(self) -> str | None: ...
 
 
 class Indicator(Protocol):
@@ -106,8 +93,8 @@ class Indicator(Protocol):
 class Hardware:
     """Factories for the edges, so tests and the demo can swap any of them."""
 
-    open_microphone: Callable[[Config, Callable[[bytes], None]], AudioDevice]
-    open_speaker: Callable[[Config, AudioRing], AudioDevice]
+    open_microphone: OpenMicrophone
+    open_speaker: OpenSpeaker
     open_button: Callable[[Config, Callable[[bool, float], None]], Any] | None
     open_led: Callable[[Config], Indicator] | None
 
@@ -176,15 +163,19 @@ class Daemon:
         self.notifier = notifier or Notifier()
         self.clock = clock
         self.ring = AudioRing(config.audio.ring_ms * BYTES_PER_MS)
-        self.preroll = PreRoll(config.audio.preroll_ms * BYTES_PER_MS)
+        self.capture = self._capture()
         self.machine = m.DeviceMachine(
             config.session.mode, double_tap_action=config.button.double_tap_action
         )
         self.gestures = self._gestures()
         self.patterns = led_patterns(config)
         self.turns = TurnTracker()
-        self.mic: AudioDevice | None = None
-        self.speaker: AudioDevice | None = None
+        self.audio = AudioDevices(
+            hardware.open_speaker, hardware.open_microphone, self.ring,
+            on_frame=self._on_mic_frame, muted=lambda: self.machine.muted,
+            on_failed=lambda error: self._feed(m.AudioFailed()),
+            on_recovered=lambda: self._feed(m.AudioRecovered()), clock=clock,
+        )
         self.button: Any = None
         self.led: Indicator | None = None
         self.conn: Connection | None = None
@@ -200,11 +191,6 @@ class Daemon:
         self._playing_response: str | None = None
         self._cancelled: deque[str] = deque(maxlen=32)
         self._tool_followup = False
-        self._audio_error_since: float | None = None
-        self._audio_error = ""
-        self._audio_backoff = Backoff(base=1.0, cap=30.0)
-        self._audio_retry_at = 0.0
-        self._audio_opened_at = 0.0
         self._waiting_since = 0.0
         """When the device last heard from the server or started thinking (monotonic)."""
         self._last_ping = 0.0
@@ -226,7 +212,7 @@ class Daemon:
         self._install_signals()
         self._open_gpio()
         self._feed(m.Booted())
-        self._open_audio()
+        self.audio.open(self.config)
         self.notifier.ready(self._status_line())
         log.info("pivox running in %s mode", self.config.session.mode,
                  extra={"PIVOX_STATE": self.machine.state.value})
@@ -274,14 +260,15 @@ class Daemon:
             self.machine = m.DeviceMachine(new.session.mode,
                                            double_tap_action=new.button.double_tap_action)
             self._feed(m.Booted())
-            if self._audio_error_since is not None:
+            if self.audio.failed_since is not None:
                 self._feed(m.AudioFailed())
             key_changed = True
         if (old.server, old.session) != (new.server, new.session) or key_changed:
             self._reconnect.set()
         if old.audio != new.audio:
-            self._close_audio()
-            self._open_audio()
+            self.audio.close()
+            self.capture = self._capture()
+            self.audio.open(new)
         log.info("config reloaded from %s", self.config_path, extra={"PIVOX_EVENT": "reload"})
         self.notifier.ready(self._status_line())  # READY=1 ends systemd's "reloading" state
 
@@ -300,7 +287,7 @@ class Daemon:
         if self.conn is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.conn.close(), 2.0)
-        self._close_audio()
+        self.audio.close()
         if self.button is not None:
             self.button.close()
 
@@ -316,6 +303,11 @@ class Daemon:
             double_tap_ms=b.double_tap_ms,
             long_press_ms=None if ptt else b.long_press_ms,
         )
+
+    def _capture(self) -> Capture:
+        """The mic pipeline the config asks for (echo canceller when on, fresh pre-roll)."""
+        a = self.config.audio
+        return Capture(PreRoll(a.preroll_ms * BYTES_PER_MS), canceller=open_canceller(a))
 
     def _feed(self, inp: Any) -> None:
         """Hand one input to the machine, act on its actions, log the transition."""
@@ -338,7 +330,7 @@ class Daemon:
         if isinstance(action, m.ClearInput):
             self._send(InputAudioClear())
         elif isinstance(action, m.SendPreroll):
-            pcm = self.preroll.drain()
+            pcm = self.capture.drain_preroll()
             if pcm:
                 self._send(InputAudioAppend(audio=pcm))
         elif isinstance(action, m.CommitInput):
@@ -363,7 +355,7 @@ class Daemon:
         if state is m.State.AUTH_ERROR:
             return "auth error: check the API key"
         if state is m.State.AUDIO_ERROR:
-            return f"audio error: {self._audio_error}"
+            return f"audio error: {self.audio.error}"
         if state in (m.State.OFFLINE, m.State.CONNECTING, m.State.BOOTING):
             return f"{state.value.replace('_', ' ')}, server {host}"
         return f"{state.value.replace('_', ' ')}, connected to {host}"
@@ -390,78 +382,19 @@ class Daemon:
             except DeviceError as exc:
                 log.warning("no LED: %s", exc, extra={"PIVOX_EVENT": "gpio"})
 
-    def _open_audio(self) -> None:
-        """Open mic and speaker; on failure go to AUDIO_ERROR and retry with backoff."""
-        try:
-            if self.speaker is None:
-                self.speaker = self.hw.open_speaker(self.config, self.ring)
-                self.speaker.start()
-            if self.mic is None:
-                self.mic = self.hw.open_microphone(self.config, self._on_mic_frame_threadsafe)
-                self.mic.start()
-        except DeviceError as exc:
-            self._audio_failed("audio device failed", str(exc))
-            return
-        self._audio_opened_at = self.clock()
-        if self._audio_error_since is not None:
-            log.info("audio devices back", extra={"PIVOX_EVENT": "audio_ok"})
-            self._audio_error_since = None
-            self._audio_backoff.reset()
-            self._feed(m.AudioRecovered())
-
-    def _audio_failed(self, what: str, error: str) -> None:
-        """AUDIO_ERROR: close both devices and reopen them after a backoff delay (>= 1 s)."""
-        now = self.clock()
-        delay = self._audio_backoff.next_delay() + 1.0
-        self._audio_retry_at = now + delay
-        if self._audio_error_since is None:
-            self._audio_error_since = now
-        self._audio_error = error
-        log.error("%s: %s; retrying in %.0f s", what, error, delay,
-                  extra={"PIVOX_EVENT": "audio_error"})
-        self._close_audio()
-        self._feed(m.AudioFailed())
-
-    def _close_audio(self) -> None:
-        for device in (self.mic, self.speaker):
-            if device is not None:
-                with contextlib.suppress(Exception):
-                    device.close()
-        self.mic = self.speaker = None
-
-    def _audio_alive(self, now: float) -> bool:
-        """True while both audio callbacks keep coming (or a fresh stream is in its grace).
-
-        In AUDIO_ERROR this is False: the daemon retries on its own, and if the device is not
-        back within `WatchdogSec=` systemd restarts the service with a fresh PortAudio.
-        """
-        if self._audio_error_since is None and now - self._audio_opened_at < AUDIO_GRACE_S:
-            return True
-        return all(dev is not None and dev.alive(now) for dev in (self.mic, self.speaker))
-
     def _on_button_edge(self, pressed: bool, at: float) -> None:
         """A debounced button edge, delivered on the loop by the GPIO adapter."""
         for gesture in self.gestures.edge(pressed, at):
             self._feed(gesture)
 
-    def _on_mic_frame_threadsafe(self, frame: bytes) -> None:
-        """PortAudio's thread: hand the frame to the loop, never block; muted frames stay here.
-
-        `machine.muted` is a plain bool read across threads: a frame read just as mute
-        flips is checked again on the loop.
-        """
-        loop = self._loop
-        if loop is not None and not loop.is_closed() and not self.machine.muted:
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(self._on_mic_frame, frame)
-
-    def _on_mic_frame(self, frame: bytes) -> None:
+    def _on_mic_frame(self, mic: bytes, far: bytes) -> None:
+        """One mic frame and its far-end reference, on the loop: through the capture pipeline."""
         if self.machine.state is m.State.MUTED:
             return
-        if self.machine.streaming and self.conn is not None:
-            self._send(InputAudioAppend(audio=frame))
-        else:
-            self.preroll.push(frame)
+        streaming = self.machine.streaming and self.conn is not None
+        captured = self.capture.feed(mic, far, streaming=streaming)
+        if captured.append is not None:
+            self._send(InputAudioAppend(audio=captured.append))
 
     # ------------------------------------------------------------------ tick
 
@@ -485,7 +418,7 @@ class Daemon:
             self._check_renewal(now)
             if self.led is not None:
                 self.led.tick(now)
-            self._check_audio(now)
+            self.audio.check(now, self.config)
             self._watchdog(now)
             await asyncio.sleep(self._tick_interval())
 
@@ -556,24 +489,11 @@ class Daemon:
         for item in turn.items:
             self.ring.forget(item)
 
-    def _check_audio(self, now: float) -> None:
-        if self._audio_error_since is not None:
-            if now >= self._audio_retry_at:
-                self._open_audio()
-            return
-        if now - self._audio_opened_at < AUDIO_GRACE_S:
-            return
-        for device in (self.mic, self.speaker):
-            if device is not None and not device.alive(now):
-                error = device.error or "audio callbacks stopped"
-                self._audio_failed("audio stalled", f"{device.label}: {error}")
-                return
-
     def _watchdog(self, now: float) -> None:
         interval = self.notifier.watchdog_interval()
         if interval is None or now - self._last_ping < interval:
             return
-        if self._audio_alive(now):
+        if self.audio.alive(now):
             self.notifier.watchdog_ping()
             self._last_ping = now
 
@@ -821,9 +741,8 @@ class Daemon:
         response_id = self._playing_response or self._active_response
         item_id = self.ring.current_item
         self.ring.clear()
-        flush = getattr(self.speaker, "flush", None)  # FileSpeaker holds nothing to flush
         # what was handed to the sound card but never heard; nothing to drop if nothing plays
-        unheard = flush() if flush is not None and self._playing_response else 0
+        unheard = self.audio.flush_speaker() if self._playing_response else 0
         if response_id is None:
             return
         self._cancelled.append(response_id)
@@ -841,9 +760,7 @@ class Daemon:
 
     def set_volume(self, level: int) -> None:
         """Tool host: change the speaker volume."""
-        setter = getattr(self.speaker, "set_volume", None)
-        if setter is not None:
-            setter(level)
+        self.audio.set_volume(level)
 
     def set_muted(self, muted: bool) -> None:
         """Tool host: mute or unmute the microphone."""

@@ -16,7 +16,7 @@ import wave
 from collections.abc import Callable
 from pathlib import Path
 
-from pivox.audio import FRAME_MS, RATE, SAMPLE_BYTES, STALL_S, PcmSource
+from pivox.audio import FRAME_MS, RATE, SAMPLE_BYTES, STALL_S, PcmSource, PcmTap
 from pivox.errors import DeviceError
 
 
@@ -132,10 +132,11 @@ class FileSpeaker(_PacedDevice):
     kind = "output"
 
     def __init__(self, ring: PcmSource, path: str | Path, *, frame_ms: int = FRAME_MS,
-                 speed: float = 1.0, keep: bool = True) -> None:
+                 speed: float = 1.0, keep: bool = True, far_end: PcmTap | None = None) -> None:
         super().__init__(path, frame_ms, speed)
         self._keep = keep
         self._ring = ring
+        self._far_end = far_end
         self._buf = bytearray(self.frame_bytes)
         self._view = memoryview(self._buf)
         self._out = bytearray()
@@ -146,6 +147,8 @@ class FileSpeaker(_PacedDevice):
         got = self._ring.read_into(self._view)
         if got:
             self.audible += got
+        if self._far_end is not None:
+            self._far_end.write(self._view)
         if self._keep:
             self._out += self._buf
 

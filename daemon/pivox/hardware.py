@@ -12,6 +12,7 @@ from typing import Any
 from pivox.audio import Microphone, Speaker
 from pivox.config import Config
 from pivox.daemon import Hardware
+from pivox.farend import FarEnd
 from pivox.filedevices import FileMicrophone, FileSpeaker
 from pivox.gpio import Button, Led
 from pivox.ring import AudioRing
@@ -39,10 +40,12 @@ def open_pyaudio_microphone(config: Config, on_frame: Callable[[bytes], None]) -
                       latency_ms=a.latency_ms)
 
 
-def open_pyaudio_speaker(config: Config, ring: AudioRing) -> Speaker:
-    """The configured PyAudio speaker."""
+def open_pyaudio_speaker(config: Config, ring: AudioRing, far_end: FarEnd | None = None,
+                         ) -> Speaker:
+    """The configured PyAudio speaker; it records what it plays into `far_end`."""
     a = config.audio
-    return Speaker(ring, a.output_device, latency_ms=a.latency_ms, volume=a.volume)
+    return Speaker(ring, a.output_device, latency_ms=a.latency_ms, volume=a.volume,
+                   far_end=far_end)
 
 
 def gpio_button(gpio_module: ModuleType | None = None) -> Callable[[Config, EdgeCallback], Any]:
@@ -79,14 +82,14 @@ def pi_hardware(gpio_module: ModuleType | None = None) -> Hardware:
 
 def file_audio(input_wav: Path, output_wav: Path) -> tuple[
     Callable[[Config, Callable[[bytes], None]], FileMicrophone],
-    Callable[[Config, AudioRing], FileSpeaker],
+    Callable[[Config, AudioRing, FarEnd], FileSpeaker],
 ]:
     """Factories for a WAV-file microphone and speaker (no sound card needed)."""
 
     def open_mic(config: Config, on_frame: Callable[[bytes], None]) -> FileMicrophone:
         return FileMicrophone(input_wav, on_frame=on_frame, frame_ms=config.audio.frame_ms)
 
-    def open_speaker(config: Config, ring: AudioRing) -> FileSpeaker:
-        return FileSpeaker(ring, output_wav, frame_ms=config.audio.frame_ms)
+    def open_speaker(config: Config, ring: AudioRing, far_end: FarEnd) -> FileSpeaker:
+        return FileSpeaker(ring, output_wav, frame_ms=config.audio.frame_ms, far_end=far_end)
 
     return open_mic, open_speaker

@@ -5,10 +5,10 @@ Run it standalone with `pivox serve [--host 127.0.0.1] [--port 8765]`, or in-pro
     async with RealtimeServer(ServerOptions(port=0, speed=0, reply="ramp")) as server:
         ...connect to server.url...
 
-Modules: `conversation` (the pure per-connection protocol core), `vad` (energy VAD),
-`voice` (reply audio), `faults` (fault injection; syntax in its docstring), `app` (the
-websockets layer), `gemini` (the Gemini Live server, `--provider gemini`), `command` (the CLI
-entry).
+Modules: `conversation` (the pure per-connection protocol core), `checks` (what it refuses
+in client payloads), `vad` (energy VAD), `voice` (reply audio), `faults` (fault injection;
+syntax in its docstring), `app` (the websockets layer), `gemini` (the Gemini Live server,
+`--provider gemini`), `command` (the CLI entry).
 """
 
 from __future__ import annotations

@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the JSON arguments of that call")
     parser.add_argument("--fault", action="append", default=[], metavar="SPEC",
                         help="fault for every connection, e.g. close:1011:after=40 (repeatable)")
+    parser.add_argument("--url-faults", action="store_true",
+                        help="let clients add faults with ?fault= in the URL (for tests)")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="log every event received and sent")
     return parser
@@ -63,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
             speed=args.speed, reply=args.reply, reply_ms=args.reply_ms,
             tool_call=args.tool_call, tool_arguments=args.tool_arguments,
             faults=tuple(parse_fault(spec) for spec in args.fault),
+            url_faults=args.url_faults,
         )
     except ValueError as exc:
         parser.error(str(exc))

@@ -59,7 +59,6 @@ INVALID_CLOSE = 1007
 OUTPUT_MIME = "audio/pcm;rate=24000"
 INPUT_RATE = 16000
 BYTES_PER_SECOND_IN = INPUT_RATE * 2
-MAX_CONNECTION_RECORDS = 1000
 
 log = logging.getLogger("pivox.server.gemini")
 
@@ -261,15 +260,34 @@ def _reason(text: str) -> str:
 
 @dataclass(slots=True, kw_only=True)
 class GeminiConnectionRecord:
-    """What one connection did, for tests: messages received and kinds sent, bounded."""
+    """What one connection did, for tests: messages received (at most `record_bytes` of
+    their frames, the oldest dropped first) and the kinds sent (as many)."""
 
     key_ok: bool
-    received: deque[tuple[float, ClientMessage | ProtocolError]]
-    sent: deque[str]
+    record_bytes: int
+    received: deque[tuple[float, ClientMessage | ProtocolError]] = field(default_factory=deque)
+    sent: deque[str] = field(default_factory=deque)
     setup: Setup | None = None
     resumed: bool = False
     close_code: int | None = None
     closed: asyncio.Event = field(default_factory=asyncio.Event)
+    _sizes: deque[int] = field(default_factory=deque)
+    _kept: int = 0
+
+    def add(self, now: float, message: ClientMessage | ProtocolError, size: int) -> None:
+        """Keep one received message; drop the oldest past `record_bytes` of frames."""
+        self.received.append((now, message))
+        self._sizes.append(size)
+        self._kept += size
+        while self._kept > self.record_bytes and len(self._sizes) > 1:
+            self._kept -= self._sizes.popleft()
+            self.received.popleft()
+
+    def note_sent(self, kind: str) -> None:
+        """Keep the kind of one message sent (as many as frames received may be kept)."""
+        self.sent.append(kind)
+        if len(self.sent) > self.record_bytes // 64:
+            self.sent.popleft()
 
 
 class GeminiServer:
@@ -333,11 +351,12 @@ class GeminiServer:
 
     async def _connection(self, ws: ServerConnection) -> None:
         assert ws.request is not None
-        limit = self.options.record_limit
+        options = self.options
         record = GeminiConnectionRecord(key_ok=self._key_ok(ws.request),
-                                        received=deque(maxlen=limit), sent=deque(maxlen=limit))
+                                        record_bytes=options.record_bytes)
         self.connections.append(record)
-        del self.connections[:-MAX_CONNECTION_RECORDS]
+        # records of at most records_total_bytes // record_bytes connections, newest kept
+        del self.connections[:-max(1, options.records_total_bytes // options.record_bytes)]
         try:
             if not record.key_ok:
                 log.info("rejected a connection: bad API key")
@@ -395,7 +414,7 @@ class _Link:
             async for frame in self.ws:
                 now = time.monotonic()
                 message, out = self.conversation.receive(frame, now)
-                self.record.received.append((now, message))
+                self.record.add(now, message, len(frame))
                 if isinstance(message, Setup) and self.record.setup is None:
                     self.record.setup = message
                     self.record.resumed = self.conversation.resumed
@@ -409,11 +428,11 @@ class _Link:
     async def _send(self, out: Out) -> bool:
         """Send one message (False: it was a close, the link is over)."""
         if isinstance(out, Close):
-            self.record.sent.append(f"close:{out.code}")
+            self.record.note_sent(f"close:{out.code}")
             await self.ws.close(out.code, out.reason)
             return False
         await self.ws.send(orjson.dumps(out).decode())
-        self.record.sent.append(_kind(out))
+        self.record.note_sent(_kind(out))
         return True
 
 

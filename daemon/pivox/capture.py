@@ -1,0 +1,68 @@
+"""Capture: the mic path as one pipeline, frame → echo canceller → wake gate → pre-roll → uplink.
+
+Pure: no threads, no I/O, no clock. The audio edge (`pivox.devices`) pairs each mic frame
+with the far-end reference the speaker handed out for it and the loop calls `feed`:
+
+- the echo canceller (`pivox.aec.EchoCanceller`, when echo cancellation is on) cleans every
+  frame, streamed or not, so it stays converged between turns;
+- the wake gate (any object with `process(frame) -> bool`, e.g. a wake-word detector) sees
+  every cleaned frame and says whether it heard its cue; the caller turns that into a
+  machine input;
+- while the device is not streaming, the cleaned frame goes into the pre-roll (the audio
+  from just before a turn starts, sent first by `drain_preroll`); while it streams, `feed`
+  returns the frame to append.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from pivox.preroll import PreRoll
+
+__all__ = ["Canceller", "Capture", "Captured", "WakeGate"]
+
+
+class Canceller(Protocol):
+    """Removes the speaker's echo from a mic frame (`pivox.aec.EchoCanceller`)."""
+
+    def process(self, mic: bytes, far: bytes) -> bytes: ...
+
+
+class WakeGate(Protocol):
+    """Says whether a cleaned mic frame completes its cue (a wake word)."""
+
+    def process(self, frame: bytes) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Captured:
+    """What one mic frame produced: audio to append now (or None), and the gate's verdict."""
+
+    append: bytes | None
+    woke: bool = False
+
+
+class Capture:
+    """One mic frame at a time through canceller, gate and pre-roll; see the module doc."""
+
+    __slots__ = ("canceller", "gate", "preroll")
+
+    def __init__(self, preroll: PreRoll, canceller: Canceller | None = None,
+                 gate: WakeGate | None = None) -> None:
+        self.preroll = preroll
+        self.canceller = canceller
+        self.gate = gate
+
+    def feed(self, mic: bytes, far: bytes, *, streaming: bool) -> Captured:
+        """Clean `mic` against `far` (the same length of reference); append it or keep it."""
+        frame = self.canceller.process(mic, far) if self.canceller is not None else mic
+        woke = self.gate.process(frame) if self.gate is not None else False
+        if streaming:
+            return Captured(append=frame, woke=woke)
+        self.preroll.push(frame)
+        return Captured(append=None, woke=woke)
+
+    def drain_preroll(self) -> bytes:
+        """The pre-roll kept so far, oldest first; empties it."""
+        return self.preroll.drain()
