@@ -47,7 +47,8 @@ Client events → messages (`encode` returns zero or more frames):
                            turn_detection is None: push-to-talk), input/outputAudioTranscription,
                            sessionResumption {handle}, contextWindowCompression}
     InputAudioAppend     → realtimeInput.audio (the unified 24 kHz PCM resampled to 16 kHz by
-                           soxr, a streaming resampler kept across frames, `audio/pcm;rate=16000`)
+                           `pivox.resample` (soxr, streaming, its state kept across frames; the
+                           tail flushed before activityEnd), `audio/pcm;rate=16000`)
     InputAudioClear      → realtimeInput.activityStart (push-to-talk, when none is open)
     InputAudioCommit     → realtimeInput.activityEnd (push-to-talk, when one is open)
     UserText             → clientContent {turns [{role user, parts [{text}]}], turnComplete}
@@ -68,7 +69,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import orjson
 import pybase64
@@ -129,12 +130,12 @@ __all__ = [
     "AudioIn",
     "ClientMessage",
     "ClientText",
-    "Downsampler",
     "GeminiCodec",
     "LinkState",
     "Setup",
     "ToolResponse",
     "decode_client_message",
+    "downsampler",
     "encode_setup",
 ]
 
@@ -211,34 +212,19 @@ def _dumps(message: dict[str, Any]) -> str:
     return orjson.dumps(message).decode()
 
 
-class Downsampler:
-    """24 kHz → 16 kHz PCM16 by soxr's streaming resampler, its filter state spanning frames.
+class Resample(Protocol):
+    """What the codec needs of a streaming resampler (`pivox.resample.Resampler`)."""
 
-    soxr hands out whole blocks (20 ms in gives 0 or 2 frames out); `flush` returns the
-    tail still held in its filter and starts over.
-    """
+    def process(self, pcm: bytes) -> bytes: ...
+    def flush(self) -> bytes: ...
 
-    def __init__(self) -> None:
-        import numpy  # imported here: only a Gemini link needs numpy and soxr
-        import soxr  # type: ignore[import-untyped]
 
-        self._np: Any = numpy
-        self._new: Callable[[], Any] = lambda: soxr.ResampleStream(
-            24000, INPUT_RATE, 1, dtype="int16"
-        )
-        self._stream: Any = self._new()
+def downsampler() -> Resample:
+    """24 kHz → 16 kHz with soxr's streaming "LQ" filter, which holds back ≤ 8 ms (its "HQ"
+    one ~30 ms, latency the end of every push-to-talk turn would add)."""
+    from pivox.resample import Resampler  # numpy and soxr: imported by Gemini links only
 
-    def process(self, pcm: bytes) -> bytes:
-        """The 16 kHz PCM ready after `pcm` (24 kHz) went in."""
-        out: bytes = self._stream.resample_chunk(self._np.frombuffer(pcm, dtype="<i2")).tobytes()
-        return out
-
-    def flush(self) -> bytes:
-        """The 16 kHz PCM still held; the next `process` starts a new stream."""
-        empty = self._np.zeros(0, dtype="<i2")
-        out: bytes = self._stream.resample_chunk(empty, last=True).tobytes()
-        self._stream = self._new()
-        return out
+    return Resampler(24000, INPUT_RATE)
 
 
 # --------------------------------------------------------------------------- server side
@@ -436,12 +422,12 @@ class GeminiCodec:
 
     def __init__(
         self, *, model: str, state: LinkState | None = None,
-        resampler: Callable[[], Downsampler] = Downsampler,
+        resampler: Callable[[], Resample] = downsampler,
     ) -> None:
         self.model = model
         self.state = state if state is not None else LinkState()
         self._make_resampler = resampler
-        self._resampler: Downsampler | None = None
+        self._resampler: Resample | None = None
         self._manual = True  # until a setup says otherwise: no synthetic SpeechStopped
         self._activity_open = False
         self._turn: _Turn | None = None
