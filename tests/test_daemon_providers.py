@@ -176,31 +176,67 @@ async def test_bad_key_goes_to_auth_error_without_a_storm(
         assert led.states[-1] == "auth_error"
 
 
-@pytest.mark.parametrize("remembers", [True, False], ids=["handle kept", "handle forgotten"])
-async def test_gemini_reconnects_after_the_server_went_away(
-    gpio_double: GpioDouble, mic: Any, remembers: bool
+@pytest.mark.parametrize(("provider", "remembers"), [
+    ("openai", False), ("gemini", True), ("gemini", False),
+], ids=["openai", "gemini, handle kept", "gemini, handle forgotten"])
+async def test_reconnects_after_the_server_went_away(
+    provider: str, remembers: bool, gpio_double: GpioDouble, mic: Any
 ) -> None:
-    """The server dies and comes back: the session resumes by its handle, or, when the new
-    server does not know the handle (refused with 1007), a fresh session starts."""
-    async with serve("gemini") as served:
+    """The server dies and comes back on the same port: OFFLINE, then a working session.
+    Gemini resumes the session by its handle, or, when the new server does not know the
+    handle (refused with 1007), starts a fresh one."""
+    async with serve(provider) as served:
         port = served.server.port
         async with running(served.config("always_on"), gpio_double) as (daemon, _led):
             await wait_until(lambda: daemon.machine.state is State.LISTENING, what="listening")
             await served.server.__aexit__(None, None, None)  # the server dies
             await wait_until(lambda: daemon.machine.state is State.OFFLINE, what="offline")
-            again = GeminiServer(ServerOptions(**{**TEST_OPTIONS, "port": port}))
-            if remembers:
+            options = ServerOptions(**{**TEST_OPTIONS, "port": port})
+            again = GeminiServer(options) if provider == "gemini" else RealtimeServer(options)
+            if isinstance(again, GeminiServer) and remembers:
+                assert isinstance(served.server, GeminiServer)
                 again.sessions = served.server.sessions
             async with again:
                 await wait_until(lambda: daemon.machine.state is State.LISTENING
                                  and daemon.session_id is not None, 15, what="reconnected")
-                if remembers:
-                    assert again.connections[0].resumed
-                else:
-                    assert again.connections[0].close_code == 1007
-                    assert not again.connections[-1].resumed
+                if isinstance(again, GeminiServer):
+                    if remembers:
+                        assert again.connections[0].resumed
+                    else:
+                        assert again.connections[0].close_code == 1007
+                        assert not again.connections[-1].resumed
                 mic.play(pcm_tone(600) + pcm_silence(100))
                 await wait_until(lambda: daemon.stats["turns"] == 1, 15, what="a turn after")
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_push_to_talk_press_over_a_reply_interrupts_it(
+    provider: str, gpio_double: GpioDouble, mic: Any
+) -> None:
+    async with serve(provider, reply_ms=3000, speed=1.0) as served, running(
+        served.config("push_to_talk"), gpio_double
+    ) as (daemon, led):
+        await wait_until(lambda: daemon.machine.state is State.IDLE, what="idle")
+        mic.play(pcm_tone(700))
+        gpio_double.press(BUTTON)
+        await asyncio.sleep(0.6)
+        gpio_double.release(BUTTON)
+        await wait_until(lambda: daemon.machine.state is State.SPEAKING, what="speaking")
+        item = daemon.ring.current_item
+        assert item is not None
+        await wait_until(lambda: daemon.ring.played(item) > 500 * BYTES_PER_MS, what="playing")
+        mic.play(pcm_tone(1000))  # the next question, said while holding
+        gpio_double.press(BUTTON)  # barge in
+        await wait_until(lambda: daemon.machine.state is State.LISTENING, what="listening")
+        assert daemon.ring.available == 0  # silent at once
+        written = daemon.ring.written(item)
+        await asyncio.sleep(0.6)  # long enough to be a question, and for late audio to come
+        gpio_double.release(BUTTON)
+        await wait_until(lambda: daemon.stats["turns"] == 1, 15, what="the next turn")
+        assert daemon.ring.written(item) == written  # nothing of the cancelled reply came after
+        assert led.states[-1] == "idle"
+        if isinstance(served.server, GeminiServer):
+            assert "serverContent.interrupted" in served.server.connections[0].sent
 
 
 async def test_gemini_go_away_resumes_the_session_on_a_new_connection_unnoticed(
