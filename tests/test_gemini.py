@@ -399,12 +399,16 @@ def test_bad_client_frames_are_refused_by_name(frame: bytes, message: str) -> No
     assert isinstance(error, ProtocolError) and error.message.startswith(message), error
 
 
-def test_always_on_ends_the_users_turn_before_each_answer_but_not_after_a_tool() -> None:
+def test_always_on_marks_the_users_turn_before_each_answer_but_not_after_a_tool() -> None:
     codec = GeminiCodec(model="m")
     codec.encode(SessionUpdate(session=SessionConfig()))  # automatic activity detection
-    assert kinds(decode(codec, audio())) == ["SpeechStopped", "ResponseCreated", "AudioDelta"]
+    first = decode(codec, audio())
+    assert kinds(first) == ["SpeechStarted", "SpeechStopped", "ResponseCreated", "AudioDelta"]
+    assert first[0].item_id == first[1].item_id
     decode(codec, content(turnComplete=True))
     call = {"toolCall": {"functionCalls": [{"id": "c", "name": "f", "args": {}}]}}
     assert kinds(decode(codec, call)) == [
-        "SpeechStopped", "ResponseCreated", "FunctionCallDone", "ResponseDone"]
+        "SpeechStarted", "SpeechStopped", "ResponseCreated", "FunctionCallDone", "ResponseDone"]
     assert kinds(decode(codec, audio())) == ["ResponseCreated", "AudioDelta"]  # the tool's answer
+    decode(codec, content(interrupted=True))  # SpeechStarted already: only the stop follows
+    assert kinds(decode(codec, audio())) == ["SpeechStopped", "ResponseCreated", "AudioDelta"]

@@ -14,7 +14,8 @@ A response opens at the first model output after the last one closed.
 Server messages → unified variants:
     setupComplete                         → SessionCreated(session={id, provider: "gemini"})
     serverContent.modelTurn.parts[].inlineData (audio/pcm;rate=24000)
-                                          → [SpeechStopped, ResponseCreated,] AudioDelta
+                                          → [SpeechStarted, SpeechStopped, ResponseCreated,]
+                                            AudioDelta
     serverContent.modelTurn.parts[].text  → [...,] TextDelta
     serverContent.outputTranscription     → [...,] TranscriptDelta; TranscriptDone at the end
     serverContent.inputTranscription      → InputTranscriptDelta; InputTranscriptCompleted
@@ -32,13 +33,15 @@ Server messages → unified variants:
     sessionResumptionUpdate               → Unknown (the handle is kept in `LinkState`)
     toolCallCancellation, usageMetadata, anything else
                                           → Unknown(type=<first key>, payload=the frame)
-`SpeechStopped` precedes the first output of a response when the user was last heard
-starting to speak (after `interrupted` or `voiceActivity` start), and with automatic
-activity detection (always-on) before every response that answers the user (not the one
-answering a tool result): Gemini says nothing when the user stops, the device must leave
-USER_SPEAKING, and the turn's latency counts from there. Gemini does not say when the user
-starts speaking either (`voiceActivity` is not offered by the Developer API): an always-on
-device goes from listening straight to speaking, except after a barge-in.
+Gemini says neither when the user starts nor when they stop speaking (`voiceActivity` is not
+offered by the Developer API), only `interrupted` when they speak over a reply still being
+generated. So with automatic activity detection (always-on) the decoder emits SpeechStarted
+and SpeechStopped just before each response that answers the user (not the one answering a
+tool result): the device passes through user_speaking and thinking as with OpenAI (at the
+moment the answer starts), its turn latency counts from there, and a previous reply still
+playing from the device's buffer - the user spoke over it, after the server had finished
+generating it - is cut as a barge-in. After `interrupted` only the SpeechStopped follows.
+In push-to-talk the button marks the turns and none of this is emitted.
 
 Client events → messages (`encode` returns zero or more frames):
     SessionUpdate        → setup {model, generationConfig {responseModalities [AUDIO],
@@ -428,7 +431,7 @@ class GeminiCodec:
         self.state = state if state is not None else LinkState()
         self._make_resampler = resampler
         self._resampler: Resample | None = None
-        self._manual = True  # until a setup says otherwise: no synthetic SpeechStopped
+        self._manual = True  # until a setup says otherwise: no synthetic speech events
         self._activity_open = False
         self._turn: _Turn | None = None
         self._closed_by_tool = False
@@ -570,7 +573,11 @@ class GeminiCodec:
         """The open response, opening one (and ending the user's turn) if none is."""
         if self._turn is not None:
             return self._turn
-        if self._user_speaking or not (self._manual or self._closed_by_tool):
+        if not (self._user_speaking or self._manual or self._closed_by_tool):
+            # always-on: an answer means the user spoke; a reply still playing is stale
+            out.append(SpeechStarted(audio_start_ms=0, item_id=self._user()))
+            self._user_speaking = True
+        if self._user_speaking:
             self._user_speaking = False
             out.append(SpeechStopped(audio_end_ms=0, item_id=self._user()))
         out.extend(self._user_done())
