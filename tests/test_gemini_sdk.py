@@ -133,3 +133,56 @@ def test_sdk_built_server_messages_decode() -> None:
         session_resumption_update=types.LiveServerSessionResumptionUpdate(
             new_handle="handle-2", resumable=True))))
     assert state.handle == "handle-2"
+
+
+def _camel(value: Any) -> Any:
+    """snake_case keys as camelCase (the SDK's converter leaves some snake_case; protobuf's
+    JSON mapping accepts both), values under `args`/`parametersJsonSchema` untouched."""
+    if isinstance(value, list):
+        return [_camel(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {}
+    for key, item in value.items():
+        head, *rest = key.split("_")
+        name = head + "".join(w[:1].upper() + w[1:] for w in rest)
+        out[name] = item if name in ("parametersJsonSchema", "args") else _camel(item)
+    return out
+
+
+@pytest.mark.parametrize("ptt", [True, False], ids=["push-to-talk", "always-on"])
+def test_the_setup_is_what_the_sdk_itself_sends_for_the_same_config(ptt: bool) -> None:
+    """google-genai's own converter (LiveConnectConfig -> the wire `setup`) gives the same
+    message, field for field, as pivox's encoder."""
+    genai = pytest.importorskip("google.genai")
+    converters = pytest.importorskip("google.genai._live_converters")
+    common = pytest.importorskip("google.genai._common")
+    detection = types.AutomaticActivityDetection(disabled=True) if ptt else (
+        types.AutomaticActivityDetection(disabled=False, prefix_padding_ms=100,
+                                         silence_duration_ms=800))
+    config = types.LiveConnectConfig(
+        response_modalities=[types.Modality.AUDIO],
+        speech_config=types.SpeechConfig(voice_config=types.VoiceConfig(
+            prebuilt_voice_config=types.PrebuiltVoiceConfig(voice_name="Kore"))),
+        system_instruction=types.Content(parts=[types.Part(text="Be brief.")]),
+        tools=[types.Tool(function_declarations=[types.FunctionDeclaration(
+            name=TOOL.name, description=TOOL.description,
+            parameters_json_schema=dict(TOOL.parameters))])],
+        realtime_input_config=types.RealtimeInputConfig(automatic_activity_detection=detection),
+        input_audio_transcription=types.AudioTranscriptionConfig(),
+        output_audio_transcription=types.AudioTranscriptionConfig(),
+        session_resumption=types.SessionResumptionConfig(handle="h1"),
+        context_window_compression=types.ContextWindowCompressionConfig(
+            sliding_window=types.SlidingWindow()),
+    )
+    client = genai.Client(api_key="unused")  # builds requests only; nothing is sent
+    wire = common.convert_to_dict(converters._LiveConnectParameters_to_mldev(
+        api_client=client._api_client,
+        from_object=types.LiveConnectParameters(model="models/m", config=config).model_dump(
+            exclude_none=True)))
+    session = SessionConfig(
+        instructions="Be brief.", voice="Kore", tools=(TOOL,),
+        turn_detection=None if ptt else ServerVad(prefix_padding_ms=100, silence_duration_ms=800))
+    codec = GeminiCodec(model="models/m", state=LinkState(handle="h1"))
+    (frame,) = codec.encode(SessionUpdate(session=session))
+    assert orjson.loads(frame)["setup"] == _camel(wire["setup"])

@@ -45,7 +45,8 @@ In push-to-talk the button marks the turns and none of this is emitted.
 
 Client events → messages (`encode` returns zero or more frames):
     SessionUpdate        → setup {model, generationConfig {responseModalities [AUDIO],
-                           speechConfig voice}, systemInstruction, tools[].functionDeclarations,
+                           speechConfig voice}, systemInstruction, tools[].functionDeclarations
+                           (JSON Schema parameters as `parametersJsonSchema`),
                            realtimeInputConfig.automaticActivityDetection (disabled when
                            turn_detection is None: push-to-talk), input/outputAudioTranscription,
                            sessionResumption {handle}, contextWindowCompression}
@@ -189,8 +190,11 @@ def encode_setup(config: SessionConfig, *, model: str, handle: str | None = None
     if config.instructions:
         setup["systemInstruction"] = {"parts": [{"text": config.instructions}]}
     if config.tools:
+        # pivox's tool parameters are JSON Schema: `parametersJsonSchema`, not `parameters`
+        # (an OpenAPI subset with upper-case type names)
         setup["tools"] = [{"functionDeclarations": [
-            {"name": t.name, "description": t.description, "parameters": dict(t.parameters)}
+            {"name": t.name, "description": t.description,
+             "parametersJsonSchema": dict(t.parameters)}
             if t.parameters else {"name": t.name, "description": t.description}
             for t in config.tools
         ]}]
@@ -703,7 +707,7 @@ def decode_client_message(frame: Frame) -> ClientMessage | ProtocolError:
         return ProtocolError(str(exc), event_type=kind)
 
 
-_OPAQUE: Final = frozenset({"parameters", "args", "response"})
+_OPAQUE: Final = frozenset({"parameters", "parametersJsonSchema", "args", "response"})
 """Keys whose values are the user's own JSON: their keys are never renamed."""
 
 
@@ -779,8 +783,11 @@ def _read_declaration(value: Any, path: str) -> Tool:
     name = _str(declaration, "name", path + ".")
     if not name:
         raise _Invalid(f"field '{path}.name' is missing, expected a string")
+    schema = _obj(declaration, "parametersJsonSchema", path + ".")
+    if schema is None:
+        schema = _obj(declaration, "parameters", path + ".")
     return Tool(name=name, description=_str(declaration, "description", path + ".") or "",
-                parameters=_obj(declaration, "parameters", path + ".") or {})
+                parameters=schema or {})
 
 
 def _read_realtime(body: dict[str, Any]) -> ClientMessage:
