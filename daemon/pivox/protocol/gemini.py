@@ -73,7 +73,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from typing import Any, Final, NamedTuple, Protocol
 
 import orjson
 import pybase64
@@ -305,18 +305,20 @@ def _read_audio(value: Any, path: str) -> bytes:
 _URLSAFE: Final = str.maketrans("-_", "+/")
 
 
-@dataclass(frozen=True, slots=True)
-class _Part:
+class _Part(NamedTuple):
     """One model output part, checked: audio PCM, text, or something pivox does not play."""
 
-    audio: bytes | None = None
-    text: str | None = None
-    other: dict[str, Any] | None = None
+    audio: bytes | None
+    text: str | None
+    other: dict[str, Any] | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Message:
-    """One server frame, checked; applied to the codec's state only once all of it is valid."""
+    """One server frame, checked; applied to the codec's state only once all of it is valid.
+
+    Filled in by the readers of `_READERS`, one per message kind present in the frame.
+    """
 
     frame: dict[str, Any]
     setup_complete: dict[str, Any] | None = None
@@ -334,80 +336,144 @@ class _Message:
     resumption: tuple[str | None, bool] | None = None
 
 
-def _read_part(part: Any, path: str) -> _Part:
+_PARTS: Final = "serverContent.modelTurn.parts"
+
+
+def _read_part(part: Any, index: int) -> _Part:
+    """One `modelTurn.parts[]` entry; error paths are built only on an error."""
     if type(part) is not dict:
-        raise _wrong_type(path, "an object", part)
-    inline = _obj(part, "inlineData", path + ".")
-    if inline is not None:
-        mime = _str(inline, "mimeType", path + ".inlineData.")
-        if mime not in _OUTPUT_MIMES:
-            raise _wrong_value(path + ".inlineData.mimeType", f"'{OUTPUT_MIME}'", mime)
-        data = inline.get("data")
-        if data is None:
-            raise _Invalid(f"field '{path}.inlineData.data' is missing, expected base64 text")
-        return _Part(audio=_read_audio(data, path + ".inlineData.data"))
-    text = _str(part, "text", path + ".")
-    if text is not None:
-        return _Part(text=text)
-    return _Part(other=part)
+        raise _wrong_type(f"{_PARTS}[{index}]", "an object", part)
+    inline = part.get("inlineData")
+    if inline is None:
+        text = part.get("text")
+        if text is None:
+            return _Part(None, None, part)
+        if type(text) is not str:
+            raise _wrong_type(f"{_PARTS}[{index}].text", "a string", text)
+        return _Part(None, text, None)
+    path = f"{_PARTS}[{index}].inlineData"
+    if type(inline) is not dict:
+        raise _wrong_type(path, "an object", inline)
+    mime = inline.get("mimeType")
+    if type(mime) is not str or mime not in _OUTPUT_MIMES:
+        if mime is not None and type(mime) is not str:
+            raise _wrong_type(path + ".mimeType", "a string", mime)
+        raise _wrong_value(path + ".mimeType", f"'{OUTPUT_MIME}'", mime)
+    data = inline.get("data")
+    if data is None:
+        raise _Invalid(f"field '{path}.data' is missing, expected base64 text")
+    return _Part(_read_audio(data, path + ".data"), None, None)
 
 
-def _read_transcription(content: dict[str, Any], key: str) -> tuple[str | None, bool]:
-    value = _obj(content, key, "serverContent.")
-    if value is None:
-        return None, False
-    path = f"serverContent.{key}."
-    return _str(value, "text", path), _bool(value, "finished", path)
+def _read_transcription(value: Any, key: str) -> tuple[str | None, bool]:
+    path = f"serverContent.{key}"
+    if type(value) is not dict:
+        raise _wrong_type(path, "an object", value)
+    return _str(value, "text", path + "."), _bool(value, "finished", path + ".")
 
 
+def _body(value: Any, path: str) -> dict[str, Any] | None:
+    """A message kind's body: an object, or None for null (as if absent)."""
+    if value is None or type(value) is dict:
+        return value
+    raise _wrong_type(path, "an object", value)
+
+
+def _read_setup_complete(m: _Message, value: Any) -> None:
+    m.setup_complete = _body(value, "setupComplete") or {}
+    _str(m.setup_complete, "sessionId", "setupComplete.")
+
+
+def _read_content(m: _Message, value: Any) -> None:
+    content = _body(value, "serverContent")
+    if content is None:
+        return
+    turn = content.get("modelTurn")
+    if turn is not None:
+        if type(turn) is not dict:
+            raise _wrong_type("serverContent.modelTurn", "an object", turn)
+        parts = _list(turn, "parts", "serverContent.modelTurn.")
+        m.parts = tuple([_read_part(part, i) for i, part in enumerate(parts)])
+    if (heard := content.get("inputTranscription")) is not None:
+        m.input_text, m.input_finished = _read_transcription(heard, "inputTranscription")
+    if (said := content.get("outputTranscription")) is not None:
+        m.output_text, _ = _read_transcription(said, "outputTranscription")
+    for key, attr in _CONTENT_FLAGS:
+        flag = content.get(key)
+        if flag is not None:
+            if type(flag) is not bool:
+                raise _wrong_type("serverContent." + key, "a boolean", flag)
+            setattr(m, attr, flag)
+
+
+_CONTENT_FLAGS: Final = (("generationComplete", "generation_complete"),
+                         ("turnComplete", "turn_complete"), ("interrupted", "interrupted"))
 _ACTIVITY_TYPES: Final = ("ACTIVITY_START", "ACTIVITY_END")
+
+
+def _read_voice_activity(m: _Message, value: Any) -> None:
+    activity = _body(value, "voiceActivity")
+    if activity is None:
+        return
+    kind = _str(activity, "voiceActivityType", "voiceActivity.")
+    if kind not in _ACTIVITY_TYPES:
+        raise _wrong_value("voiceActivity.voiceActivityType", "ACTIVITY_START or ACTIVITY_END",
+                           kind)
+    m.voice_activity = kind
+
+
+def _read_tool_call(m: _Message, value: Any) -> None:
+    tool_call = _body(value, "toolCall")
+    if tool_call is not None:
+        calls = _list(tool_call, "functionCalls", "toolCall.")
+        m.calls = tuple(_read_call(c, f"toolCall.functionCalls[{i}]") for i, c in enumerate(calls))
+
+
+def _read_go_away(m: _Message, value: Any) -> None:
+    go_away = _body(value, "goAway")
+    if go_away is not None:
+        left = go_away.get("timeLeft")
+        m.go_away = True
+        m.go_away_ms = None if left is None else _duration_ms(left, "goAway.timeLeft")
+
+
+def _read_resumption(m: _Message, value: Any) -> None:
+    update = _body(value, "sessionResumptionUpdate")
+    if update is not None:
+        path = "sessionResumptionUpdate."
+        m.resumption = (_str(update, "newHandle", path), _bool(update, "resumable", path))
+
+
+def _check_body(path: str) -> Callable[[_Message, Any], None]:
+    """A kind pivox only passes on (as Unknown): its body must still be an object."""
+
+    def check(m: _Message, value: Any) -> None:
+        _body(value, path)
+
+    return check
+
+
+_READERS: Final[dict[str, Callable[[_Message, Any], None]]] = {
+    "setupComplete": _read_setup_complete,
+    "serverContent": _read_content,
+    "voiceActivity": _read_voice_activity,
+    "toolCall": _read_tool_call,
+    "goAway": _read_go_away,
+    "sessionResumptionUpdate": _read_resumption,
+    "toolCallCancellation": _check_body("toolCallCancellation"),
+    "usageMetadata": _check_body("usageMetadata"),
+}
+"""One reader per message kind (table, not a chain); kinds not here are kept as Unknown."""
 
 
 def _read_message(obj: dict[str, Any]) -> _Message:
     """Check every part of a server frame pivox reads; raise _Invalid at the first bad one."""
-    fields: dict[str, Any] = {"frame": obj}
-    if "setupComplete" in obj:
-        fields["setup_complete"] = _obj(obj, "setupComplete", "") or {}
-        _str(fields["setup_complete"], "sessionId", "setupComplete.")
-    content = _obj(obj, "serverContent", "")
-    if content is not None:
-        turn = _obj(content, "modelTurn", "serverContent.")
-        if turn is not None:
-            fields["parts"] = tuple(
-                _read_part(p, f"serverContent.modelTurn.parts[{i}]")
-                for i, p in enumerate(_list(turn, "parts", "serverContent.modelTurn."))
-            )
-        fields["input_text"], fields["input_finished"] = _read_transcription(
-            content, "inputTranscription")
-        fields["output_text"], _ = _read_transcription(content, "outputTranscription")
-        for key, attr in (("generationComplete", "generation_complete"),
-                          ("turnComplete", "turn_complete"), ("interrupted", "interrupted")):
-            fields[attr] = _bool(content, key, "serverContent.")
-    activity = _obj(obj, "voiceActivity", "")
-    if activity is not None:
-        kind = _str(activity, "voiceActivityType", "voiceActivity.")
-        if kind not in _ACTIVITY_TYPES:
-            raise _wrong_value("voiceActivity.voiceActivityType",
-                               "ACTIVITY_START or ACTIVITY_END", kind)
-        fields["voice_activity"] = kind
-    tool_call = _obj(obj, "toolCall", "")
-    if tool_call is not None:
-        fields["calls"] = tuple(
-            _read_call(c, f"toolCall.functionCalls[{i}]")
-            for i, c in enumerate(_list(tool_call, "functionCalls", "toolCall."))
-        )
-    go_away = _obj(obj, "goAway", "")
-    if go_away is not None:
-        left = go_away.get("timeLeft")
-        fields["go_away"] = True
-        fields["go_away_ms"] = None if left is None else _duration_ms(left, "goAway.timeLeft")
-    update = _obj(obj, "sessionResumptionUpdate", "")
-    if update is not None:
-        path = "sessionResumptionUpdate."
-        fields["resumption"] = (_str(update, "newHandle", path), _bool(update, "resumable", path))
-    for key in ("toolCallCancellation", "usageMetadata"):
-        _obj(obj, key, "")
-    return _Message(**fields)
+    message = _Message(obj)
+    for key, value in obj.items():
+        reader = _READERS.get(key)
+        if reader is not None:
+            reader(message, value)
+    return message
 
 
 def _read_call(call: Any, path: str) -> tuple[str | None, str, str]:
