@@ -237,6 +237,12 @@ class AudioSettings:
     ring_ms: int = _setting(
         10000, "Playback buffer for the model's audio, in ms.", range=(200, 60000)
     )
+    max_reply_s: int = _setting(
+        300,
+        "Longest reply played whole, in s: what the ring cannot hold yet waits in memory, up "
+        "to this much PCM (48 KB/s; 300 s is 14.4 MB); the rest of a longer reply is dropped.",
+        range=(10, 3600),
+    )
     preroll_ms: int = _setting(
         300, "Mic audio kept from before a button press, in ms.", range=(0, 5000)
     )

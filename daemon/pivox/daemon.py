@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pivox import machine as m
+from pivox.aec import open_canceller
 from pivox.backoff import Backoff
 from pivox.capture import Capture
 from pivox.config import Config, load_config
-from pivox.devices import AudioDevices, OpenMicrophone, OpenSpeaker, open_canceller
 from pivox.errors import AuthError, ConfigError, DeviceError, ProtocolError
 from pivox.events import (
     AudioDelta,
@@ -54,13 +54,16 @@ from pivox.events import (
 from pivox.gestures import ButtonGestures
 from pivox.led import DEFAULT_PATTERNS, LedPattern, parse_pattern
 from pivox.memory import pin_mmap_threshold
+from pivox.playback import Playback
 from pivox.preroll import PreRoll
-from pivox.protocol.fastpath import decode_into_ring
+from pivox.protocol.fastpath import decode_audio, decode_into_ring
 from pivox.protocol.gemini import LinkState
 from pivox.protocol.provider import Wire, new_wire
 from pivox.ring import AudioRing
 from pivox.secrets import ApiKey, load_api_key
 from pivox.session import Connection, Endpoint, closed_by_auth, describe_close
+from pivox.sound import AUDIO_GRACE_S as AUDIO_GRACE_S  # re-exported for tests
+from pivox.sound import OpenMicrophone, OpenSpeaker, SoundDevices
 from pivox.systemd import Notifier
 from pivox.tools import call_tool, declared_tools
 from pivox.turns import TurnTracker
@@ -79,6 +82,9 @@ RENEW_GRACE_S = 60.0
 OUTBOX_LIMIT = 250
 """Events (5 s of mic frames) that may wait for a slow link; past it new mic frames are dropped
 (control events never are)."""
+LINK_CLOSE_S = 1.0
+"""Time the closing handshake gets; stop closes the link and the devices side by side, so the
+process is gone within 2 s of SIGTERM (`pivox.cli` exits hard past STOP_DEADLINE_S)."""
 
 
 class Indicator(Protocol):
@@ -155,6 +161,7 @@ class Daemon:
         api_key: ApiKey | None = None,
         notifier: Notifier | None = None,
         clock: Callable[[], float] = time.monotonic,
+        on_stop: Callable[[], None] | None = None,
     ) -> None:
         self.config = config
         self.config_path = config_path
@@ -163,19 +170,21 @@ class Daemon:
         self.notifier = notifier or Notifier()
         self.clock = clock
         self.ring = AudioRing(config.audio.ring_ms * BYTES_PER_MS)
+        self.playback = Playback(self.ring, config.audio.max_reply_s * 1000 * BYTES_PER_MS)
         self.capture = self._capture()
+        self.sound = SoundDevices(
+            lambda far_end: self.hw.open_speaker(self.config, self.ring, far_end),
+            lambda on_frame: self.hw.open_microphone(self.config, on_frame),
+            on_frame=self._on_mic_frame, muted=lambda: self.machine.muted,
+            on_change=lambda failed: self._feed(m.AudioFailed() if failed else m.AudioRecovered()),
+            clock=clock,
+        )
         self.machine = m.DeviceMachine(
             config.session.mode, double_tap_action=config.button.double_tap_action
         )
         self.gestures = self._gestures()
         self.patterns = led_patterns(config)
         self.turns = TurnTracker()
-        self.audio = AudioDevices(
-            hardware.open_speaker, hardware.open_microphone, self.ring,
-            on_frame=self._on_mic_frame, muted=lambda: self.machine.muted,
-            on_failed=lambda error: self._feed(m.AudioFailed()),
-            on_recovered=lambda: self._feed(m.AudioRecovered()), clock=clock,
-        )
         self.button: Any = None
         self.led: Indicator | None = None
         self.conn: Connection | None = None
@@ -195,6 +204,8 @@ class Daemon:
         """When the device last heard from the server or started thinking (monotonic)."""
         self._last_ping = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._on_stop = on_stop
+        self._silencing: set[asyncio.Task[None]] = set()
         self.link_state = LinkState()
         """What outlives a connection to Gemini: the session's resumption handle, the ids."""
         self._connected_at = 0.0
@@ -212,7 +223,7 @@ class Daemon:
         self._install_signals()
         self._open_gpio()
         self._feed(m.Booted())
-        self.audio.open(self.config)
+        await self.sound.open()
         self.notifier.ready(self._status_line())
         log.info("pivox running in %s mode", self.config.session.mode,
                  extra={"PIVOX_STATE": self.machine.state.value})
@@ -223,16 +234,22 @@ class Daemon:
         await self._stop.wait()
         self.notifier.stopping()
         log.info("stopping", extra={"PIVOX_EVENT": "stop"})
+        # devices abort (never drain) while the link closes: both bounded, side by side
+        closing = asyncio.create_task(self.sound.close())
+        tasks += self._silencing
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await closing
         await self._shutdown()
         return 0
 
     def stop(self) -> None:
-        """Ask run() to finish cleanly."""
+        """Ask run() to finish: the link and the devices close within about LINK_CLOSE_S."""
+        if not self._stop.is_set() and self._on_stop is not None:
+            self._on_stop()
         self._stop.set()
 
     def reload(self) -> None:
@@ -260,15 +277,14 @@ class Daemon:
             self.machine = m.DeviceMachine(new.session.mode,
                                            double_tap_action=new.button.double_tap_action)
             self._feed(m.Booted())
-            if self.audio.failed_since is not None:
+            if self.sound.failed:
                 self._feed(m.AudioFailed())
             key_changed = True
         if (old.server, old.session) != (new.server, new.session) or key_changed:
             self._reconnect.set()
         if old.audio != new.audio:
-            self.audio.close()
             self.capture = self._capture()
-            self.audio.open(new)
+            self.sound.reopen()
         log.info("config reloaded from %s", self.config_path, extra={"PIVOX_EVENT": "reload"})
         self.notifier.ready(self._status_line())  # READY=1 ends systemd's "reloading" state
 
@@ -284,10 +300,6 @@ class Daemon:
         if self.led is not None:
             self.led.show(LedPattern(kind="off"), "stopped")
             self.led.close()
-        if self.conn is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.conn.close(), 2.0)
-        self.audio.close()
         if self.button is not None:
             self.button.close()
 
@@ -355,7 +367,7 @@ class Daemon:
         if state is m.State.AUTH_ERROR:
             return "auth error: check the API key"
         if state is m.State.AUDIO_ERROR:
-            return f"audio error: {self.audio.error}"
+            return f"audio error: {self.sound.error}"
         if state in (m.State.OFFLINE, m.State.CONNECTING, m.State.BOOTING):
             return f"{state.value.replace('_', ' ')}, server {host}"
         return f"{state.value.replace('_', ' ')}, connected to {host}"
@@ -413,12 +425,13 @@ class Daemon:
                 self.button.sample()
             for gesture in self.gestures.poll(now):
                 self._feed(gesture)
+            self.playback.pump()
             self._check_playback(now)
             self._check_reply_timeout(now)
             self._check_renewal(now)
             if self.led is not None:
                 self.led.tick(now)
-            self.audio.check(now, self.config)
+            self.sound.check(now)
             self._watchdog(now)
             await asyncio.sleep(self._tick_interval())
 
@@ -429,7 +442,7 @@ class Daemon:
         ):
             self.turns.heard(now)
         if (self.machine.state is m.State.SPEAKING and self._active_response is None
-                and self.ring.available == 0):
+                and self.ring.available == 0 and not self.playback.pending):
             self._feed(m.Drained())
             if self.machine.state is not m.State.SPEAKING:
                 self._finish_turn()
@@ -493,7 +506,7 @@ class Daemon:
         interval = self.notifier.watchdog_interval()
         if interval is None or now - self._last_ping < interval:
             return
-        if self.audio.alive(now):
+        if self.sound.alive(now):
             self.notifier.watchdog_ping()
             self._last_ping = now
 
@@ -579,7 +592,7 @@ class Daemon:
             if not self._session_started:  # a handle the server would not resume: drop it
                 self.link_state.handle = None
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(conn.close(), 2.0)
+                await asyncio.wait_for(conn.close(), LINK_CLOSE_S)
         return result
 
     async def _offline(self, backoff: Backoff, reason: str) -> None:
@@ -621,12 +634,19 @@ class Daemon:
         """Decode one frame: audio deltas by the fast path, anything else in full."""
         chunk = wire.parse_audio(frame)
         if chunk is not None:
-            if chunk.response_id in self._cancelled and chunk.is_plain():
+            response_id, item_id = chunk.response_id, chunk.item_id
+            if (response_id in self._cancelled or not self.playback.admit(
+                    response_id, item_id)) and chunk.is_plain():
                 return
-            rest = decode_into_ring(chunk, self.ring)  # the PCM the ring had no room for yet
-            if rest is not None:
-                self._audio_arrived(chunk.response_id, chunk.item_id)
-                await self._write_all(chunk.response_id, chunk.item_id, rest)
+            if self.playback.direct:  # nothing waits: decode straight into the ring
+                rest = decode_into_ring(chunk, self.ring)  # the PCM the ring had no room for
+                if rest is not None:
+                    self._audio_arrived(response_id, item_id)
+                    self.playback.hold(rest, item_id, response_id)
+                    return
+            elif (pcm := decode_audio(chunk)) is not None:
+                self._audio_arrived(response_id, item_id)
+                self.playback.write(pcm, item_id, response_id)
                 return
         # not a plain audio delta after all, or other events (Gemini: several per frame)
         for event in wire.decode(frame):
@@ -659,7 +679,7 @@ class Daemon:
         elif isinstance(event, ResponseCreated):
             self._active_response = event.response_id
         elif isinstance(event, AudioDone | ResponseDone):
-            self.ring.finish()  # what is queued still plays; a gap after it is no underrun
+            self.playback.finish()  # what is queued still plays; a gap after it is no underrun
             if isinstance(event, ResponseDone):
                 self._response_done(event)
         elif isinstance(event, FunctionCallDone):
@@ -711,9 +731,10 @@ class Daemon:
                 extra=self._fields(PIVOX_EVENT="error"))
 
     async def _play(self, response_id: str, item_id: str, pcm: bytes) -> None:
-        """Queue reply audio in the ring, waiting for room; never drop unplayed audio."""
-        self._audio_arrived(response_id, item_id)
-        await self._write_all(response_id, item_id, memoryview(pcm))
+        """Queue reply audio (ring, then backlog) without waiting: the receiver keeps reading."""
+        if self.playback.admit(response_id, item_id):
+            self._audio_arrived(response_id, item_id)
+            self.playback.write(pcm, item_id, response_id)
 
     def _audio_arrived(self, response_id: str, item_id: str) -> None:
         """Note reply audio: the first of a response starts the speaking state."""
@@ -724,43 +745,41 @@ class Daemon:
         elif self.turns.current is not None:
             self.turns.audio_arrived(self.clock(), response_id, item_id)
 
-    async def _write_all(self, response_id: str, item_id: str, view: memoryview) -> None:
-        """Write `view` to the ring as room frees up, unless the response is cancelled."""
-        while view:
-            written = self.ring.write(view, item_id)
-            view = view[written:]
-            if view:
-                await asyncio.sleep(TICK_S)
-                if response_id in self._cancelled:
-                    return
-
     # ------------------------------------------------------------------ barge-in
 
     def _barge_in(self) -> None:
         """Silence the speaker now, cancel the reply and tell the server what was heard."""
         response_id = self._playing_response or self._active_response
+        playing = self._playing_response
         item_id = self.ring.current_item
-        self.ring.clear()
-        # what was handed to the sound card but never heard; nothing to drop if nothing plays
-        unheard = self.audio.flush_speaker() if self._playing_response else 0
+        self.playback.clear()
         if response_id is None:
             return
         self._cancelled.append(response_id)
         self._send(ResponseCancel(response_id=response_id))
-        if item_id is not None and self._playing_response == response_id:
-            played_ms = max(0, self.ring.played(item_id) - unheard) // BYTES_PER_MS
-            self._send(ItemTruncate(item_id=item_id, content_index=0, audio_end_ms=played_ms))
-            log.info("barge-in: cancelled %s after %d ms of %s", response_id, played_ms, item_id,
-                     extra=self._fields(RESPONSE_ID=response_id, ITEM_ID=item_id,
-                                        PIVOX_EVENT="barge_in"))
+        truncate = item_id if item_id is not None and playing == response_id else None
         self._playing_response = self._active_response = None
         self.turns.finish()
+        task = asyncio.create_task(self._silence(playing is not None, response_id, truncate))
+        self._silencing.add(task)
+        task.add_done_callback(self._silencing.discard)
+
+    async def _silence(self, playing: bool, response_id: str, item_id: str | None) -> None:
+        """Flush the speaker off the loop if it plays, then truncate `item_id` at what was heard."""
+        unheard = await self.sound.flush() if playing else 0  # handed to the card, never heard
+        if item_id is None:
+            return
+        played_ms = max(0, self.ring.played(item_id) - unheard) // BYTES_PER_MS
+        self._send(ItemTruncate(item_id=item_id, content_index=0, audio_end_ms=played_ms))
+        log.info("barge-in: cancelled %s after %d ms of %s", response_id, played_ms, item_id,
+                 extra=self._fields(RESPONSE_ID=response_id, ITEM_ID=item_id,
+                                    PIVOX_EVENT="barge_in"))
 
     # ------------------------------------------------------------------ tool host
 
     def set_volume(self, level: int) -> None:
         """Tool host: change the speaker volume."""
-        self.audio.set_volume(level)
+        self.sound.set_volume(level)
 
     def set_muted(self, muted: bool) -> None:
         """Tool host: mute or unmute the microphone."""

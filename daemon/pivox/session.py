@@ -23,8 +23,17 @@ from pivox.secrets import ApiKey
 
 log = logging.getLogger("pivox.session")
 
-MAX_FRAME_BYTES = 32 * 1024 * 1024
-"""Largest frame accepted; larger ones close the link (1009) and the daemon reconnects."""
+MAX_FRAME_BYTES = 4 * 1024 * 1024
+"""Largest frame accepted; larger ones close the link (1009) and the daemon reconnects.
+
+A Realtime audio delta is a few KB (the bundled server sends 100 ms, 6.4 KB); 4 MiB is 65 s
+of PCM in one frame. Each frame in flight costs about three times its size (websockets'
+read buffer, the frame, the decoded PCM), so this and MAX_QUEUE bound the daemon's memory
+whatever a server sends (docs/faults.md: RSS under hostile frames)."""
+MAX_QUEUE = 4
+"""Frames websockets buffers ahead of the receiver before it stops reading the socket (its
+default is 16: 16 x 32 MiB). The receiver never waits for the speaker (`pivox.playback`), so
+the queue stays near empty and pongs are read as they come."""
 
 AUTH_CLOSE_CODE = 1008
 SECRET_HEADERS = frozenset({"authorization", "api-key", "x-goog-api-key"})
@@ -136,6 +145,7 @@ class Connection:
                 # A dead link answers no close frame either: give up as soon as on a pong.
                 close_timeout=endpoint.ping_timeout_s,
                 max_size=MAX_FRAME_BYTES,
+                max_queue=MAX_QUEUE,
                 # The server's audio is base64: deflate would cost CPU and save little.
                 compression=None,
                 logger=_WS_LOG,  # websockets' own debug lines, with the key redacted
