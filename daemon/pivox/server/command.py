@@ -33,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=defaults.port, help="0 picks a free port")
     parser.add_argument(
         "--api-key", default=os.environ.get("PIVOX_SERVER_API_KEY"),
-        help="accept only this Bearer key (env PIVOX_SERVER_API_KEY; default: any key)",
+        help="accept only this key: Bearer (openai) or x-goog-api-key / ?key= (gemini) "
+        "(env PIVOX_SERVER_API_KEY; default: any key)",
     )
     parser.add_argument("--chunk-ms", type=int, default=defaults.chunk_ms,
                         help="audio per delta, ms")
