@@ -280,7 +280,9 @@ class Daemon:
             if self.sound.failed:
                 self._feed(m.AudioFailed())
             key_changed = True
-        if (old.server, old.session) != (new.server, new.session) or key_changed:
+        if (old.server, old.gemini, old.session) != (new.server, new.gemini, new.session) or (
+                key_changed):
+            self.link_state.handle = None  # a new configuration is a new session, not resumed
             self._reconnect.set()
         if old.audio != new.audio:
             self.capture = self._capture()
