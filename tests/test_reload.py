@@ -55,7 +55,7 @@ async def test_sighup_applies_a_new_session_and_sigterm_exits_cleanly(
         assert await asyncio.wait_for(task, 5) == 0
         await wait_until(lambda: server.connections[-1].close_code is not None, what="closed")
         assert server.connections[-1].close_code == 1000
-        assert daemon.sound.mic is None and daemon.sound.speaker is None
+        assert daemon.audio.mic is None and daemon.audio.speaker is None
 
 
 async def test_an_invalid_reload_keeps_the_running_config(

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pivox import machine as m
-from pivox.aec import open_canceller
 from pivox.backoff import Backoff
 from pivox.capture import Capture
 from pivox.config import Config, load_config
+from pivox.devices import AudioDevices, OpenMicrophone, OpenSpeaker, open_canceller
 from pivox.errors import AuthError, ConfigError, DeviceError, ProtocolError
 from pivox.events import (
     AudioDelta,
@@ -62,8 +62,6 @@ from pivox.protocol.provider import Wire, new_wire
 from pivox.ring import AudioRing
 from pivox.secrets import ApiKey, load_api_key
 from pivox.session import Connection, Endpoint, closed_by_auth, describe_close
-from pivox.sound import AUDIO_GRACE_S as AUDIO_GRACE_S  # re-exported for tests
-from pivox.sound import OpenMicrophone, OpenSpeaker, SoundDevices
 from pivox.systemd import Notifier
 from pivox.tools import call_tool, declared_tools
 from pivox.turns import TurnTracker
@@ -172,19 +170,18 @@ class Daemon:
         self.ring = AudioRing(config.audio.ring_ms * BYTES_PER_MS)
         self.playback = Playback(self.ring, config.audio.max_reply_s * 1000 * BYTES_PER_MS)
         self.capture = self._capture()
-        self.sound = SoundDevices(
-            lambda far_end: self.hw.open_speaker(self.config, self.ring, far_end),
-            lambda on_frame: self.hw.open_microphone(self.config, on_frame),
-            on_frame=self._on_mic_frame, muted=lambda: self.machine.muted,
-            on_change=lambda failed: self._feed(m.AudioFailed() if failed else m.AudioRecovered()),
-            clock=clock,
-        )
         self.machine = m.DeviceMachine(
             config.session.mode, double_tap_action=config.button.double_tap_action
         )
         self.gestures = self._gestures()
         self.patterns = led_patterns(config)
         self.turns = TurnTracker()
+        self.audio = AudioDevices(
+            hardware.open_speaker, hardware.open_microphone, self.ring,
+            on_frame=self._on_mic_frame, muted=lambda: self.machine.muted,
+            on_failed=lambda error: self._feed(m.AudioFailed()),
+            on_recovered=lambda: self._feed(m.AudioRecovered()), clock=clock,
+        )
         self.button: Any = None
         self.led: Indicator | None = None
         self.conn: Connection | None = None
@@ -223,7 +220,7 @@ class Daemon:
         self._install_signals()
         self._open_gpio()
         self._feed(m.Booted())
-        await self.sound.open()
+        await self.audio.open(self.config)
         self.notifier.ready(self._status_line())
         log.info("pivox running in %s mode", self.config.session.mode,
                  extra={"PIVOX_STATE": self.machine.state.value})
@@ -235,7 +232,7 @@ class Daemon:
         self.notifier.stopping()
         log.info("stopping", extra={"PIVOX_EVENT": "stop"})
         # devices abort (never drain) while the link closes: both bounded, side by side
-        closing = asyncio.create_task(self.sound.close())
+        closing = asyncio.create_task(self.audio.close())
         tasks += self._silencing
         for task in tasks:
             task.cancel()
@@ -277,7 +274,7 @@ class Daemon:
             self.machine = m.DeviceMachine(new.session.mode,
                                            double_tap_action=new.button.double_tap_action)
             self._feed(m.Booted())
-            if self.sound.failed:
+            if self.audio.failed_since is not None:
                 self._feed(m.AudioFailed())
             key_changed = True
         if (old.server, old.gemini, old.session) != (new.server, new.gemini, new.session) or (
@@ -286,7 +283,7 @@ class Daemon:
             self._reconnect.set()
         if old.audio != new.audio:
             self.capture = self._capture()
-            self.sound.reopen()
+            self.audio.reopen(new)
         log.info("config reloaded from %s", self.config_path, extra={"PIVOX_EVENT": "reload"})
         self.notifier.ready(self._status_line())  # READY=1 ends systemd's "reloading" state
 
@@ -369,7 +366,7 @@ class Daemon:
         if state is m.State.AUTH_ERROR:
             return "auth error: check the API key"
         if state is m.State.AUDIO_ERROR:
-            return f"audio error: {self.sound.error}"
+            return f"audio error: {self.audio.error}"
         if state in (m.State.OFFLINE, m.State.CONNECTING, m.State.BOOTING):
             return f"{state.value.replace('_', ' ')}, server {host}"
         return f"{state.value.replace('_', ' ')}, connected to {host}"
@@ -433,7 +430,7 @@ class Daemon:
             self._check_renewal(now)
             if self.led is not None:
                 self.led.tick(now)
-            self.sound.check(now)
+            self.audio.check(now, self.config)
             self._watchdog(now)
             await asyncio.sleep(self._tick_interval())
 
@@ -508,7 +505,7 @@ class Daemon:
         interval = self.notifier.watchdog_interval()
         if interval is None or now - self._last_ping < interval:
             return
-        if self.sound.alive(now):
+        if self.audio.alive(now):
             self.notifier.watchdog_ping()
             self._last_ping = now
 
@@ -768,7 +765,8 @@ class Daemon:
 
     async def _silence(self, playing: bool, response_id: str, item_id: str | None) -> None:
         """Flush the speaker off the loop if it plays, then truncate `item_id` at what was heard."""
-        unheard = await self.sound.flush() if playing else 0  # handed to the card, never heard
+        # what was handed to the sound card but never heard; nothing to drop if nothing plays
+        unheard = await self.audio.flush_speaker() if playing else 0
         if item_id is None:
             return
         played_ms = max(0, self.ring.played(item_id) - unheard) // BYTES_PER_MS
@@ -781,7 +779,7 @@ class Daemon:
 
     def set_volume(self, level: int) -> None:
         """Tool host: change the speaker volume."""
-        self.sound.set_volume(level)
+        self.audio.set_volume(level)
 
     def set_muted(self, muted: bool) -> None:
         """Tool host: mute or unmute the microphone."""
