@@ -127,3 +127,27 @@ def test_check_warns_about_an_allowed_cleartext_url(tmp_path: Path) -> None:
                       "allow_insecure = true\n")
     result = pivox("check", "--config", str(config), env={"OPENAI_API_KEY": SECRET})
     assert "WARN server url ws://192.0.2.10:8765/v1/realtime is cleartext" in result.stdout
+
+
+def test_demo_runs_the_whole_loop_over_gemini(tmp_path: Path) -> None:
+    """`server.provider = "gemini"`: the demo runs the bundled Gemini Live server instead."""
+    reply = tmp_path / "reply.wav"
+    result = pivox("demo", "--set", "server.provider=gemini", "--output-wav", str(reply),
+                   timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "bundled Gemini Live server" in result.stdout
+    states = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("LED: ")]
+    assert "listening" in states and "speaking" in states
+    with wave.open(str(reply)) as wav:
+        samples = array("h", wav.readframes(wav.getnframes()))
+    assert sum(1 for s in samples if abs(s) > 1000) > 24000 * 0.3
+    assert "turn 1 done" in result.stderr
+    assert "assistant: The get_time tool said:" in result.stderr
+
+
+def test_check_never_prints_a_key_in_the_gemini_url(pulse: PulseAudio) -> None:
+    result = pivox("check", "--config", "/dev/null", "--set", "server.provider=gemini",
+                   "--set", f"gemini.url=wss://generativelanguage.googleapis.com/ws/x?key={SECRET}",
+                   env={"OPENAI_API_KEY": SECRET})
+    assert "server url wss://generativelanguage.googleapis.com/ws/x (gemini)" in result.stdout
+    assert SECRET not in result.stdout + result.stderr

@@ -33,6 +33,15 @@ ALL_KEYS = [
 
 # Every default the brief asks for, written out independently of the dataclasses.
 DEFAULTS = {
+    "server.provider": "openai",
+    "gemini.url": (
+        "wss://generativelanguage.googleapis.com/ws/"
+        "google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
+    ),
+    "gemini.model": "models/gemini-live-2.5-flash-preview",
+    "gemini.voice": "Puck",
+    "gemini.auth_style": "header",
+    "gemini.reconnect_after_s": 540.0,
     "server.url": "wss://api.openai.com/v1/realtime",
     "server.model": "gpt-realtime",
     "server.dialect": "ga",
@@ -87,6 +96,12 @@ DEFAULTS = {
 
 # For every key: TOML values it must refuse, and (value, what it loads as) it must accept.
 BAD: dict[str, list[str]] = {
+    "server.provider": ['"google"', '"OpenAI"', "1"],
+    "gemini.url": ['"https://example.com"', '""'],
+    "gemini.model": ['""', "1"],
+    "gemini.voice": ['""', "true"],
+    "gemini.auth_style": ['"bearer"', '"key"'],
+    "gemini.reconnect_after_s": ["-1", "86401", '"10"'],
     "server.url": ['"http://example.com"', '"wss://"', '""', "1", '"ws://10.0.0.2/"'],
     "server.model": ["1", "true"],
     "server.dialect": ['"GA"', '"v1"', "1"],
@@ -137,6 +152,9 @@ BAD: dict[str, list[str]] = {
     "log.journal": ["true", '"yes"'],
 }
 GOOD: dict[str, list[tuple[str, object]]] = {
+    "server.provider": [('"gemini"', "gemini")],
+    "gemini.auth_style": [('"query"', "query")],
+    "gemini.reconnect_after_s": [("0", 0.0)],
     "server.url": [
         ('"ws://127.0.0.1:8765/v1/realtime?x=1"', "ws://127.0.0.1:8765/v1/realtime?x=1")
     ],
@@ -217,7 +235,8 @@ def test_a_config_hashes_copies_and_pickles() -> None:
 
 def test_an_empty_file_and_empty_sections_are_all_defaults(tmp_path: Path) -> None:
     assert load_config(write(tmp_path, "")) == Config()
-    sections = "".join(f"[{s}]\n" for s in ("server", "session", "audio", "button", "led", "log"))
+    sections = "".join(
+        f"[{s}]\n" for s in ("server", "gemini", "session", "audio", "button", "led", "log"))
     assert load_config(write(tmp_path, sections)) == Config()
 
 

@@ -128,3 +128,39 @@ async def test_a_reload_the_led_cannot_show_changes_nothing(
         finally:
             daemon.stop()
             assert await asyncio.wait_for(task, 5) == 0
+
+
+async def test_sighup_switches_the_provider_and_applies_gemini_settings(
+    start_realtime_server: StartServer, live_pulse: Any, tmp_path: Path
+) -> None:
+    """One key moves a running device from OpenAI to Gemini; a change in [gemini] alone
+    (the voice) is a new session too."""
+    from pivox.protocol.gemini import Setup
+    from pivox.server import GeminiServer, ServerOptions
+
+    path = tmp_path / "pivox.toml"
+
+    def write_gemini(url: str, voice: str) -> None:
+        write_config(path, url, "Be brief.")
+        path.write_text(path.read_text().replace(
+            "[server]\n", '[server]\nprovider = "gemini"\n') + f'[gemini]\nurl = "{url}"\n'
+            f'voice = "{voice}"\n')
+
+    async with start_realtime_server() as openai, GeminiServer(ServerOptions(port=0)) as gemini:
+        write_config(path, openai.url, "Be brief.")
+        daemon, task = await start(path)
+        await wait_until(lambda: daemon.machine.state is State.LISTENING, what="listening")
+        write_gemini(gemini.url, "Kore")
+        os.kill(os.getpid(), signal.SIGHUP)
+        await wait_until(lambda: len(gemini.connections) == 1 and daemon.session_id is not None,
+                         what="on gemini")
+        write_gemini(gemini.url, "Puck")
+        os.kill(os.getpid(), signal.SIGHUP)
+        await wait_until(lambda: len(gemini.connections) == 2
+                         and gemini.connections[1].setup is not None, what="a new gemini session")
+        setups = [c.setup for c in gemini.connections]
+        assert all(isinstance(s, Setup) for s in setups)
+        assert [s.session.voice for s in setups if s is not None] == ["Kore", "Puck"]
+        assert not gemini.connections[1].resumed  # a new configuration: a fresh session
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert await asyncio.wait_for(task, 5) == 0

@@ -667,7 +667,9 @@ async def test_auth_fault_sends_invalid_api_key_and_closes_1008(
 
 
 def test_every_option_but_the_limits_is_a_flag() -> None:
-    flags = {action.dest for action in build_parser()._actions} - {"help", "verbose"}
+    # --provider and --go-away-s pick the server class and its goAway, not an option
+    flags = {action.dest for action in build_parser()._actions} - {
+        "help", "verbose", "provider", "go_away_s"}
     fields = {f.name for f in dataclasses.fields(ServerOptions)}
     limits = {"record_bytes", "records_total_bytes", "max_frame_bytes"}
     assert flags == fields - limits - {"faults"} | {"fault"}

@@ -27,11 +27,14 @@ def run_check(config: Config, gpio_module: ModuleType | None = None) -> int:
         print(f"{'ok  ' if ok else 'FAIL'} {what}")
 
     report(True, "config is valid")
-    url = urlsplit(config.server.url)
+    gemini = config.server.provider == "gemini"
+    url = urlsplit(config.gemini.url if gemini else config.server.url)
+    shown = url._replace(query="", fragment="").geturl()  # a query may hold a key
     report(url.scheme in ("ws", "wss") and bool(url.hostname),
-           f"server url {config.server.url} ({config.server.dialect} dialect)")
+           f"server url {shown} "
+           f"({'gemini' if gemini else config.server.dialect + ' dialect'})")
     if url.scheme == "ws" and not is_loopback(url.hostname or ""):
-        print(f"WARN server url {config.server.url} is cleartext: the key and the audio cross "
+        print(f"WARN server url {shown} is cleartext: the key and the audio cross "
               "the network unencrypted (server.allow_insecure = true)")
     try:
         key = load_api_key(config.server)

@@ -22,6 +22,7 @@ from typing import Any, get_type_hints
 
 from pivox.errors import ConfigError
 from pivox.led import parse_pattern
+from pivox.protocol import gemini
 
 OVERRIDE_SOURCE = "--set"
 """The `path` of a ConfigError raised by a `--set section.key=value` override."""
@@ -129,6 +130,11 @@ _SECTION = dataclass(frozen=True, slots=True, kw_only=True)
 class ServerSettings:
     """`[server]`: where the realtime model lives and how to authenticate."""
 
+    provider: str = _setting(
+        "openai",
+        "`openai`: OpenAI Realtime at `url`; `gemini`: Gemini Live as set in `[gemini]`.",
+        choices=("openai", "gemini"),
+    )
     url: str = _setting(
         "wss://api.openai.com/v1/realtime",
         "WebSocket URL of the realtime endpoint.",
@@ -176,6 +182,38 @@ class ServerSettings:
     )
     auth_retry_s: float = _setting(
         300.0, "Wait before retrying after the server refused the key.", range=(10.0, 86400.0)
+    )
+
+
+@_SECTION
+class GeminiSettings:
+    """`[gemini]`: the Gemini Live endpoint, used when `server.provider` is `gemini`."""
+
+    url: str = _setting(
+        gemini.DEFAULT_URL,
+        "WebSocket URL of the BidiGenerateContent endpoint.",
+        check=_is_ws_url,
+        expect="a ws:// or wss:// URL",
+    )
+    model: str = _setting(
+        gemini.DEFAULT_MODEL, "Model, sent in the setup message.", check=bool,
+        expect="a non-empty string",
+    )
+    voice: str = _setting(
+        gemini.DEFAULT_VOICE, "Prebuilt voice of the replies (replaces `session.voice`).",
+        check=bool, expect="a non-empty string",
+    )
+    auth_style: str = _setting(
+        "header",
+        "`header` sends `x-goog-api-key: <key>`; `query` adds `key=<key>` to the URL "
+        "(never logged either way).",
+        choices=("header", "query"),
+    )
+    reconnect_after_s: float = _setting(
+        540.0,
+        "Renew the connection (resuming the session) at the first quiet moment after this "
+        "long, ahead of the server's connection limit; 0: only on goAway.",
+        range=(0.0, 86400.0),
     )
 
 
@@ -321,6 +359,7 @@ class Config:
     """The whole configuration; every field a section of the TOML file."""
 
     server: ServerSettings = field(default_factory=ServerSettings)
+    gemini: GeminiSettings = field(default_factory=GeminiSettings)
     session: SessionSettings = field(default_factory=SessionSettings)
     audio: AudioSettings = field(default_factory=AudioSettings)
     button: ButtonSettings = field(default_factory=ButtonSettings)
