@@ -90,7 +90,7 @@ def shown(value: Any, limit: int = MAX_ARG_CHARS) -> Any:
             text = str(value)
     except Exception:  # RecursionError, a __str__ that raises, ...
         text = f"<unprintable {type(value).__name__}>"
-    return clip(text, limit)
+    return clip(redact(text), limit)  # redacted first: a cut must not leave half a key
 
 
 Key = tuple[str, str, int]
@@ -179,7 +179,7 @@ class SafeRecords(logging.Filter):
         record.msg, record.args = clip_message(message), None
         for key, value in list(record.__dict__.items()):
             if _FIELD.match(key) and value is not None and not isinstance(value, int | float):
-                setattr(record, key, redact(shown(value, MAX_FIELD_CHARS)))
+                setattr(record, key, shown(value, MAX_FIELD_CHARS))
         if record.exc_info and not record.exc_text:
             record.exc_text = self._formatter.formatException(record.exc_info)
         if record.exc_text:
