@@ -236,9 +236,9 @@ class Conversation:
             wire_type == "session.update") else None
         if problem is not None:
             code, message, param = problem
-            return ProtocolError(message, event_type=wire_type), [
-                self._error(code, message, param=param, event_id=event_id)
-            ]
+            reply = (self._not_implemented(message, param, event_id) if code == NOT_IMPLEMENTED
+                     else self._error(code, message, param=param, event_id=event_id))
+            return ProtocolError(message, event_type=wire_type), [reply]
         raw_handler = self._RAW_HANDLERS.get(wire_type)
         if raw_handler is not None:
             raw_event = RawClientEvent(type=wire_type, event_id=event_id, payload=raw)
@@ -332,7 +332,7 @@ class Conversation:
         seconds = size / BYTES_PER_SECOND
         self._reply_text = f"I heard {seconds:.1f} seconds of audio"
         self._drop_input(size)
-        item: _JSON = {
+        item = {
             "id": item_id, "object": "realtime.item", "type": "message", "status": "completed",
             "role": "user", "content": [{"type": "input_audio", "transcript": None}],
         }
@@ -344,7 +344,7 @@ class Conversation:
         if model is None:
             return out
         transcript = f"({seconds:.1f} seconds of audio)"
-        item["content"][0]["transcript"] = transcript
+        self._items[item_id].item["content"][0]["transcript"] = transcript
         out += [
             InputTranscriptDelta(event_id=self._event_id(), item_id=item_id, content_index=0,
                                  delta=word)
@@ -403,6 +403,9 @@ class Conversation:
                 "creating a new one.",
                 event_id=event.event_id,
             )]
+        lacking = _unserved_override(event.response or {}, self.dialect)
+        if lacking is not None:
+            return [self._not_implemented(*lacking, event.event_id)]
         return self._start_response(now)
 
     def _response_cancel(self, event: ResponseCancel, now: float) -> list[ServerEvent]:
@@ -422,10 +425,12 @@ class Conversation:
         problem: tuple[str, str] | None = None
         if item is None:
             problem = "item_id", f"Item with item_id '{event.item_id}' not found."
-        elif item.item.get("role") != "assistant" or item.item["type"] != "message":
-            problem = "item_id", "Only model output audio messages can be truncated"
-        elif event.content_index != 0:
+        elif event.content_index >= len(item.item.get("content", [])):
             problem = "content_index", f"Content index {event.content_index} out of range."
+        elif item.item.get("role") != "assistant" or item.item["content"][
+            event.content_index
+        ]["type"] not in ("output_audio", "audio"):
+            problem = "item_id", "Only model output audio messages can be truncated"
         elif event.audio_end_ms < 0 or event.audio_end_ms * BYTES_PER_MS > item.audio_sent:
             sent_ms = item.audio_sent // BYTES_PER_MS
             problem = (
@@ -448,7 +453,8 @@ class Conversation:
         stream = self._stream
         if stream is not None and stream.item_id == event.item_id:
             stream.truncated = True
-            out += self._finish("cancelled", reason="client_cancelled")
+            if stream.stale_left is None:  # else cancelled already, stale deltas in flight
+                out += self._finish("cancelled", reason="client_cancelled")
         return out
 
     def _retrieve(self, event: RawClientEvent) -> list[ServerEvent]:
@@ -456,7 +462,7 @@ class Conversation:
         if isinstance(held, Error):
             return [held]
         return [Unknown(event_id=self._event_id(), type="conversation.item.retrieved", payload={
-            "type": "conversation.item.retrieved", "item": held.item,
+            "type": "conversation.item.retrieved", "item": _copy(held.item)[0],
         })]
 
     def _delete(self, event: RawClientEvent) -> list[ServerEvent]:
@@ -552,7 +558,8 @@ class Conversation:
         if chunk:
             out += self._words_due(stream, len(chunk))
             stream.sent += len(chunk)
-            self._items[stream.item_id].audio_sent = stream.sent
+            if not stream.truncated:
+                self._items[stream.item_id].audio_sent = stream.sent
             out.append(AudioDelta(event_id=self._event_id(), **self._part_ids(stream), audio=chunk))
         if stream.stale_left is not None:
             stream.stale_left -= 1
@@ -651,9 +658,9 @@ class Conversation:
         """`response.output_item.done` to `rate_limits.updated`; usage counts `text`, audio."""
         held = self._items.get(ItemId(item["id"]))
         if held is not None:
-            size = len(orjson.dumps(item))
+            copy, size = _copy(item)
             self._item_bytes += size - held.size
-            held.item, held.size = item, size
+            held.item, held.size = copy, size
         out: list[ServerEvent] = [OutputItemDone(
             event_id=self._event_id(), response_id=response_id, output_index=0, item=item
         )]
@@ -686,8 +693,8 @@ class Conversation:
     def _add_item(self, item_id: ItemId, item: _JSON, *, done: bool = True) -> list[ServerEvent]:
         """Append an item to the conversation: `added` (+ GA `done` when it is complete)."""
         previous = self._last_item
-        size = len(orjson.dumps(item))
-        self._items[item_id] = _Item(item=item, size=size)
+        copy, size = _copy(item)
+        self._items[item_id] = _Item(item=copy, size=size)
         self._item_bytes += size
         streaming = self._stream.item_id if self._stream is not None else None
         while self._item_bytes > MAX_CONVERSATION_BYTES and len(self._items) > 1:
@@ -799,6 +806,27 @@ class Conversation:
 # ---------------------------------------------------------------------- items
 
 _TRANSCRIPTION_COMPLETED = "conversation.item.input_audio_transcription.completed"
+
+
+def _unserved_override(response: Mapping[str, Any], dialect: Dialect) -> tuple[str, str] | None:
+    """A `response.create` override the server cannot honour, as (what, param), or None.
+
+    Text-only replies and out-of-band responses (`conversation: "none"`) are refused; other
+    overrides (instructions, voice, tools, metadata, ...) are ignored: replies are fixed.
+    """
+    key = "output_modalities" if dialect == "ga" else "modalities"
+    modalities = response.get(key)
+    if isinstance(modalities, list) and "audio" not in modalities:
+        return f"A response without audio ({key} {modalities!r})", f"response.{key}"
+    if response.get("conversation", "auto") != "auto":
+        return "An out-of-band response (conversation other than 'auto')", "response.conversation"
+    return None
+
+
+def _copy(item: _JSON) -> tuple[_JSON, int]:
+    """A deep copy of an item to hold (events in the outbox keep theirs) and its JSON size."""
+    data = orjson.dumps(item)
+    return orjson.loads(data), len(data)
 
 
 def _words(text: str) -> list[str]:
