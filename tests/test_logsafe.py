@@ -104,6 +104,17 @@ def test_the_journal_gets_redacted_bounded_fields() -> None:
     assert fields["PIVOX_KEY"] == "[redacted]"
 
 
+def test_a_key_cut_by_the_length_limit_leaves_no_part_of_itself(
+    plain: tuple[logging.Logger, io.StringIO, Clock],
+) -> None:
+    logger, out, _ = plain
+    key = "cut-key-0123456789abcdefghijklmnopqrstuvwxyz"
+    ApiKey(key, source="test")
+    logger.info("echo: %s", "x" * (MAX_ARG_CHARS - 10) + key)
+    logger.info("echo: %s", "x", extra={"SESSION_ID": "y" * (MAX_FIELD_CHARS - 10) + key})
+    assert key[:10] not in out.getvalue()
+
+
 def test_megabyte_peer_strings_make_short_lines(
     plain: tuple[logging.Logger, io.StringIO, Clock],
 ) -> None:

@@ -34,6 +34,8 @@ MAX_ARG_CHARS = 1000
 MAX_FIELD_CHARS = 200
 MAX_MESSAGE_CHARS = 4000
 MAX_TRACEBACK_CHARS = 8000
+MAX_SECRET_CHARS = 4096
+"""Longest secret redaction looks for (an API key file holds at most 4096 bytes)."""
 BURST = 10
 RATE_PER_S = 1.0
 TEMPLATE_CHARS = 60
@@ -68,11 +70,30 @@ def redact(text: str) -> str:
     return _TOKEN.sub(lambda m: f"{m[1]}{REDACTED}" if m[1] else REDACTED, text)
 
 
-def clip(text: str, limit: int) -> str:
-    """`text` cut to `limit` characters with a note of its length; control chars escaped."""
-    if len(text) > limit:
-        text = f"{text[:limit]}...[{len(text)} chars]"
+def clip(text: str, limit: int, length: int | None = None) -> str:
+    """`text` cut to `limit` characters with a note of its `length` (default: its own);
+    control characters escaped."""
+    length = len(text) if length is None else length
+    if max(length, len(text)) > limit:
+        text = f"{text[:limit]}...[{length} chars]"
     return _CONTROL.sub(lambda m: repr(m[0])[1:-1], text)
+
+
+def redacted_head(text: str, limit: int) -> str:
+    """The first `limit` characters of `text`, redacted, noting the length of the whole.
+
+    Redaction runs before the cut (a key across it leaves no part of itself) but only over
+    the head and one key's length more, so a 1 MiB string costs what a short one does.
+    """
+    return clip(redact(text[: limit + MAX_SECRET_CHARS]), limit, len(text))
+
+
+def redacted_tail(text: str, limit: int) -> str:
+    """The last `limit` characters of a traceback (where the error is), redacted likewise."""
+    tail = redact(text[-(limit + MAX_SECRET_CHARS):])
+    if len(text) <= limit and len(tail) <= limit:
+        return tail
+    return f"[...{len(text) - limit} chars]\n{tail[-limit:]}"
 
 
 def shown(value: Any, limit: int = MAX_ARG_CHARS) -> Any:
@@ -90,7 +111,7 @@ def shown(value: Any, limit: int = MAX_ARG_CHARS) -> Any:
             text = str(value)
     except Exception:  # RecursionError, a __str__ that raises, ...
         text = f"<unprintable {type(value).__name__}>"
-    return clip(text, limit)
+    return redacted_head(text, limit)
 
 
 Key = tuple[str, str, int]
@@ -170,30 +191,31 @@ class SafeRecords(logging.Filter):
         return True
 
     def _make_safe(self, record: logging.LogRecord, suppressed: int) -> None:
-        message = redact(_message(record))
+        message = clip_message(_message(record))
         if suppressed:
             message += f" ({suppressed} similar lines suppressed)"
             record.PIVOX_SUPPRESSED = suppressed
         for (name, template, _), count in self._limiter.settled():
             message += f" ({count} more lines of {name} like {template!r} suppressed)"
-        record.msg, record.args = clip_message(message), None
+        record.msg, record.args = message, None
         for key, value in list(record.__dict__.items()):
             if _FIELD.match(key) and value is not None and not isinstance(value, int | float):
-                setattr(record, key, redact(shown(value, MAX_FIELD_CHARS)))
+                setattr(record, key, shown(value, MAX_FIELD_CHARS))
         if record.exc_info and not record.exc_text:
             record.exc_text = self._formatter.formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = _tail(redact(record.exc_text), MAX_TRACEBACK_CHARS)
+            record.exc_text = redacted_tail(record.exc_text, MAX_TRACEBACK_CHARS)
             record.exc_info = None  # exc_text is what formatters and handlers print
         if record.stack_info:
-            record.stack_info = _tail(redact(record.stack_info), MAX_TRACEBACK_CHARS)
+            record.stack_info = redacted_tail(record.stack_info, MAX_TRACEBACK_CHARS)
 
 
 def clip_message(message: str) -> str:
-    """A whole message cut to `MAX_MESSAGE_CHARS` (its own newlines kept)."""
-    if len(message) <= MAX_MESSAGE_CHARS:
-        return message
-    return f"{message[:MAX_MESSAGE_CHARS]}...[{len(message)} chars]"
+    """A whole message redacted and cut to `MAX_MESSAGE_CHARS` (its own newlines kept)."""
+    head = redact(message[: MAX_MESSAGE_CHARS + MAX_SECRET_CHARS])
+    if max(len(message), len(head)) <= MAX_MESSAGE_CHARS:
+        return head
+    return f"{head[:MAX_MESSAGE_CHARS]}...[{len(message)} chars]"
 
 
 def _template(msg: object) -> str:
@@ -218,8 +240,3 @@ def _message(record: logging.LogRecord) -> str:
         return str(str(template) % safe)
     except Exception:  # a template that does not fit its arguments
         return f"{shown(template)} {safe!r}"
-
-
-def _tail(text: str, limit: int) -> str:
-    """The last `limit` characters of a traceback (where the error is), with a note."""
-    return text if len(text) <= limit else f"[...{len(text) - limit} chars]\n{text[-limit:]}"

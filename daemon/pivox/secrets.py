@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from pivox.config import ServerSettings
 from pivox.errors import ConfigError
-from pivox.logsafe import REDACTED, register_secret
+from pivox.logsafe import register_secret
 
 MAX_KEY_BYTES = 4096
 """Longest key file or credential read; a larger one is refused, not truncated."""
@@ -40,11 +40,6 @@ class ApiKey:
 
     def __reduce__(self) -> tuple[object, ...]:
         raise TypeError("an ApiKey is not pickled")
-
-
-def redact(text: str, key: ApiKey) -> str:
-    """`text` with every occurrence of the key replaced by `[redacted]`."""
-    return text.replace(key.reveal(), REDACTED)
 
 
 def load_api_key(
