@@ -100,3 +100,31 @@ async def test_a_reload_to_another_mode_restarts_machine_and_session(
         finally:
             daemon.stop()
             assert await asyncio.wait_for(task, 5) == 0
+
+
+async def test_a_reload_the_led_cannot_show_changes_nothing(
+    start_realtime_server: StartServer, live_pulse: Any, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    path = tmp_path / "pivox.toml"
+    async with start_realtime_server() as server:
+        write_config(path, server.url, "Be brief.")
+        daemon, task = await start(path)
+        try:
+            await wait_until(lambda: daemon.machine.state is State.LISTENING, what="listening")
+            config, patterns = daemon.config, dict(daemon.patterns)
+            with path.open("a") as file:  # a valid new session, and an LED rate of 400 digits
+                file.write(f'[led.patterns]\nidle = "blink:{"9" * 400}"\n')
+            text = path.read_text().replace("Be brief.", "Be very brief.")
+            path.write_text(text)
+            with caplog.at_level(logging.ERROR):
+                os.kill(os.getpid(), signal.SIGHUP)
+                await wait_until(lambda: "reload rejected" in caplog.text, what="rejected")
+            assert f"{path}: led.patterns.idle" in caplog.text
+            assert "Exception in callback" not in caplog.text
+            assert daemon.config is config and daemon.patterns == patterns
+            await asyncio.sleep(0.5)
+            assert len(server.connections) == 1
+        finally:
+            daemon.stop()
+            assert await asyncio.wait_for(task, 5) == 0

@@ -52,6 +52,7 @@ from pivox.events import (
 )
 from pivox.gestures import ButtonGestures
 from pivox.led import DEFAULT_PATTERNS, LedPattern, parse_pattern
+from pivox.logsafe import shown
 from pivox.memory import pin_mmap_threshold
 from pivox.playback import Playback
 from pivox.preroll import PreRoll
@@ -242,9 +243,10 @@ class Daemon:
             log.warning("reload asked, but no config file to re-read")
             return
         self.notifier.reloading()
-        try:
+        try:  # everything that can refuse the new config runs before anything changes
             new = load_config(self.config_path)
             new_key = load_api_key(new.server)
+            patterns = led_patterns(new)
         except ConfigError as exc:
             log.error("reload rejected, keeping the running config: %s", exc,
                       extra={"PIVOX_EVENT": "reload"})
@@ -252,7 +254,7 @@ class Daemon:
             return
         old, old_key = self.config, self.api_key
         self.config, self.api_key = new, new_key
-        self.patterns = led_patterns(new)
+        self.patterns = patterns
         self.gestures = self._gestures()
         key_changed = (old_key and old_key.reveal()) != (new_key and new_key.reveal())
         if (old.session.mode, old.button.double_tap_action) != (
@@ -655,7 +657,7 @@ class Daemon:
             return
         if event.status not in ("completed", "cancelled"):
             log.warning("response %s ended %s: %s", event.response_id, event.status,
-                        event.response.get("status_details"),
+                        shown(event.response.get("status_details")),  # bounded, never raises
                         extra=self._fields(RESPONSE_ID=event.response_id,
                                            PIVOX_EVENT="response_done"))
         if self._tool_followup:

@@ -11,11 +11,12 @@ import logging
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from pivox.errors import AuthError
 from pivox.events import ClientEvent, Dialect
+from pivox.linkguard import TextOnlyConnection, same_origin_connect
 from pivox.protocol.openai import encode_client_event
 from pivox.secrets import ApiKey
 
@@ -87,8 +88,9 @@ class Connection:
     async def open(cls, endpoint: Endpoint) -> Connection:
         """Connect; raises AuthError on HTTP 401/403, OSError or InvalidHandshake otherwise."""
         try:
-            ws = await connect(
+            ws = await same_origin_connect(
                 endpoint.full_url,
+                create_connection=TextOnlyConnection,  # refuses binary messages
                 additional_headers=endpoint.headers(),
                 open_timeout=endpoint.connect_timeout_s,
                 ping_interval=endpoint.ping_interval_s,

@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 
+from pivox.logsafe import SafeRecords
 from pivox.server.app import RealtimeServer
 from pivox.server.faults import parse_fault
 from pivox.server.options import ServerOptions
@@ -67,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
+    for handler in logging.getLogger().handlers:  # keys redacted, peer text and floods bounded
+        handler.addFilter(SafeRecords())  # (out of fds, asyncio logs each failed accept)
     try:
         asyncio.run(_serve(options))
     except OSError as exc:
