@@ -289,7 +289,7 @@ class _Link:
                 except Exception:  # a server bug must not end the connection
                     log.exception("failed on a client frame")
                     event = ProtocolError("the server failed on this event")
-                    out = [Error(error=ErrorInfo(
+                    out = [Error(event_id=self.conversation.event_id(), error=ErrorInfo(
                         type="server_error", message="The server had an error processing it."
                     ))]
                 self.record.note_received(now, event, len(frame))
@@ -337,21 +337,24 @@ class _Link:
             raise _Stop
         elif fault.kind == "error":
             kind, code, message = ERROR_CLASSES[fault.error]
-            await self.ws.send(encode_server_event(Error(error=ErrorInfo(
-                type=kind, code=code, message=message,
-            )), self.conversation.dialect))
+            await self._send_error(ErrorInfo(type=kind, code=code, message=message))
             self.record.note_sent(f"fault:error:{fault.error}")
         elif fault.kind == "auth":
-            await self.ws.send(encode_server_event(Error(error=ErrorInfo(
+            await self._send_error(ErrorInfo(
                 type="invalid_request_error", code="invalid_api_key",
                 message="Incorrect API key provided.",
-            )), self.conversation.dialect))
+            ))
             self.record.note_sent("error")
             await self.ws.close(1008, "invalid_api_key")
             raise _Stop
         else:
             await self.ws.send(self._fault_frame(fault))
             self.record.note_sent(f"fault:{fault.kind}")
+
+    async def _send_error(self, info: ErrorInfo) -> None:
+        """An `error` event outside the conversation's flow (a fault), with its own id."""
+        error = Error(event_id=self.conversation.event_id(), error=info)
+        await self.ws.send(encode_server_event(error, self.conversation.dialect))
 
     def _fault_frame(self, fault: Fault) -> str:
         """The one frame a malformed, bad_base64, unknown or oversized fault sends."""

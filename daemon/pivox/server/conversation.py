@@ -209,7 +209,7 @@ class Conversation:
 
     def start(self) -> list[ServerEvent]:
         """The events sent on connect: `session.created`."""
-        return [SessionCreated(event_id=self._event_id(), session=self._session_json())]
+        return [SessionCreated(event_id=self.event_id(), session=self._session_json())]
 
     def receive(
         self, frame: str | bytes, now: float
@@ -269,7 +269,7 @@ class Conversation:
         self.config = replace(self.config, **named)
         if self.config.turn_detection != previous:
             self._restart_vad()
-        return [SessionUpdated(event_id=self._event_id(), session=self._session_json())]
+        return [SessionUpdated(event_id=self.event_id(), session=self._session_json())]
 
     def _append(self, event: InputAudioAppend, now: float) -> list[ServerEvent]:
         if len(self._buffer) + len(event.audio) > MAX_INPUT_BYTES:
@@ -293,7 +293,7 @@ class Conversation:
             self._drop_input(edge.audio_start_ms * BYTES_PER_MS - self._buffer_start)
             self._speech_item = ItemId(self._ids.new("item"))
             out: list[ServerEvent] = [SpeechStarted(
-                event_id=self._event_id(),
+                event_id=self.event_id(),
                 audio_start_ms=edge.audio_start_ms,
                 item_id=self._speech_item,
             )]
@@ -303,7 +303,7 @@ class Conversation:
         item_id = self._speech_item or ItemId(self._ids.new("item"))
         self._speech_item = None
         out = [SpeechStopped(
-            event_id=self._event_id(), audio_end_ms=edge.audio_end_ms, item_id=item_id
+            event_id=self.event_id(), audio_end_ms=edge.audio_end_ms, item_id=item_id
         )]
         end = max(0, edge.audio_end_ms * BYTES_PER_MS - self._buffer_start)
         out += self._commit_bytes(min(end, len(self._buffer)), item_id)
@@ -337,7 +337,7 @@ class Conversation:
             "role": "user", "content": [{"type": "input_audio", "transcript": None}],
         }
         out: list[ServerEvent] = [AudioCommitted(
-            event_id=self._event_id(), item_id=item_id, previous_item_id=self._last_item
+            event_id=self.event_id(), item_id=item_id, previous_item_id=self._last_item
         )]
         out += self._add_item(item_id, item)
         model = self.config.transcription_model
@@ -346,7 +346,7 @@ class Conversation:
         transcript = f"({seconds:.1f} seconds of audio)"
         self._items[item_id].item["content"][0]["transcript"] = transcript
         out += [
-            InputTranscriptDelta(event_id=self._event_id(), item_id=item_id, content_index=0,
+            InputTranscriptDelta(event_id=self.event_id(), item_id=item_id, content_index=0,
                                  delta=word)
             for word in _words(transcript)
         ]
@@ -354,7 +354,7 @@ class Conversation:
             "type": _TRANSCRIPTION_COMPLETED, "item_id": item_id, "content_index": 0,
             "transcript": transcript, "usage": _transcription_usage(model, seconds, transcript),
         }
-        return [*out, Unknown(event_id=self._event_id(), type=_TRANSCRIPTION_COMPLETED,
+        return [*out, Unknown(event_id=self.event_id(), type=_TRANSCRIPTION_COMPLETED,
                               payload=completed)]
 
     def _drop_input(self, size: int) -> None:
@@ -368,7 +368,7 @@ class Conversation:
         self._speech_item = None
         if self._vad is not None:
             self._vad.restart()
-        return [AudioCleared(event_id=self._event_id())]
+        return [AudioCleared(event_id=self.event_id())]
 
     def _user_text(self, event: UserText, now: float) -> list[ServerEvent]:
         self._reply_text = f"You said: {event.text[:MAX_ECHO_CHARS]}"
@@ -446,7 +446,7 @@ class Conversation:
             if "transcript" in part:
                 part["transcript"] = ""
         out: list[ServerEvent] = [Unknown(
-            event_id=self._event_id(), type="conversation.item.truncated", payload={
+            event_id=self.event_id(), type="conversation.item.truncated", payload={
                 "type": "conversation.item.truncated", "item_id": event.item_id,
                 "content_index": event.content_index, "audio_end_ms": event.audio_end_ms,
             })]
@@ -461,7 +461,7 @@ class Conversation:
         held = self._held_item(event)
         if isinstance(held, Error):
             return [held]
-        return [Unknown(event_id=self._event_id(), type="conversation.item.retrieved", payload={
+        return [Unknown(event_id=self.event_id(), type="conversation.item.retrieved", payload={
             "type": "conversation.item.retrieved", "item": _copy(held.item)[0],
         })]
 
@@ -476,7 +476,7 @@ class Conversation:
                 "first.", param="item_id", event_id=event.event_id,
             )]
         self._item_bytes -= self._items.pop(item_id).size
-        return [Unknown(event_id=self._event_id(), type="conversation.item.deleted", payload={
+        return [Unknown(event_id=self.event_id(), type="conversation.item.deleted", payload={
             "type": "conversation.item.deleted", "item_id": item_id,
         })]
 
@@ -560,7 +560,7 @@ class Conversation:
             stream.sent += len(chunk)
             if not stream.truncated:
                 self._items[stream.item_id].audio_sent = stream.sent
-            out.append(AudioDelta(event_id=self._event_id(), **self._part_ids(stream), audio=chunk))
+            out.append(AudioDelta(event_id=self.event_id(), **self._part_ids(stream), audio=chunk))
         if stream.stale_left is not None:
             stream.stale_left -= 1
             if stream.stale_left <= 0 or stream.sent >= len(stream.audio):
@@ -572,7 +572,7 @@ class Conversation:
     def _words_due(self, stream: _Stream, size: int) -> list[ServerEvent]:
         due = math.ceil(len(stream.words) * (stream.sent + size) / len(stream.audio))
         out: list[ServerEvent] = [
-            TranscriptDelta(event_id=self._event_id(), **self._part_ids(stream), delta=word)
+            TranscriptDelta(event_id=self.event_id(), **self._part_ids(stream), delta=word)
             for word in stream.words[stream.words_sent : due]
         ]
         stream.words_sent = max(stream.words_sent, due)
@@ -582,7 +582,7 @@ class Conversation:
         response_id = ResponseId(self._ids.new("resp"))
         item_id = ItemId(self._ids.new("item"))
         out: list[ServerEvent] = [ResponseCreated(
-            event_id=self._event_id(), response_id=response_id,
+            event_id=self.event_id(), response_id=response_id,
             response=self._response_json(response_id, "in_progress", []),
         )]
         tool = self.options.tool_call
@@ -595,7 +595,7 @@ class Conversation:
         audio = self._synthesize(text)
         item = self._audio_item(item_id, "in_progress", "")
         out.append(OutputItemAdded(
-            event_id=self._event_id(), response_id=response_id, output_index=0, item=item
+            event_id=self.event_id(), response_id=response_id, output_index=0, item=item
         ))
         out += self._add_item(item_id, item, done=False)
         self._stream = _Stream(
@@ -617,16 +617,16 @@ class Conversation:
             "status": "in_progress", "name": name, "call_id": call_id, "arguments": "",
         }
         out: list[ServerEvent] = [OutputItemAdded(
-            event_id=self._event_id(), response_id=response_id, output_index=0, item=item
+            event_id=self.event_id(), response_id=response_id, output_index=0, item=item
         )]
         out += self._add_item(item_id, item, done=False)
         half = len(arguments) // 2
         out += [
-            FunctionCallDelta(event_id=self._event_id(), **ids, call_id=call_id, delta=part)
+            FunctionCallDelta(event_id=self.event_id(), **ids, call_id=call_id, delta=part)
             for part in (arguments[:half], arguments[half:]) if part
         ]
         out.append(FunctionCallDone(
-            event_id=self._event_id(), **ids, call_id=call_id, name=name, arguments=arguments
+            event_id=self.event_id(), **ids, call_id=call_id, name=name, arguments=arguments
         ))
         done_item = {**item, "status": "completed", "arguments": arguments}
         return out + self._close_response(
@@ -641,8 +641,8 @@ class Conversation:
         heard = "" if stream.truncated else "".join(stream.words[: stream.words_sent]).strip()
         ids = self._part_ids(stream)
         out: list[ServerEvent] = [
-            AudioDone(event_id=self._event_id(), **ids),
-            TranscriptDone(event_id=self._event_id(), **ids, transcript=heard),
+            AudioDone(event_id=self.event_id(), **ids),
+            TranscriptDone(event_id=self.event_id(), **ids, transcript=heard),
             self._content_part("response.content_part.done", stream, heard),
         ]
         item_status = "completed" if status == "completed" else "incomplete"
@@ -662,10 +662,10 @@ class Conversation:
             self._item_bytes += size - held.size
             held.item, held.size = copy, size
         out: list[ServerEvent] = [OutputItemDone(
-            event_id=self._event_id(), response_id=response_id, output_index=0, item=item
+            event_id=self.event_id(), response_id=response_id, output_index=0, item=item
         )]
         if self.dialect == "ga":
-            out.append(ItemCreated(event_id=self._event_id(), item=item, done=True))
+            out.append(ItemCreated(event_id=self.event_id(), item=item, done=True))
         response = self._response_json(response_id, status, [item])
         if reason is not None:
             response["status_details"] = {"type": status, "reason": reason}
@@ -678,8 +678,8 @@ class Conversation:
             "output_token_details": {"text_tokens": text_tokens, "audio_tokens": audio_tokens},
         }
         return [*out, ResponseDone(
-            event_id=self._event_id(), response_id=response_id, status=status, response=response
-        ), RateLimitsUpdated(event_id=self._event_id(), rate_limits=(
+            event_id=self.event_id(), response_id=response_id, status=status, response=response
+        ), RateLimitsUpdated(event_id=self.event_id(), rate_limits=(
             RateLimit(name="requests", limit=5000, remaining=4999, reset_seconds=0.012),
             RateLimit(name="tokens", limit=400000, remaining=395000, reset_seconds=0.75),
         ))]
@@ -703,17 +703,17 @@ class Conversation:
                 break
             self._item_bytes -= self._items.pop(oldest).size
         out: list[ServerEvent] = [
-            ItemCreated(event_id=self._event_id(), item=item, previous_item_id=previous)
+            ItemCreated(event_id=self.event_id(), item=item, previous_item_id=previous)
         ]
         if done and self.dialect == "ga":
             out.append(ItemCreated(
-                event_id=self._event_id(), item=item, previous_item_id=previous, done=True
+                event_id=self.event_id(), item=item, previous_item_id=previous, done=True
             ))
         return out
 
     def _content_part(self, wire_type: str, stream: _Stream, transcript: str) -> Unknown:
         part = {"type": "audio", "transcript": transcript}
-        return Unknown(event_id=self._event_id(), type=wire_type, payload={
+        return Unknown(event_id=self.event_id(), type=wire_type, payload={
             "type": wire_type, **self._part_ids(stream), "part": part,
         })
 
@@ -742,12 +742,13 @@ class Conversation:
     def _error(
         self, code: str, message: str, *, param: str | None = None, event_id: str | None = None
     ) -> Error:
-        return Error(event_id=self._event_id(), error=ErrorInfo(
+        return Error(event_id=self.event_id(), error=ErrorInfo(
             type="invalid_request_error", code=code, message=message, param=param,
             event_id=event_id,
         ))
 
-    def _event_id(self) -> str:
+    def event_id(self) -> str:
+        """A fresh server `event_id`; the websockets layer takes one for what it sends."""
         return self._ids.new("event")
 
     def _server_vad(self) -> ServerVad:
