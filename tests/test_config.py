@@ -639,18 +639,20 @@ def test_twenty_megabytes_of_instructions_are_refused(tmp_path: Path) -> None:
     assert error.value.key == "session.instructions" and len(str(error.value)) < 300
 
 
+@pytest.mark.parametrize("section", ["server", "gemini"])
 @pytest.mark.parametrize(
     "url", ["ws://192.168.1.20:8765/v1/realtime", "ws://example.com/v1/realtime"]
 )
 def test_a_cleartext_url_to_another_host_is_refused_unless_allowed(
-    tmp_path: Path, url: str
+    tmp_path: Path, url: str, section: str
 ) -> None:
-    path = write(tmp_path, f'[server]\nurl = "{url}"\n')
+    path = write(tmp_path, f'[{section}]\nurl = "{url}"\n')
     with pytest.raises(ConfigError) as error:
         load_config(path)
-    assert error.value.path == str(path) and error.value.key == "server.url"
+    assert error.value.path == str(path) and error.value.key == f"{section}.url"
     assert "allow_insecure" in str(error.value)
-    assert load_config(path, ["server.allow_insecure=true"]).server.url == url
+    allowed = load_config(path, ["server.allow_insecure=true"])
+    assert getattr(allowed, section).url == url
 
 
 @pytest.mark.parametrize(

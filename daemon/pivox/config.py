@@ -581,19 +581,20 @@ def load_config(path: str | os.PathLike[str] | None, overrides: Sequence[str] = 
             for section, values in given.items()
         }
     )
-    _check_transport(config, given["server"].get("url", (None, OVERRIDE_SOURCE))[1])
+    for section in ("server", "gemini"):
+        _check_transport(config, section, given[section].get("url", (None, OVERRIDE_SOURCE))[1])
     return config
 
 
-def _check_transport(config: Config, source: str) -> None:
+def _check_transport(config: Config, section: str, source: str) -> None:
     """Refuse a cleartext URL to a host that is not loopback unless allowed explicitly."""
-    url = config.server.url
+    url = getattr(config, section).url
     host = urllib.parse.urlsplit(url).hostname or ""
     if url.startswith("ws://") and not is_loopback(host) and not config.server.allow_insecure:
         raise ConfigError(
             f"expected wss://, a loopback host or server.allow_insecure = true, got ws:// to "
             f"{host} (the key and the audio would cross the network unencrypted)",
-            path=source, key="server.url",
+            path=source, key=f"{section}.url",
         )
 
 
