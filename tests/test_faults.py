@@ -20,12 +20,12 @@ from typing import Any
 import pytest
 
 from pivox.daemon import BYTES_PER_MS, Daemon
+from pivox.devices import AUDIO_GRACE_S
 from pivox.events import InputAudioCommit, ResponseCancel
 from pivox.machine import State
 from pivox.server import RealtimeServer
 from pivox.server.faults import parse_fault
 from pivox.session import MAX_FRAME_BYTES
-from pivox.sound import AUDIO_GRACE_S
 from tests.daemon_harness import (
     BUTTON,
     FailingMicrophone,
@@ -395,10 +395,10 @@ async def test_audio_device_lost_is_audio_error_then_recovers(
             own.pactl(set_default, name)
             await wait_until(lambda: daemon.machine.state is State.IDLE, 40, "recovered")
             assert led.states[-1] == "idle" and len(server.connections) == 1
-    errors = [m for m in messages(logs, "pivox.sound")
+    errors = [m for m in messages(logs, "pivox.devices")
               if m.startswith(("audio stalled", "audio device failed"))]
     assert errors and all(kind in m for m in errors[:1]), errors
-    assert any(m == "audio devices back" for m in messages(logs, "pivox.sound"))
+    assert any(m == "audio devices back" for m in messages(logs, "pivox.devices"))
 
 
 async def test_audio_input_errors_are_audio_error_then_recover(
@@ -424,11 +424,11 @@ async def test_audio_input_errors_are_audio_error_then_recover(
         broken["on"] = False
         await wait_until(lambda: daemon.machine.state is State.IDLE, 40, "recovered")
         assert len(server.connections) == 1
-    errors = [m for m in messages(logs, "pivox.sound")
+    errors = [m for m in messages(logs, "pivox.devices")
               if m.startswith(("audio stalled", "audio device failed"))]
     assert errors[0].startswith("audio stalled: default input")
     assert any("portaudio error -9985" in m for m in errors[1:])
-    assert "audio devices back" in messages(logs, "pivox.sound")
+    assert "audio devices back" in messages(logs, "pivox.devices")
 
 
 # --------------------------------------------------------------------------- memory

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from pivox.daemon import AUDIO_GRACE_S
+from pivox.devices import AUDIO_GRACE_S
 from pivox.machine import State
 from tests.daemon_harness import WedgedSpeaker, daemon_config, running, wait_until
 from tests.fixtures_server import StartServer
@@ -42,8 +42,9 @@ async def test_a_wedged_speaker_is_abandoned_and_the_loop_keeps_going(
     stuck (LED, link kept), retries go on, back to IDLE once a new speaker works."""
     wedge, release = threading.Event(), threading.Event()
 
-    def open_speaker(config: Any, ring: Any) -> WedgedSpeaker:
-        return WedgedSpeaker(ring, wedge, release, HANG_S, latency_ms=config.audio.latency_ms)
+    def open_speaker(config: Any, ring: Any, far_end: Any = None) -> WedgedSpeaker:
+        return WedgedSpeaker(ring, wedge, release, HANG_S, latency_ms=config.audio.latency_ms,
+                             far_end=far_end)
 
     try:
         async with start_realtime_server() as server, running(
@@ -64,13 +65,13 @@ async def test_a_wedged_speaker_is_abandoned_and_the_loop_keeps_going(
             await wait_until(lambda: daemon.machine.state is State.IDLE, 40, "recovered")
             assert led.states[-1] == "idle" and len(server.connections) == 1
             assert "close" in WedgedSpeaker.inside  # the first close never returned
-            assert daemon.sound.calls.hung
+            assert daemon.audio.calls.hung
     finally:
         release.set()
     abandoned = messages(logs, "pivox.devicecall")
     assert abandoned and abandoned[0].startswith("close of default output did not return"), (
         abandoned)
-    assert "audio devices back" in messages(logs, "pivox.sound")
+    assert "audio devices back" in messages(logs, "pivox.devices")
 
 
 async def test_a_suspended_sink_is_audio_error_then_recovers(
@@ -94,7 +95,7 @@ async def test_a_suspended_sink_is_audio_error_then_recovers(
             await wait_until(lambda: daemon.machine.state is State.IDLE, 40, "recovered")
             assert led.states[-1] == "idle" and len(server.connections) == 1
     assert any(m.startswith("audio stalled: default output")
-               for m in messages(logs, "pivox.sound"))
+               for m in messages(logs, "pivox.devices"))
 
 
 class NotifyPeer:

@@ -29,9 +29,10 @@ class FileFlag:
 def main() -> int:
     wedge, never = FileFlag(os.environ["PIVOX_TEST_WEDGE"]), threading.Event()
 
-    def open_speaker(config: Any, ring: Any) -> WedgedSpeaker:
+    def open_speaker(config: Any, ring: Any, far_end: Any = None) -> WedgedSpeaker:
         a = config.audio
-        return WedgedSpeaker(ring, wedge, never, device=a.output_device, latency_ms=a.latency_ms)
+        return WedgedSpeaker(ring, wedge, never, device=a.output_device, latency_ms=a.latency_ms,
+                             far_end=far_end)
 
     hardware.open_pyaudio_speaker = open_speaker  # pi_hardware() reads it when called
     return cli.main(sys.argv[1:])

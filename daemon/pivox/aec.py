@@ -11,45 +11,24 @@ Not thread-safe: one caller (the asyncio loop). No I/O.
 
 from __future__ import annotations
 
-import importlib
-import logging
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from pivox.errors import PivoxError
+from pivox.optional import MissingDependency, require
 
-if TYPE_CHECKING:
-    from pivox.config import AudioSettings
-
-log = logging.getLogger("pivox.aec")
-
-__all__ = [
-    "INSTALL_HINT", "EchoCanceller", "MissingDependency", "erle_db", "load_webrtc",
-    "open_canceller",
-]
+__all__ = ["EchoCanceller", "MissingDependency", "erle_db", "load_webrtc"]
 
 BLOCK_MS = 10
-INSTALL_HINT = "pip install pywebrtc-audio"
-"""What makes echo cancellation available (on armv7 it builds from source: the `aec` extra)."""
-
-
-class MissingDependency(PivoxError):
-    """An optional library is not installed; names it and the command that installs it."""
-
-    def __init__(self, package: str, install: str) -> None:
-        super().__init__(f"{package} is not installed ({install})")
-        self.package = package
-        self.install = install
 
 
 def load_webrtc() -> Any:
-    """The `pywebrtc_audio` module; raises MissingDependency when it is not installed."""
-    try:
-        return importlib.import_module("pywebrtc_audio")
-    except ImportError as exc:
-        raise MissingDependency("pywebrtc-audio", INSTALL_HINT) from exc
+    """The `pywebrtc_audio` module; raises MissingDependency when it is not installed.
+
+    On armv7 there is no wheel: it builds from source, through the `aec` extra.
+    """
+    return require("pywebrtc_audio", "pywebrtc-audio", "aec")
 
 
 class EchoCanceller:
@@ -95,23 +74,3 @@ def erle_db(mic: bytes | np.ndarray, cleaned: bytes | np.ndarray) -> float:
     if after == 0.0:
         return math.inf
     return 10 * math.log10(max(before, 1e-12) / after)
-
-
-def open_canceller(audio: AudioSettings) -> EchoCanceller | None:
-    """The echo canceller the config asks for, or None (logged once with the reason)."""
-    if not audio.echo_cancellation:
-        log.info("echo cancellation off (audio.echo_cancellation = false)")
-        return None
-    if audio.frame_ms % 10:
-        log.warning("echo cancellation off: audio.frame_ms = %d is not a multiple of 10 ms",
-                    audio.frame_ms, extra={"PIVOX_EVENT": "aec_off"})
-        return None
-    try:
-        canceller = EchoCanceller(noise_suppression=audio.noise_suppression)
-    except MissingDependency as exc:
-        log.warning("echo cancellation off: %s; without it the device may hear its own replies "
-                    "as speech", exc, extra={"PIVOX_EVENT": "aec_off"})
-        return None
-    log.info("echo cancellation on (WebRTC AEC3%s)",
-             ", noise suppression" if audio.noise_suppression else "")
-    return canceller

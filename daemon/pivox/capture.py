@@ -1,6 +1,6 @@
 """Capture: the mic path as one pipeline, frame → echo canceller → wake gate → pre-roll → uplink.
 
-Pure: no threads, no I/O, no clock. The audio edge (`pivox.sound`) pairs each mic frame
+Pure: no threads, no I/O, no clock. The audio edge (`pivox.devices`) pairs each mic frame
 with the far-end reference the speaker handed out for it and the loop calls `feed`:
 
 - the echo canceller (`pivox.aec.EchoCanceller`, when echo cancellation is on) cleans every

@@ -114,7 +114,7 @@ def _run(args: argparse.Namespace) -> int:
     daemon = Daemon(config, pi_hardware(), config_path=args.config, api_key=api_key,
                     on_stop=_exit_after(STOP_DEADLINE_S))
     code = asyncio.run(daemon.run())
-    hung = daemon.sound.calls.hung
+    hung = daemon.audio.calls.hung
     if hung:
         # The interpreter's teardown would wait on PortAudio (its threads, libpulse's atexit
         # work): the devices are abandoned already, so leave without it.

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pivox import machine as m
-from pivox.aec import open_canceller
 from pivox.backoff import Backoff
 from pivox.capture import Capture
 from pivox.config import Config, load_config
+from pivox.devices import AudioDevices, OpenMicrophone, OpenSpeaker, open_canceller
 from pivox.errors import AuthError, ConfigError, DeviceError, ProtocolError
 from pivox.events import (
     AudioDelta,
@@ -31,6 +31,7 @@ from pivox.events import (
     Error,
     FunctionCallDone,
     FunctionCallOutput,
+    GoAway,
     InputAudioAppend,
     InputAudioClear,
     InputAudioCommit,
@@ -52,16 +53,16 @@ from pivox.events import (
 )
 from pivox.gestures import ButtonGestures
 from pivox.led import DEFAULT_PATTERNS, LedPattern, parse_pattern
+from pivox.logsafe import shown
 from pivox.memory import pin_mmap_threshold
 from pivox.playback import Playback
 from pivox.preroll import PreRoll
-from pivox.protocol.fastpath import decode_audio, decode_into_ring, parse_audio_delta
-from pivox.protocol.openai import decode_server_event
+from pivox.protocol.fastpath import decode_audio, decode_into_ring
+from pivox.protocol.gemini import LinkState
+from pivox.protocol.provider import Wire, new_wire
 from pivox.ring import AudioRing
 from pivox.secrets import ApiKey, load_api_key
 from pivox.session import Connection, Endpoint, closed_by_auth, describe_close, ended_by_server
-from pivox.sound import AUDIO_GRACE_S as AUDIO_GRACE_S  # re-exported for tests
-from pivox.sound import OpenMicrophone, OpenSpeaker, SoundDevices
 from pivox.systemd import Notifier
 from pivox.tools import call_tool, declared_tools
 from pivox.turns import TurnTracker
@@ -76,6 +77,8 @@ SPEAKING_TICK_S = 0.05
 IDLE_TICK_S = 0.1
 ANIMATED = ("blink", "pulse")
 STABLE_SESSION_S = 10.0
+RENEW_GRACE_S = 60.0
+"""How long an aging connection waits for a quiet moment before it is renewed anyway."""
 OUTBOX_LIMIT = 250
 """Events (5 s of mic frames) that may wait for a slow link; past it new mic frames are dropped
 (control events never are)."""
@@ -114,7 +117,7 @@ def session_config(config: Config) -> SessionConfig:
         )
     return SessionConfig(
         instructions=s.instructions,
-        voice=s.voice,
+        voice=config.gemini.voice if config.server.provider == "gemini" else s.voice,
         turn_detection=vad,
         transcription_model=s.transcription_model or None,
         tools=declared_tools(tuple(s.tools)),
@@ -122,17 +125,19 @@ def session_config(config: Config) -> SessionConfig:
 
 
 def endpoint(config: Config, api_key: ApiKey | None) -> Endpoint:
-    """Where to connect, from the config and the key."""
-    s = config.server
+    """Where to connect, from the config and the key (`[gemini]` when it is the provider)."""
+    s, g = config.server, config.gemini
+    gemini = s.provider == "gemini"
     return Endpoint(
-        url=s.url,
-        model=s.model,
+        url=g.url if gemini else s.url,
+        model=g.model if gemini else s.model,
         dialect=s.dialect,
-        auth_style=s.auth_style,
+        auth_style=g.auth_style if gemini else s.auth_style,
         api_key=api_key,
         ping_interval_s=s.ping_interval_s,
         ping_timeout_s=s.ping_timeout_s,
         connect_timeout_s=s.connect_timeout_s,
+        provider=s.provider,
     )
 
 
@@ -174,17 +179,16 @@ class Daemon:
         self.ring = AudioRing(config.audio.ring_ms * BYTES_PER_MS)
         self.playback = Playback(self.ring, config.audio.max_reply_s * 1000 * BYTES_PER_MS)
         self.capture = self._capture()
-        self.sound = SoundDevices(
-            lambda far_end: self.hw.open_speaker(self.config, self.ring, far_end),
-            lambda on_frame: self.hw.open_microphone(self.config, on_frame),
-            on_frame=self._on_mic_frame, muted=lambda: self.machine.muted,
-            on_change=lambda failed: self._feed(m.AudioFailed() if failed else m.AudioRecovered()),
-            clock=clock,
-        )
         self.machine = new_machine(config)
         self.gestures = self._gestures()
         self.patterns = led_patterns(config)
         self.turns = TurnTracker()
+        self.audio = AudioDevices(
+            hardware.open_speaker, hardware.open_microphone, self.ring,
+            on_frame=self._on_mic_frame, muted=lambda: self.machine.muted,
+            on_failed=lambda error: self._feed(m.AudioFailed()),
+            on_recovered=lambda: self._feed(m.AudioRecovered()), clock=clock,
+        )
         self.button: Any = None
         self.led: Indicator | None = None
         self.conn: Connection | None = None
@@ -206,6 +210,13 @@ class Daemon:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._on_stop = on_stop
         self._silencing: set[asyncio.Task[None]] = set()
+        self.link_state = LinkState()
+        """What outlives a connection to Gemini: the session's resumption handle, the ids."""
+        self._connected_at = 0.0
+        self._session_started = False
+        self._renew_by: float | None = None
+        """When set, reconnect (resuming the session) at the first quiet moment, at the
+        latest at this time: the server said goAway, or the connection is getting old."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -216,7 +227,7 @@ class Daemon:
         self._install_signals()
         self._open_gpio()
         self._feed(m.Booted())
-        await self.sound.open()
+        await self.audio.open(self.config)
         self.notifier.ready(self._status_line())
         log.info("pivox running in %s mode", self.config.session.mode,
                  extra={"PIVOX_STATE": self.machine.state.value})
@@ -228,7 +239,7 @@ class Daemon:
         self.notifier.stopping()
         log.info("stopping", extra={"PIVOX_EVENT": "stop"})
         # devices abort (never drain) while the link closes: both bounded, side by side
-        closing = asyncio.create_task(self.sound.close())
+        closing = asyncio.create_task(self.audio.close())
         tasks += self._silencing
         for task in tasks:
             task.cancel()
@@ -251,9 +262,10 @@ class Daemon:
             log.warning("reload asked, but no config file to re-read")
             return
         self.notifier.reloading()
-        try:
+        try:  # everything that can refuse the new config runs before anything changes
             new = load_config(self.config_path)
             new_key = load_api_key(new.server)
+            patterns = led_patterns(new)
         except ConfigError as exc:
             log.error("reload rejected, keeping the running config: %s", exc,
                       extra={"PIVOX_EVENT": "reload"})
@@ -261,7 +273,7 @@ class Daemon:
             return
         old, old_key = self.config, self.api_key
         self.config, self.api_key = new, new_key
-        self.patterns = led_patterns(new)
+        self.patterns = patterns
         self.gestures = self._gestures()
         key_changed = (old_key and old_key.reveal()) != (new_key and new_key.reveal())
         if (old.session.mode, old.button.double_tap_action) != (
@@ -269,16 +281,18 @@ class Daemon:
             # a new mode is a new machine: it starts over, and so does the session
             self.machine = new_machine(new)
             self._feed(m.Booted())
-            if self.sound.failed:
+            if self.audio.failed_since is not None:
                 self._feed(m.AudioFailed())
             key_changed = True
-        if (old.server, old.session) != (new.server, new.session) or key_changed:
+        if (old.server, old.gemini, old.session) != (new.server, new.gemini, new.session) or (
+                key_changed):
+            self.link_state.handle = None  # a new configuration is a new session, not resumed
             self._reconnect.set()
         if (old.audio, old.session.mode, old.session.wake_word) != (
                 new.audio, new.session.mode, new.session.wake_word):
             self.capture = self._capture()
         if old.audio != new.audio:
-            self.sound.reopen()
+            self.audio.reopen(new)
         log.info("config reloaded from %s", self.config_path, extra={"PIVOX_EVENT": "reload"})
         self.notifier.ready(self._status_line())  # READY=1 ends systemd's "reloading" state
 
@@ -366,7 +380,7 @@ class Daemon:
         if state is m.State.AUTH_ERROR:
             return "auth error: check the API key"
         if state is m.State.AUDIO_ERROR:
-            return f"audio error: {self.sound.error}"
+            return f"audio error: {self.audio.error}"
         if state in (m.State.OFFLINE, m.State.CONNECTING, m.State.BOOTING):
             return f"{state.value.replace('_', ' ')}, server {host}"
         return f"{state.value.replace('_', ' ')}, connected to {host}"
@@ -432,9 +446,10 @@ class Daemon:
             if (self.machine.mode == "wake_word" and self.machine.state is m.State.LISTENING
                     and now >= self.machine.listen_until):
                 self._feed(m.ListenTimeout())
+            self._check_renewal(now)
             if self.led is not None:
                 self.led.tick(now)
-            self.sound.check(now)
+            self.audio.check(now, self.config)
             self._watchdog(now)
             await asyncio.sleep(self._tick_interval())
 
@@ -449,6 +464,25 @@ class Daemon:
             self._feed(m.Drained())
             if self.machine.state is not m.State.SPEAKING:
                 self._finish_turn()
+
+    def _check_renewal(self, now: float) -> None:
+        """Renew an aging or goAway'd Gemini connection while nothing is being said: the new
+        one resumes the session by its handle, and the device does not leave its state."""
+        if self.conn is None or self.config.server.provider != "gemini":
+            return
+        limit = self.config.gemini.reconnect_after_s
+        if self._renew_by is None and limit and now - self._connected_at >= limit:
+            self._renew_by = now + RENEW_GRACE_S
+        if self._renew_by is None:
+            return
+        state = self.machine.state
+        quiet = state in (m.State.IDLE, m.State.MUTED) or (
+            state is m.State.LISTENING and self.machine.mode == "always_on")
+        if quiet or now >= self._renew_by:
+            log.info("renewing the connection, resuming the session",
+                     extra=self._fields(PIVOX_EVENT="renew"))
+            self._renew_by = None
+            self._reconnect.set()
 
     def _check_reply_timeout(self, now: float) -> None:
         """THINKING with no word from the server for too long: give the reply up."""
@@ -490,7 +524,7 @@ class Daemon:
         interval = self.notifier.watchdog_interval()
         if interval is None or now - self._last_ping < interval:
             return
-        if self.sound.alive(now):
+        if self.audio.alive(now):
             self.notifier.watchdog_ping()
             self._last_ping = now
 
@@ -519,8 +553,10 @@ class Daemon:
         backoff = Backoff(cap=self.config.server.reconnect_max_s)
         while True:
             ep = endpoint(self.config, self.api_key)
+            wire = new_wire(ep.provider, dialect=ep.dialect, model=ep.model,
+                            state=self.link_state)
             try:
-                conn = await Connection.open(ep)
+                conn = await Connection.open(ep, wire)
             except AuthError as exc:
                 await self._auth_failed(str(exc))
                 continue
@@ -554,7 +590,10 @@ class Daemon:
         self.stats["connects"] += 1
         self._outbox.clear()
         self._reconnect.clear()
-        log.info("connected to %s (%s)", ep.host, ep.dialect, extra={"PIVOX_EVENT": "connected"})
+        self._connected_at, self._session_started, self._renew_by = self.clock(), False, None
+        log.info("connected to %s (%s)", ep.host,
+                 "gemini" if ep.provider == "gemini" else ep.dialect,
+                 extra={"PIVOX_EVENT": "connected"})
         self._send(SessionUpdate(session=session_config(self.config)))
         self._feed(m.Connected())
         tasks = {
@@ -578,6 +617,8 @@ class Daemon:
             self.conn = None
             self._outbox.clear()
             self.session_id = None
+            if not self._session_started:  # a handle the server would not resume: drop it
+                self.link_state.handle = None
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(conn.close(), LINK_CLOSE_S)
         return result
@@ -615,11 +656,11 @@ class Daemon:
         while True:
             frame = await conn.recv()
             self._waiting_since = self.clock()
-            await self._on_frame(frame)
+            await self._on_frame(frame, conn.wire)
 
-    async def _on_frame(self, frame: bytes) -> None:
+    async def _on_frame(self, frame: bytes, wire: Wire) -> None:
         """Decode one frame: audio deltas by the fast path, anything else in full."""
-        chunk = parse_audio_delta(frame)
+        chunk = wire.parse_audio(frame)
         if chunk is not None:
             response_id, item_id = chunk.response_id, chunk.item_id
             if (response_id in self._cancelled or not self.playback.admit(
@@ -635,11 +676,12 @@ class Daemon:
                 self._audio_arrived(response_id, item_id)
                 self.playback.write(pcm, item_id, response_id)
                 return
-        event = decode_server_event(frame)  # not a plain audio delta after all, or another event
-        if isinstance(event, ProtocolError):
-            self._bad_event(event)
-            return
-        await self._dispatch(event)
+        # not a plain audio delta after all, or other events (Gemini: several per frame)
+        for event in wire.decode(frame):
+            if isinstance(event, ProtocolError):
+                self._bad_event(event)
+            else:
+                await self._dispatch(event)
 
     def _bad_event(self, error: ProtocolError) -> None:
         self.stats["bad_events"] += 1
@@ -653,6 +695,7 @@ class Daemon:
             if event.response_id not in self._cancelled:
                 await self._play(event.response_id, event.item_id, event.audio)
         elif isinstance(event, SessionCreated):
+            self._session_started = True
             self.session_id = str(event.session.get("id") or "") or None
             log.info("session %s created", self.session_id,
                      extra=self._fields(PIVOX_EVENT="session_created"))
@@ -677,6 +720,11 @@ class Daemon:
                      extra=self._fields(ITEM_ID=event.item_id, PIVOX_EVENT="input_transcript"))
         elif isinstance(event, Error):
             self._server_error(event)
+        elif isinstance(event, GoAway):
+            left_s = (event.time_left_ms or 0) / 1000
+            log.info("server says goAway, %.1f s left; renewing at the first quiet moment",
+                     left_s, extra=self._fields(PIVOX_EVENT="go_away"))
+            self._renew_by = self.clock() + left_s / 2
 
     def _response_done(self, event: ResponseDone) -> None:
         if self._active_response == event.response_id:
@@ -685,7 +733,7 @@ class Daemon:
             return
         if event.status not in ("completed", "cancelled"):
             log.warning("response %s ended %s: %s", event.response_id, event.status,
-                        event.response.get("status_details"),
+                        shown(event.response.get("status_details")),  # bounded, never raises
                         extra=self._fields(RESPONSE_ID=event.response_id,
                                            PIVOX_EVENT="response_done"))
         if self._tool_followup:
@@ -746,7 +794,8 @@ class Daemon:
 
     async def _silence(self, playing: bool, response_id: str, item_id: str | None) -> None:
         """Flush the speaker off the loop if it plays, then truncate `item_id` at what was heard."""
-        unheard = await self.sound.flush() if playing else 0  # handed to the card, never heard
+        # what was handed to the sound card but never heard; nothing to drop if nothing plays
+        unheard = await self.audio.flush_speaker() if playing else 0
         if item_id is None:
             return
         played_ms = max(0, self.ring.played(item_id) - unheard) // BYTES_PER_MS
@@ -759,7 +808,7 @@ class Daemon:
 
     def set_volume(self, level: int) -> None:
         """Tool host: change the speaker volume."""
-        self.sound.set_volume(level)
+        self.audio.set_volume(level)
 
     def set_muted(self, muted: bool) -> None:
         """Tool host: mute or unmute the microphone."""
