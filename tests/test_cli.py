@@ -69,7 +69,8 @@ def test_check_fails_without_a_key_for_a_remote_server(pulse: PulseAudio) -> Non
 
 def test_check_loads_the_wake_word(pulse: PulseAudio) -> None:
     result = pivox("check", "--config", "/dev/null", "--set", "session.mode=wake_word",
-                   "--set", "session.wake_word=hey_jarvis", env={"OPENAI_API_KEY": SECRET})
+                   "--set", "session.wake_word=hey_jarvis", "--set", "button.enabled=false",
+                   "--set", "led.enabled=false", env={"OPENAI_API_KEY": SECRET})
     assert "ok   wake word hey_jarvis loads" in result.stdout
     assert result.returncode == 0, result.stdout
 
@@ -81,7 +82,8 @@ def test_check_names_the_remedy_where_the_wake_word_cannot_run(
                    "from pivox.cli import main; sys.exit(main(sys.argv[1:]))")
     check = subprocess.run(
         [sys.executable, "-c", no_features, "check", "--config", "/dev/null",
-         "--set", "session.mode=wake_word"], capture_output=True, text=True, timeout=60,
+         "--set", "session.mode=wake_word", "--set", "button.enabled=false",
+         "--set", "led.enabled=false"], capture_output=True, text=True, timeout=60,
         stdin=subprocess.DEVNULL, env={**os.environ, "OPENAI_API_KEY": SECRET})
     lines = [line for line in check.stdout.splitlines() if "wake word" in line]
     assert len(lines) == 1 and lines[0].startswith("FAIL the local wake word cannot run")
