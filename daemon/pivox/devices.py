@@ -128,6 +128,7 @@ class AudioDevices:
         self._busy = 0  # device calls the loop waits for (open, flush): no health check now
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing: set[asyncio.Task[None]] = set()
+        self._flushing: asyncio.Future[int] | None = None
 
     async def open(self, config: Config) -> None:
         """Open speaker and mic off the loop; on failure close both, retry after a backoff."""
@@ -159,10 +160,22 @@ class AudioDevices:
         self._spawn(self.open(config))
 
     async def close(self) -> None:
-        """Stop: abort and close both within CLOSE_TIMEOUT_S, cut pending work; never raises."""
+        """Stop: abort and close both within CLOSE_TIMEOUT_S (a speaker mid-flush once the
+        flush is over, never beside it), cut pending work; never raises."""
         for task in list(self._tasks):
             task.cancel()
-        await self._close(self._detach())
+        flushing, speaker = self._flushing, self.speaker
+        devices = self._detach()
+        if flushing is None or flushing.done() or speaker is None:
+            await self._close(devices)
+        else:
+
+            async def after_flush(device: AudioDevice) -> None:
+                if await flushing >= 0:  # bounded by the flush's own deadline
+                    await self._close([device])
+
+            others = [d for d in devices if d is not speaker]
+            await asyncio.gather(self._close(others), after_flush(speaker))
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def check(self, now: float, config: Config) -> None:
@@ -195,12 +208,18 @@ class AudioDevices:
     async def flush_speaker(self) -> int:
         """Silence the speaker off the loop; the ring bytes it had handed out unheard (0: none).
 
-        A flush that misses its deadline abandons the speaker and fails the devices.
+        A flush that misses its deadline abandons the speaker and fails the devices. The flush
+        runs on even if the caller is cancelled: `close()` waits for it before closing.
         """
         speaker = self.speaker
         flush = getattr(speaker, "flush", None)  # FileSpeaker holds nothing to flush
         if speaker is None or flush is None or self._busy:
             return 0
+        self._flushing = asyncio.ensure_future(self._flush(speaker, flush))
+        return max(0, await asyncio.shield(self._flushing))
+
+    async def _flush(self, speaker: AudioDevice, flush: Callable[[], int]) -> int:
+        """The flush call: the unheard bytes, or -1 if it missed its deadline (abandoned)."""
         self._busy += 1
         try:
             return int(await self.calls.run(flush, device=speaker.label, what="flush",
@@ -209,7 +228,7 @@ class AudioDevices:
             if self.speaker is speaker:
                 self.speaker = None
             self._failed("audio stalled", str(exc))
-            return 0
+            return -1
         finally:
             self._busy -= 1
 
