@@ -128,7 +128,8 @@ class AudioDevices:
         self._busy = 0  # device calls the loop waits for (open, flush): no health check now
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing: set[asyncio.Task[None]] = set()
-        self._flushing: asyncio.Future[int] | None = None
+        self._flushing: tuple[AudioDevice, asyncio.Future[int]] | None = None
+        """The speaker being flushed and the flush: a close of it waits for the flush."""
 
     async def open(self, config: Config) -> None:
         """Open speaker and mic off the loop; on failure close both, retry after a backoff."""
@@ -160,22 +161,10 @@ class AudioDevices:
         self._spawn(self.open(config))
 
     async def close(self) -> None:
-        """Stop: abort and close both within CLOSE_TIMEOUT_S (a speaker mid-flush once the
-        flush is over, never beside it), cut pending work; never raises."""
+        """Stop: abort and close both within CLOSE_TIMEOUT_S, cut pending work; never raises."""
         for task in list(self._tasks):
             task.cancel()
-        flushing, speaker = self._flushing, self.speaker
-        devices = self._detach()
-        if flushing is None or flushing.done() or speaker is None:
-            await self._close(devices)
-        else:
-
-            async def after_flush(device: AudioDevice) -> None:
-                if await flushing >= 0:  # bounded by the flush's own deadline
-                    await self._close([device])
-
-            others = [d for d in devices if d is not speaker]
-            await asyncio.gather(self._close(others), after_flush(speaker))
+        await self._close(self._detach())
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def check(self, now: float, config: Config) -> None:
@@ -215,8 +204,8 @@ class AudioDevices:
         flush = getattr(speaker, "flush", None)  # FileSpeaker holds nothing to flush
         if speaker is None or flush is None or self._busy:
             return 0
-        self._flushing = asyncio.ensure_future(self._flush(speaker, flush))
-        return max(0, await asyncio.shield(self._flushing))
+        self._flushing = (speaker, asyncio.ensure_future(self._flush(speaker, flush)))
+        return max(0, await asyncio.shield(self._flushing[1]))
 
     async def _flush(self, speaker: AudioDevice, flush: Callable[[], int]) -> int:
         """The flush call: the unheard bytes, or -1 if it missed its deadline (abandoned)."""
@@ -263,9 +252,14 @@ class AudioDevices:
         return devices
 
     async def _close(self, devices: list[AudioDevice]) -> None:
-        """Abort and close `devices` side by side, each within CLOSE_TIMEOUT_S; never raises."""
+        """Abort and close `devices` side by side, each within CLOSE_TIMEOUT_S (a speaker mid-
+        flush once the flush is over: never two calls on one stream at once); never raises."""
 
         async def close(device: AudioDevice) -> None:
+            flushing = self._flushing
+            # never beside a flush of it (bounded by its deadline); abandoned if that missed it
+            if flushing is not None and flushing[0] is device and await flushing[1] < 0:
+                return
             with contextlib.suppress(DeviceError):  # a missed deadline is logged by DeviceCalls
                 await self.calls.run(device.close, device=device.label, what="close",
                                      timeout=CLOSE_TIMEOUT_S)
