@@ -3,7 +3,8 @@
 `realtime_server`: a `RealtimeServer` on a free loopback port, fast and short (speed 0,
 600 ms ramp replies, 100 ms deltas), URL faults allowed. `start_realtime_server(**options)`:
 the same with other `ServerOptions` fields, as an async context manager. `WireClient`: a raw
-JSON client that checks every frame it receives decodes into pivox's unified events.
+JSON client that checks every frame it receives decodes into pivox's unified events and
+validates strictly against the openai SDK's model for its type.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ import pytest_asyncio
 from websockets.asyncio.client import ClientConnection, connect
 
 from pivox.errors import ProtocolError
-from pivox.events import ServerEvent, Unknown
+from pivox.events import Dialect, ServerEvent, Unknown
 from pivox.protocol.openai import decode_server_event
 from pivox.server import RealtimeServer, ServerOptions
+from tests.sdk_models import server_event_model
 
 # URL faults on: tests ask for them with ?fault=
 TEST_OPTIONS: dict[str, Any] = {
@@ -53,6 +55,7 @@ class WireClient:
     """A raw Realtime client: sends dicts, receives dicts, keeps the decoded events."""
 
     ws: ClientConnection
+    dialect: Dialect = "ga"
     events: list[ServerEvent] = field(default_factory=list)
     strict: bool = True
 
@@ -70,12 +73,14 @@ class WireClient:
         return await self.ws.recv()
 
     async def recv(self) -> dict[str, Any]:
-        """The next frame as a dict; in strict mode it must decode to a known unified event."""
+        """The next frame as a dict; in strict mode it must decode to a known unified event
+        and validate strictly as the openai SDK's model for its type (tests/sdk_models.py)."""
         frame = await self.ws.recv()
         event = decode_server_event(frame)
         if self.strict:
             assert not isinstance(event, ProtocolError), (event, frame[:300])
             assert not isinstance(event, Unknown) or event.type in UNKNOWN_BY_DESIGN, frame[:300]
+            server_event_model(frame, self.dialect)
         if not isinstance(event, ProtocolError):
             self.events.append(event)
         return orjson.loads(frame)  # type: ignore[no-any-return]
@@ -99,7 +104,7 @@ async def wire_client(
     if beta:
         headers["OpenAI-Beta"] = "realtime=v1"
     async with connect(url, additional_headers=headers, **kwargs) as ws:
-        yield WireClient(ws)
+        yield WireClient(ws, "beta" if beta else "ga")
 
 
 StartServer = Callable[..., AbstractAsyncContextManager[RealtimeServer]]

@@ -33,6 +33,15 @@ ALL_KEYS = [
 
 # Every default the brief asks for, written out independently of the dataclasses.
 DEFAULTS = {
+    "server.provider": "openai",
+    "gemini.url": (
+        "wss://generativelanguage.googleapis.com/ws/"
+        "google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
+    ),
+    "gemini.model": "models/gemini-live-2.5-flash-preview",
+    "gemini.voice": "Puck",
+    "gemini.auth_style": "header",
+    "gemini.reconnect_after_s": 540.0,
     "server.url": "wss://api.openai.com/v1/realtime",
     "server.model": "gpt-realtime",
     "server.dialect": "ga",
@@ -40,6 +49,7 @@ DEFAULTS = {
     "server.api_key_env": "OPENAI_API_KEY",
     "server.api_key_file": "",
     "server.credential": "openai_api_key",
+    "server.allow_insecure": False,
     "server.ping_interval_s": 10.0,
     "server.ping_timeout_s": 10.0,
     "server.connect_timeout_s": 10.0,
@@ -86,20 +96,27 @@ DEFAULTS = {
 
 # For every key: TOML values it must refuse, and (value, what it loads as) it must accept.
 BAD: dict[str, list[str]] = {
-    "server.url": ['"http://example.com"', '"wss://"', '""', "1"],
+    "server.provider": ['"google"', '"OpenAI"', "1"],
+    "gemini.url": ['"https://example.com"', '""'],
+    "gemini.model": ['""', "1"],
+    "gemini.voice": ['""', "true"],
+    "gemini.auth_style": ['"bearer"', '"key"'],
+    "gemini.reconnect_after_s": ["-1", "86401", '"10"'],
+    "server.url": ['"http://example.com"', '"wss://"', '""', "1", '"ws://10.0.0.2/"'],
     "server.model": ["1", "true"],
     "server.dialect": ['"GA"', '"v1"', "1"],
     "server.auth_style": ['"basic"', "true"],
     "server.api_key_env": ["1"],
     "server.api_key_file": ["[]"],
-    "server.credential": ["1.0"],
+    "server.credential": ["1.0", '"../x"', '"/etc/hostname"'],
+    "server.allow_insecure": ['"yes"', "1"],
     "server.ping_interval_s": ["0.5", "601", '"10"', "true", "nan"],
     "server.ping_timeout_s": ["0", "601.0"],
     "server.connect_timeout_s": ["0.9", "301"],
     "server.reconnect_max_s": ["0", "3601"],
     "server.auth_retry_s": ["9.9", "86401", "inf"],
     "session.mode": ['"always-on"', '"ptt"'],
-    "session.instructions": ["1", "[]"],
+    "session.instructions": ["1", "[]", '"' + 'x' * 65537 + '"'],
     "session.voice": ['""', "1"],
     "session.transcription_model": ["false"],
     "session.vad_threshold": ["-0.1", "1.01", '"0.5"'],
@@ -135,6 +152,9 @@ BAD: dict[str, list[str]] = {
     "log.journal": ["true", '"yes"'],
 }
 GOOD: dict[str, list[tuple[str, object]]] = {
+    "server.provider": [('"gemini"', "gemini")],
+    "gemini.auth_style": [('"query"', "query")],
+    "gemini.reconnect_after_s": [("0", 0.0)],
     "server.url": [
         ('"ws://127.0.0.1:8765/v1/realtime?x=1"', "ws://127.0.0.1:8765/v1/realtime?x=1")
     ],
@@ -215,7 +235,8 @@ def test_a_config_hashes_copies_and_pickles() -> None:
 
 def test_an_empty_file_and_empty_sections_are_all_defaults(tmp_path: Path) -> None:
     assert load_config(write(tmp_path, "")) == Config()
-    sections = "".join(f"[{s}]\n" for s in ("server", "session", "audio", "button", "led", "log"))
+    sections = "".join(
+        f"[{s}]\n" for s in ("server", "gemini", "session", "audio", "button", "led", "log"))
     assert load_config(write(tmp_path, sections)) == Config()
 
 
@@ -577,6 +598,69 @@ def test_any_file_is_accepted_or_a_config_error(
         load_config(path)
     except ConfigError as error:
         assert error.path == str(path)
+
+
+# --------------------------------------------------------------------------- hostile values
+
+
+def test_a_blink_rate_of_400_digits_is_refused_by_the_parser_the_led_uses(tmp_path: Path) -> None:
+    path = write(tmp_path, f'[led]\npatterns = {{ idle = "blink:{"9" * 400}" }}\n')
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert error.value.path == str(path) and error.value.key == "led.patterns.idle"
+
+
+@pytest.mark.parametrize("depth", [400, 2000])
+def test_toml_nested_deep_is_a_config_error_naming_the_file(tmp_path: Path, depth: int) -> None:
+    path = write(tmp_path, f"[session]\ntools = {'[' * depth}{']' * depth}\n")
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert error.value.path == str(path)
+
+
+def test_an_override_nested_deep_is_a_config_error() -> None:
+    with pytest.raises(ConfigError) as error:
+        load_config(None, [f"session.tools={'[' * 2000}{']' * 2000}"])
+    assert error.value.key == "session.tools"
+
+
+@pytest.mark.parametrize("name", ["../x", "/etc/hostname", "a/b", "..", "."])
+def test_a_credential_is_a_name_not_a_path(tmp_path: Path, name: str) -> None:
+    path = write(tmp_path, f'[server]\ncredential = "{name}"\n')
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert error.value.key == "server.credential"
+
+
+def test_twenty_megabytes_of_instructions_are_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, f'[session]\ninstructions = "{"x" * 20_000_000}"\n')
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert error.value.key == "session.instructions" and len(str(error.value)) < 300
+
+
+@pytest.mark.parametrize("section", ["server", "gemini"])
+@pytest.mark.parametrize(
+    "url", ["ws://192.168.1.20:8765/v1/realtime", "ws://example.com/v1/realtime"]
+)
+def test_a_cleartext_url_to_another_host_is_refused_unless_allowed(
+    tmp_path: Path, url: str, section: str
+) -> None:
+    path = write(tmp_path, f'[{section}]\nurl = "{url}"\n')
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert error.value.path == str(path) and error.value.key == f"{section}.url"
+    assert "allow_insecure" in str(error.value)
+    allowed = load_config(path, ["server.allow_insecure=true"])
+    assert getattr(allowed, section).url == url
+
+
+@pytest.mark.parametrize(
+    "url", ["ws://127.0.0.1:8765/v1/realtime", "ws://127.0.0.2/", "ws://localhost/",
+            "ws://[::1]:80/", "wss://example.com/v1/realtime"]
+)
+def test_loopback_and_tls_urls_need_no_permission(url: str) -> None:
+    assert load_config(None, [f"server.url={url}"]).server.url == url
 
 
 # --------------------------------------------------------------------------- derived surfaces

@@ -124,6 +124,8 @@ async def test_vad_turn_transcription_and_tool_round_trip(
         transcript = "conversation.item.input_audio_transcription"
         assert types.index(f"{transcript}.delta") < types.index(f"{transcript}.completed")
         completed = turn[types.index(f"{transcript}.completed")]
+        added = turn[types.index(ITEM_ADDED[dialect])].item
+        assert added.id == user_item and transcript_of(added) is None  # not yet transcribed
         assert completed.item_id == user_item and completed.transcript
         if dialect == "ga":  # gpt-4o-transcribe: tokens, as the cloud reports it
             assert completed.usage.type == "tokens" and completed.usage.total_tokens > 0
@@ -208,6 +210,12 @@ async def test_text_items_cancel_delete_and_what_is_not_implemented(
         assert assistant.previous_item_id == system.id
         assert assistant.item.role == "assistant"
         assert assistant.item.content[0].text == "Hello there."
+        await conn.conversation.item.truncate(  # a text item has no audio to truncate
+            item_id=assistant.item.id, content_index=0, audio_end_ms=0, event_id="t2"
+        )
+        error = (await peer.until("error"))[-1].error
+        assert (error.param, error.event_id) == ("item_id", "t2")
+        peer.received.pop()  # that error was the point
         await conn.conversation.item.create(item={
             "type": "message", "role": "user", "content": [{"type": "input_text", "text": "Hi"}],
         })
@@ -229,6 +237,30 @@ async def test_text_items_cancel_delete_and_what_is_not_implemented(
         error = (await peer.until("error"))[-1].error
         assert "not implemented by pivox serve" in error.message
         assert (error.param, error.event_id) == ("type", "o1")
+        modalities = "output_modalities" if dialect == "ga" else "modalities"
+        for response, param in (
+            ({modalities: ["text"]}, f"response.{modalities}"),
+            ({"conversation": "none"}, "response.conversation"),
+        ):
+            await conn.response.create(response=response, event_id="p1")  # type: ignore[arg-type]
+            error = (await peer.until("error"))[-1].error
+            assert "not implemented by pivox serve" in error.message
+            assert (error.param, error.event_id) == (param, "p1")
+        g711 = (
+            ({"type": "realtime", "audio": {"output": {"format": {"type": "audio/pcmu"}}}},
+             "session.audio.output.format.type")
+            if dialect == "ga" else ({"output_audio_format": "g711_ulaw"},
+                                     "session.output_audio_format")
+        )
+        text_only = (
+            {**({"type": "realtime"} if dialect == "ga" else {}), modalities: ["text"]},
+            f"session.{modalities}",
+        )
+        for update, param in (g711, text_only):
+            await conn.session.update(session=update, event_id="s1")  # type: ignore[arg-type]
+            error = (await peer.until("error"))[-1].error
+            assert "not implemented by pivox serve" in error.message
+            assert (error.param, error.event_id) == (param, "s1")
         peer.received.clear()
 
 
@@ -296,7 +328,10 @@ async def test_agents_realtime_runner_session_has_no_error(
     start_realtime_server: StartServer, no_tracing: None
 ) -> None:
     """Audio in, a tool call, the spoken answer, interrupt(): not one error event."""
-    async with start_realtime_server(speed=1.0, reply_ms=3000, **SERVER) as server:
+    # speed 0: the reply arrives whole long before it has played, as from the cloud, so no
+    # delta is in flight when interrupt() truncates it (one in flight would make the runner
+    # truncate the same item again later, further than the first cut: an error, rightly)
+    async with start_realtime_server(speed=0.0, reply_ms=3000, **SERVER) as server:
         agent = RealtimeAgent(name="pivox", instructions="Answer briefly.", tools=[get_weather])
         runner = RealtimeRunner(agent)
         session = await runner.run(model_config={"url": server.url, "api_key": "sk-test"})
@@ -317,21 +352,32 @@ async def test_agents_realtime_runner_session_has_no_error(
                     ):
                         return
 
-            pcm = pcm_tone(600) + pcm_silence(600)
-            for offset in range(0, len(pcm), 4800):
-                await session.send_audio(pcm[offset : offset + 4800])
+            async def say(ms: int) -> None:
+                pcm = pcm_tone(ms) + pcm_silence(600)
+                for offset in range(0, len(pcm), 4800):
+                    await session.send_audio(pcm[offset : offset + 4800])
+
+            await say(600)
             await asyncio.wait_for(until("tool_end"), 10)
-            await asyncio.wait_for(until("audio"), 10)  # the spoken answer streams
+            await asyncio.wait_for(until("audio"), 10)  # the spoken answer plays
+            await asyncio.wait_for(until("response.done"), 10)  # all of it has arrived
             await session.interrupt()
             await asyncio.wait_for(until("conversation.item.retrieved"), 10)
+            # a second turn: after its transcript the runner retrieves the cut reply again
+            await say(1200)
+            await asyncio.wait_for(until(_TRANSCRIBED), 10)
+            await asyncio.wait_for(until("conversation.item.retrieved"), 10)
+            await asyncio.wait_for(until("agent_end"), 10)
 
     assert "error" not in seen, [e for e in raw if e["type"] == "error"]
     assert not [e for e in raw if e["type"] == "error"]
     assert {"tool_start", "tool_end", "audio", "audio_interrupted"} <= set(seen)
     types = [e["type"] for e in raw]
     assert "conversation.item.truncated" in types
-    completed = next(e for e in raw if e["type"] == _TRANSCRIBED)
-    user = next(i for i in history if i.type == "message" and i.role == "user")
-    assert user.item_id == completed["item_id"]
-    assert user.content[0].transcript == completed["transcript"]
-    assert completed["transcript"].endswith("seconds of audio)")
+    cut = [e["item"] for e in raw if e["type"] == "conversation.item.retrieved"]
+    assert len(cut) == 2 and cut[0] == cut[1] and cut[0]["content"][0]["transcript"] == ""
+    completed = [e for e in raw if e["type"] == _TRANSCRIBED]
+    users = [i for i in history if i.type == "message" and i.role == "user"]
+    assert [u.item_id for u in users] == [c["item_id"] for c in completed]
+    assert [u.content[0].transcript for u in users] == [c["transcript"] for c in completed]
+    assert completed[0]["transcript"] != completed[1]["transcript"]

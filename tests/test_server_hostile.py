@@ -70,6 +70,18 @@ async def test_records_of_closed_connections_go_first_past_the_total() -> None:
     assert all(size <= options.record_bytes for size in sizes)
 
 
+async def test_no_compression_so_no_inflation_past_the_read_ahead_bound(
+    start_realtime_server: StartServer,
+) -> None:
+    """Was: permessage-deflate accepted; 1 MiB frames of silence inflated hundreds at a time
+    (a standalone server peaked at 273 MB RSS in a 10 s flood; 44 MB without compression)."""
+    async with start_realtime_server() as server, wire_client(server.url) as client:
+        assert client.ws.response is not None
+        assert "Sec-WebSocket-Extensions" not in client.ws.response.headers  # offered, refused
+        await client.send("input_audio_buffer.clear")
+        assert (await client.recv())["type"] == "session.created"
+
+
 async def test_url_faults_are_refused_unless_the_server_allows_them() -> None:
     """Was: any client could turn on `oversized:1000000000` (1.94 GB) for itself."""
     async with RealtimeServer(ServerOptions(port=0, speed=0, reply="ramp")) as server:

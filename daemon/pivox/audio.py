@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, Self
 import numpy as np
 
 from pivox.errors import DeviceError
+from pivox.optional import require
 from pivox.resample import Resampler
 
 if TYPE_CHECKING:
@@ -113,9 +114,8 @@ class DeviceInfo:
 
 
 def _pyaudio_module() -> Any:
-    import pyaudio  # lazy: hardware libraries are imported inside their adapter
-
-    return pyaudio
+    """PyAudio, imported lazily: hardware libraries are imported inside their adapter."""
+    return require("pyaudio", "PyAudio", "audio", apt="python3-pyaudio")
 
 
 def open_portaudio(latency_ms: int = LATENCY_MS) -> pyaudio.PyAudio:

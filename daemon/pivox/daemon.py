@@ -31,6 +31,7 @@ from pivox.events import (
     Error,
     FunctionCallDone,
     FunctionCallOutput,
+    GoAway,
     InputAudioAppend,
     InputAudioClear,
     InputAudioCommit,
@@ -52,11 +53,13 @@ from pivox.events import (
 )
 from pivox.gestures import ButtonGestures
 from pivox.led import DEFAULT_PATTERNS, LedPattern, parse_pattern
+from pivox.logsafe import shown
 from pivox.memory import pin_mmap_threshold
 from pivox.playback import Playback
 from pivox.preroll import PreRoll
-from pivox.protocol.fastpath import decode_audio, decode_into_ring, parse_audio_delta
-from pivox.protocol.openai import decode_server_event
+from pivox.protocol.fastpath import decode_audio, decode_into_ring
+from pivox.protocol.gemini import LinkState
+from pivox.protocol.provider import Wire, new_wire
 from pivox.ring import AudioRing
 from pivox.secrets import ApiKey, load_api_key
 from pivox.session import Connection, Endpoint, closed_by_auth, describe_close
@@ -73,6 +76,8 @@ SPEAKING_TICK_S = 0.05
 IDLE_TICK_S = 0.1
 ANIMATED = ("blink", "pulse")
 STABLE_SESSION_S = 10.0
+RENEW_GRACE_S = 60.0
+"""How long an aging connection waits for a quiet moment before it is renewed anyway."""
 OUTBOX_LIMIT = 250
 """Events (5 s of mic frames) that may wait for a slow link; past it new mic frames are dropped
 (control events never are)."""
@@ -111,7 +116,7 @@ def session_config(config: Config) -> SessionConfig:
         )
     return SessionConfig(
         instructions=s.instructions,
-        voice=s.voice,
+        voice=config.gemini.voice if config.server.provider == "gemini" else s.voice,
         turn_detection=vad,
         transcription_model=s.transcription_model or None,
         tools=declared_tools(tuple(s.tools)),
@@ -119,17 +124,19 @@ def session_config(config: Config) -> SessionConfig:
 
 
 def endpoint(config: Config, api_key: ApiKey | None) -> Endpoint:
-    """Where to connect, from the config and the key."""
-    s = config.server
+    """Where to connect, from the config and the key (`[gemini]` when it is the provider)."""
+    s, g = config.server, config.gemini
+    gemini = s.provider == "gemini"
     return Endpoint(
-        url=s.url,
-        model=s.model,
+        url=g.url if gemini else s.url,
+        model=g.model if gemini else s.model,
         dialect=s.dialect,
-        auth_style=s.auth_style,
+        auth_style=g.auth_style if gemini else s.auth_style,
         api_key=api_key,
         ping_interval_s=s.ping_interval_s,
         ping_timeout_s=s.ping_timeout_s,
         connect_timeout_s=s.connect_timeout_s,
+        provider=s.provider,
     )
 
 
@@ -197,6 +204,13 @@ class Daemon:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._on_stop = on_stop
         self._silencing: set[asyncio.Task[None]] = set()
+        self.link_state = LinkState()
+        """What outlives a connection to Gemini: the session's resumption handle, the ids."""
+        self._connected_at = 0.0
+        self._session_started = False
+        self._renew_by: float | None = None
+        """When set, reconnect (resuming the session) at the first quiet moment, at the
+        latest at this time: the server said goAway, or the connection is getting old."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -242,9 +256,10 @@ class Daemon:
             log.warning("reload asked, but no config file to re-read")
             return
         self.notifier.reloading()
-        try:
+        try:  # everything that can refuse the new config runs before anything changes
             new = load_config(self.config_path)
             new_key = load_api_key(new.server)
+            patterns = led_patterns(new)
         except ConfigError as exc:
             log.error("reload rejected, keeping the running config: %s", exc,
                       extra={"PIVOX_EVENT": "reload"})
@@ -252,7 +267,7 @@ class Daemon:
             return
         old, old_key = self.config, self.api_key
         self.config, self.api_key = new, new_key
-        self.patterns = led_patterns(new)
+        self.patterns = patterns
         self.gestures = self._gestures()
         key_changed = (old_key and old_key.reveal()) != (new_key and new_key.reveal())
         if (old.session.mode, old.button.double_tap_action) != (
@@ -264,7 +279,9 @@ class Daemon:
             if self.audio.failed_since is not None:
                 self._feed(m.AudioFailed())
             key_changed = True
-        if (old.server, old.session) != (new.server, new.session) or key_changed:
+        if (old.server, old.gemini, old.session) != (new.server, new.gemini, new.session) or (
+                key_changed):
+            self.link_state.handle = None  # a new configuration is a new session, not resumed
             self._reconnect.set()
         if old.audio != new.audio:
             self.capture = self._capture()
@@ -412,6 +429,7 @@ class Daemon:
             self.playback.pump()
             self._check_playback(now)
             self._check_reply_timeout(now)
+            self._check_renewal(now)
             if self.led is not None:
                 self.led.tick(now)
             self.audio.check(now, self.config)
@@ -429,6 +447,25 @@ class Daemon:
             self._feed(m.Drained())
             if self.machine.state is not m.State.SPEAKING:
                 self._finish_turn()
+
+    def _check_renewal(self, now: float) -> None:
+        """Renew an aging or goAway'd Gemini connection while nothing is being said: the new
+        one resumes the session by its handle, and the device does not leave its state."""
+        if self.conn is None or self.config.server.provider != "gemini":
+            return
+        limit = self.config.gemini.reconnect_after_s
+        if self._renew_by is None and limit and now - self._connected_at >= limit:
+            self._renew_by = now + RENEW_GRACE_S
+        if self._renew_by is None:
+            return
+        state = self.machine.state
+        quiet = state in (m.State.IDLE, m.State.MUTED) or (
+            state is m.State.LISTENING and self.machine.mode == "always_on")
+        if quiet or now >= self._renew_by:
+            log.info("renewing the connection, resuming the session",
+                     extra=self._fields(PIVOX_EVENT="renew"))
+            self._renew_by = None
+            self._reconnect.set()
 
     def _check_reply_timeout(self, now: float) -> None:
         """THINKING with no word from the server for too long: give the reply up."""
@@ -499,8 +536,10 @@ class Daemon:
         backoff = Backoff(cap=self.config.server.reconnect_max_s)
         while True:
             ep = endpoint(self.config, self.api_key)
+            wire = new_wire(ep.provider, dialect=ep.dialect, model=ep.model,
+                            state=self.link_state)
             try:
-                conn = await Connection.open(ep)
+                conn = await Connection.open(ep, wire)
             except AuthError as exc:
                 await self._auth_failed(str(exc))
                 continue
@@ -522,7 +561,10 @@ class Daemon:
         self.stats["connects"] += 1
         self._outbox.clear()
         self._reconnect.clear()
-        log.info("connected to %s (%s)", ep.host, ep.dialect, extra={"PIVOX_EVENT": "connected"})
+        self._connected_at, self._session_started, self._renew_by = self.clock(), False, None
+        log.info("connected to %s (%s)", ep.host,
+                 "gemini" if ep.provider == "gemini" else ep.dialect,
+                 extra={"PIVOX_EVENT": "connected"})
         self._send(SessionUpdate(session=session_config(self.config)))
         self._feed(m.Connected())
         tasks = {
@@ -548,6 +590,8 @@ class Daemon:
             self.conn = None
             self._outbox.clear()
             self.session_id = None
+            if not self._session_started:  # a handle the server would not resume: drop it
+                self.link_state.handle = None
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(conn.close(), LINK_CLOSE_S)
         return result
@@ -585,11 +629,11 @@ class Daemon:
         while True:
             frame = await conn.recv()
             self._waiting_since = self.clock()
-            await self._on_frame(frame)
+            await self._on_frame(frame, conn.wire)
 
-    async def _on_frame(self, frame: bytes) -> None:
+    async def _on_frame(self, frame: bytes, wire: Wire) -> None:
         """Decode one frame: audio deltas by the fast path, anything else in full."""
-        chunk = parse_audio_delta(frame)
+        chunk = wire.parse_audio(frame)
         if chunk is not None:
             response_id, item_id = chunk.response_id, chunk.item_id
             if (response_id in self._cancelled or not self.playback.admit(
@@ -605,11 +649,12 @@ class Daemon:
                 self._audio_arrived(response_id, item_id)
                 self.playback.write(pcm, item_id, response_id)
                 return
-        event = decode_server_event(frame)  # not a plain audio delta after all, or another event
-        if isinstance(event, ProtocolError):
-            self._bad_event(event)
-            return
-        await self._dispatch(event)
+        # not a plain audio delta after all, or other events (Gemini: several per frame)
+        for event in wire.decode(frame):
+            if isinstance(event, ProtocolError):
+                self._bad_event(event)
+            else:
+                await self._dispatch(event)
 
     def _bad_event(self, error: ProtocolError) -> None:
         self.stats["bad_events"] += 1
@@ -623,6 +668,7 @@ class Daemon:
             if event.response_id not in self._cancelled:
                 await self._play(event.response_id, event.item_id, event.audio)
         elif isinstance(event, SessionCreated):
+            self._session_started = True
             self.session_id = str(event.session.get("id") or "") or None
             log.info("session %s created", self.session_id,
                      extra=self._fields(PIVOX_EVENT="session_created"))
@@ -647,6 +693,11 @@ class Daemon:
                      extra=self._fields(ITEM_ID=event.item_id, PIVOX_EVENT="input_transcript"))
         elif isinstance(event, Error):
             self._server_error(event)
+        elif isinstance(event, GoAway):
+            left_s = (event.time_left_ms or 0) / 1000
+            log.info("server says goAway, %.1f s left; renewing at the first quiet moment",
+                     left_s, extra=self._fields(PIVOX_EVENT="go_away"))
+            self._renew_by = self.clock() + left_s / 2
 
     def _response_done(self, event: ResponseDone) -> None:
         if self._active_response == event.response_id:
@@ -655,7 +706,7 @@ class Daemon:
             return
         if event.status not in ("completed", "cancelled"):
             log.warning("response %s ended %s: %s", event.response_id, event.status,
-                        event.response.get("status_details"),
+                        shown(event.response.get("status_details")),  # bounded, never raises
                         extra=self._fields(RESPONSE_ID=event.response_id,
                                            PIVOX_EVENT="response_done"))
         if self._tool_followup:

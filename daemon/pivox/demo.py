@@ -24,7 +24,7 @@ from pivox.filedevices import FileMicrophone, write_wav
 from pivox.hardware import file_audio, open_pyaudio_microphone, open_pyaudio_speaker
 from pivox.logsetup import setup_logging
 from pivox.machine import State
-from pivox.server import RealtimeServer, ServerOptions
+from pivox.server import GeminiServer, RealtimeServer, ServerOptions
 from pivox.server.voice import speech, tones
 from pivox.simgpio import SimButton, SimLed
 
@@ -63,10 +63,16 @@ def run_demo(args: argparse.Namespace) -> int:
 async def _demo(args: argparse.Namespace, config: Config, card: bool) -> int:
     options = ServerOptions(port=0, tool_call="get_time" if "get_time" in
                             config.session.tools else None)
-    async with RealtimeServer(options) as server:
-        config = dataclasses.replace(
-            config, server=dataclasses.replace(config.server, url=server.url, model=""))
-        print(f"pivox demo: bundled server at {server.url}")
+    gemini = config.server.provider == "gemini"
+    async with GeminiServer(options) if gemini else RealtimeServer(options) as server:
+        if gemini:
+            config = dataclasses.replace(
+                config, gemini=dataclasses.replace(config.gemini, url=server.url))
+        else:
+            config = dataclasses.replace(
+                config, server=dataclasses.replace(config.server, url=server.url, model=""))
+        print(f"pivox demo: bundled {'Gemini Live' if gemini else 'OpenAI Realtime'} server "
+              f"at {server.url}")
         if card:
             return await _with_sound_card(config)
         return await _with_files(args, config)

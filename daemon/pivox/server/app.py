@@ -49,11 +49,18 @@ PATH = "/v1/realtime"
 DEFAULT_MODELS: dict[Dialect, str] = {
     "ga": "gpt-realtime", "beta": "gpt-4o-realtime-preview"
 }
+MAX_CONNECTION_RECORDS = 1000
+"""Records kept at most (besides `records_total_bytes`), so trimming them stays cheap."""
 RECORD_OVERHEAD = 256
 """Bytes counted for one record entry besides its frame, and for an empty record."""
 MAX_LOGGED_CHARS = 300
 MAX_QUEUED_FRAMES = 4
-"""Frames websockets reads ahead per connection (16 by default): at most 4 x 16 MiB."""
+"""Frames websockets reads ahead per connection (16 by default): at most 4 x 16 MiB.
+
+Compression is off: with permessage-deflate, one read of the socket held hundreds of
+highly compressible frames, all inflated at once past this bound (137 MiB peak from 1 MiB
+frames of silence); clients fall back to plain frames, as the openai SDK asks anyway.
+"""
 MALFORMED_FRAME = '{"type": "response.output_audio.delta", "delta": "AAAA'
 
 log = logging.getLogger("pivox.server")
@@ -138,7 +145,7 @@ class RealtimeServer:
         self._server = await serve(
             self._connection, self.options.host, self.options.port,
             process_request=self._check_request, max_size=self.options.max_frame_bytes,
-            max_queue=MAX_QUEUED_FRAMES,
+            max_queue=MAX_QUEUED_FRAMES, compression=None,
         )
         self.port = self._server.sockets[0].getsockname()[1]
         log.info("listening on %s", self.url)
@@ -214,7 +221,9 @@ class RealtimeServer:
             log.info("connection closed: code %s", ws.close_code)
 
     def _trim_records(self) -> None:
-        """Drop the oldest closed connections' records while all pass `records_total_bytes`."""
+        """Keep the newest MAX_CONNECTION_RECORDS records; drop the oldest closed ones while
+        all pass `records_total_bytes` (a live connection's record stays its own until it ends)."""
+        del self.connections[:-MAX_CONNECTION_RECORDS]
         total = sum(record.size for record in self.connections)
         kept: list[ConnectionRecord] = []
         for record in self.connections:
@@ -280,7 +289,7 @@ class _Link:
                 except Exception:  # a server bug must not end the connection
                     log.exception("failed on a client frame")
                     event = ProtocolError("the server failed on this event")
-                    out = [Error(error=ErrorInfo(
+                    out = [Error(event_id=self.conversation.event_id(), error=ErrorInfo(
                         type="server_error", message="The server had an error processing it."
                     ))]
                 self.record.note_received(now, event, len(frame))
@@ -328,21 +337,24 @@ class _Link:
             raise _Stop
         elif fault.kind == "error":
             kind, code, message = ERROR_CLASSES[fault.error]
-            await self.ws.send(encode_server_event(Error(error=ErrorInfo(
-                type=kind, code=code, message=message,
-            )), self.conversation.dialect))
+            await self._send_error(ErrorInfo(type=kind, code=code, message=message))
             self.record.note_sent(f"fault:error:{fault.error}")
         elif fault.kind == "auth":
-            await self.ws.send(encode_server_event(Error(error=ErrorInfo(
+            await self._send_error(ErrorInfo(
                 type="invalid_request_error", code="invalid_api_key",
                 message="Incorrect API key provided.",
-            )), self.conversation.dialect))
+            ))
             self.record.note_sent("error")
             await self.ws.close(1008, "invalid_api_key")
             raise _Stop
         else:
             await self.ws.send(self._fault_frame(fault))
             self.record.note_sent(f"fault:{fault.kind}")
+
+    async def _send_error(self, info: ErrorInfo) -> None:
+        """An `error` event outside the conversation's flow (a fault), with its own id."""
+        error = Error(event_id=self.conversation.event_id(), error=info)
+        await self.ws.send(encode_server_event(error, self.conversation.dialect))
 
     def _fault_frame(self, fault: Fault) -> str:
         """The one frame a malformed, bad_base64, unknown or oversized fault sends."""

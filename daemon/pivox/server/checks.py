@@ -2,7 +2,8 @@
 
 `check_session(session, dialect)` and `check_item(item, dialect)` return the first problem as
 (code, message, param), where code NOT_IMPLEMENTED marks what pivox serve lacks rather than
-what the cloud would refuse; `check_item` returns the item as the server keeps it otherwise.
+what the cloud would refuse (its message names only the thing lacking); `check_item`
+returns the item as the server keeps it otherwise.
 `GA_PATHS` / `BETA_PATHS` say where a `session.update` names each `SessionConfig` field.
 Pure functions over decoded JSON.
 """
@@ -87,19 +88,22 @@ _ENUMS: dict[str, tuple[tuple[tuple[str, ...], tuple[object, ...], bool], ...]] 
     "ga": (
         (("type",), ("realtime",), True),
         (("output_modalities",), ("audio", "text"), False),
-        (("audio", "input", "format", "type"), ("audio/pcm",), False),
+        (("audio", "input", "format", "type"), ("audio/pcm", "audio/pcmu", "audio/pcma"), False),
         (("audio", "input", "format", "rate"), (24000,), False),
-        (("audio", "output", "format", "type"), ("audio/pcm",), False),
+        (("audio", "output", "format", "type"), ("audio/pcm", "audio/pcmu", "audio/pcma"), False),
         (("audio", "output", "format", "rate"), (24000,), False),
         (("audio", "input", "turn_detection", "type"), ("server_vad", "semantic_vad"), False),
     ),
     "beta": (
         (("modalities",), ("audio", "text"), False),
-        (("input_audio_format",), ("pcm16",), False),
-        (("output_audio_format",), ("pcm16",), False),
+        (("input_audio_format",), ("pcm16", "g711_ulaw", "g711_alaw"), False),
+        (("output_audio_format",), ("pcm16", "g711_ulaw", "g711_alaw"), False),
         (("turn_detection", "type"), ("server_vad", "semantic_vad"), False),
     ),
 }
+# values the cloud takes that pivox serve does not serve: G.711 audio
+_UNSERVED = frozenset({"audio/pcmu", "audio/pcma", "g711_ulaw", "g711_alaw"})
+_MODALITIES = {"ga": "output_modalities", "beta": "modalities"}
 # (field under turn_detection, minimum, maximum, integer?)
 _RANGES = (
     ("threshold", 0.0, 1.0, False),
@@ -136,6 +140,12 @@ def check_session(session: object, dialect: Dialect) -> tuple[str, str, str] | N
                 supported = ", ".join(repr(a) for a in allowed)
                 return ("invalid_value",
                         f"Invalid value: {one!r}. Supported values are: {supported}.", param)
+            if one in _UNSERVED:
+                return NOT_IMPLEMENTED, f"Audio format {one!r}", param
+    modalities = session.get(_MODALITIES[dialect])
+    if isinstance(modalities, list) and "audio" not in modalities:
+        param = f"session.{_MODALITIES[dialect]}"
+        return NOT_IMPLEMENTED, f"A session without audio ({param} {modalities!r})", param
     turn_path = GA_PATHS["turn_detection"] if dialect == "ga" else BETA_PATHS["turn_detection"]
     for name, low, high, integer in _RANGES:
         value = lookup(session, (*turn_path, name))

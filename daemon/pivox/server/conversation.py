@@ -209,7 +209,7 @@ class Conversation:
 
     def start(self) -> list[ServerEvent]:
         """The events sent on connect: `session.created`."""
-        return [SessionCreated(event_id=self._event_id(), session=self._session_json())]
+        return [SessionCreated(event_id=self.event_id(), session=self._session_json())]
 
     def receive(
         self, frame: str | bytes, now: float
@@ -236,9 +236,9 @@ class Conversation:
             wire_type == "session.update") else None
         if problem is not None:
             code, message, param = problem
-            return ProtocolError(message, event_type=wire_type), [
-                self._error(code, message, param=param, event_id=event_id)
-            ]
+            reply = (self._not_implemented(message, param, event_id) if code == NOT_IMPLEMENTED
+                     else self._error(code, message, param=param, event_id=event_id))
+            return ProtocolError(message, event_type=wire_type), [reply]
         raw_handler = self._RAW_HANDLERS.get(wire_type)
         if raw_handler is not None:
             raw_event = RawClientEvent(type=wire_type, event_id=event_id, payload=raw)
@@ -269,7 +269,7 @@ class Conversation:
         self.config = replace(self.config, **named)
         if self.config.turn_detection != previous:
             self._restart_vad()
-        return [SessionUpdated(event_id=self._event_id(), session=self._session_json())]
+        return [SessionUpdated(event_id=self.event_id(), session=self._session_json())]
 
     def _append(self, event: InputAudioAppend, now: float) -> list[ServerEvent]:
         if len(self._buffer) + len(event.audio) > MAX_INPUT_BYTES:
@@ -293,7 +293,7 @@ class Conversation:
             self._drop_input(edge.audio_start_ms * BYTES_PER_MS - self._buffer_start)
             self._speech_item = ItemId(self._ids.new("item"))
             out: list[ServerEvent] = [SpeechStarted(
-                event_id=self._event_id(),
+                event_id=self.event_id(),
                 audio_start_ms=edge.audio_start_ms,
                 item_id=self._speech_item,
             )]
@@ -303,7 +303,7 @@ class Conversation:
         item_id = self._speech_item or ItemId(self._ids.new("item"))
         self._speech_item = None
         out = [SpeechStopped(
-            event_id=self._event_id(), audio_end_ms=edge.audio_end_ms, item_id=item_id
+            event_id=self.event_id(), audio_end_ms=edge.audio_end_ms, item_id=item_id
         )]
         end = max(0, edge.audio_end_ms * BYTES_PER_MS - self._buffer_start)
         out += self._commit_bytes(min(end, len(self._buffer)), item_id)
@@ -332,21 +332,21 @@ class Conversation:
         seconds = size / BYTES_PER_SECOND
         self._reply_text = f"I heard {seconds:.1f} seconds of audio"
         self._drop_input(size)
-        item: _JSON = {
+        item = {
             "id": item_id, "object": "realtime.item", "type": "message", "status": "completed",
             "role": "user", "content": [{"type": "input_audio", "transcript": None}],
         }
         out: list[ServerEvent] = [AudioCommitted(
-            event_id=self._event_id(), item_id=item_id, previous_item_id=self._last_item
+            event_id=self.event_id(), item_id=item_id, previous_item_id=self._last_item
         )]
         out += self._add_item(item_id, item)
         model = self.config.transcription_model
         if model is None:
             return out
         transcript = f"({seconds:.1f} seconds of audio)"
-        item["content"][0]["transcript"] = transcript
+        self._items[item_id].item["content"][0]["transcript"] = transcript
         out += [
-            InputTranscriptDelta(event_id=self._event_id(), item_id=item_id, content_index=0,
+            InputTranscriptDelta(event_id=self.event_id(), item_id=item_id, content_index=0,
                                  delta=word)
             for word in _words(transcript)
         ]
@@ -354,7 +354,7 @@ class Conversation:
             "type": _TRANSCRIPTION_COMPLETED, "item_id": item_id, "content_index": 0,
             "transcript": transcript, "usage": _transcription_usage(model, seconds, transcript),
         }
-        return [*out, Unknown(event_id=self._event_id(), type=_TRANSCRIPTION_COMPLETED,
+        return [*out, Unknown(event_id=self.event_id(), type=_TRANSCRIPTION_COMPLETED,
                               payload=completed)]
 
     def _drop_input(self, size: int) -> None:
@@ -368,7 +368,7 @@ class Conversation:
         self._speech_item = None
         if self._vad is not None:
             self._vad.restart()
-        return [AudioCleared(event_id=self._event_id())]
+        return [AudioCleared(event_id=self.event_id())]
 
     def _user_text(self, event: UserText, now: float) -> list[ServerEvent]:
         self._reply_text = f"You said: {event.text[:MAX_ECHO_CHARS]}"
@@ -403,6 +403,9 @@ class Conversation:
                 "creating a new one.",
                 event_id=event.event_id,
             )]
+        lacking = _unserved_override(event.response or {}, self.dialect)
+        if lacking is not None:
+            return [self._not_implemented(*lacking, event.event_id)]
         return self._start_response(now)
 
     def _response_cancel(self, event: ResponseCancel, now: float) -> list[ServerEvent]:
@@ -422,10 +425,12 @@ class Conversation:
         problem: tuple[str, str] | None = None
         if item is None:
             problem = "item_id", f"Item with item_id '{event.item_id}' not found."
-        elif item.item.get("role") != "assistant" or item.item["type"] != "message":
-            problem = "item_id", "Only model output audio messages can be truncated"
-        elif event.content_index != 0:
+        elif event.content_index >= len(item.item.get("content", [])):
             problem = "content_index", f"Content index {event.content_index} out of range."
+        elif item.item.get("role") != "assistant" or item.item["content"][
+            event.content_index
+        ]["type"] not in ("output_audio", "audio"):
+            problem = "item_id", "Only model output audio messages can be truncated"
         elif event.audio_end_ms < 0 or event.audio_end_ms * BYTES_PER_MS > item.audio_sent:
             sent_ms = item.audio_sent // BYTES_PER_MS
             problem = (
@@ -441,22 +446,23 @@ class Conversation:
             if "transcript" in part:
                 part["transcript"] = ""
         out: list[ServerEvent] = [Unknown(
-            event_id=self._event_id(), type="conversation.item.truncated", payload={
+            event_id=self.event_id(), type="conversation.item.truncated", payload={
                 "type": "conversation.item.truncated", "item_id": event.item_id,
                 "content_index": event.content_index, "audio_end_ms": event.audio_end_ms,
             })]
         stream = self._stream
         if stream is not None and stream.item_id == event.item_id:
             stream.truncated = True
-            out += self._finish("cancelled", reason="client_cancelled")
+            if stream.stale_left is None:  # else cancelled already, stale deltas in flight
+                out += self._finish("cancelled", reason="client_cancelled")
         return out
 
     def _retrieve(self, event: RawClientEvent) -> list[ServerEvent]:
         held = self._held_item(event)
         if isinstance(held, Error):
             return [held]
-        return [Unknown(event_id=self._event_id(), type="conversation.item.retrieved", payload={
-            "type": "conversation.item.retrieved", "item": held.item,
+        return [Unknown(event_id=self.event_id(), type="conversation.item.retrieved", payload={
+            "type": "conversation.item.retrieved", "item": _copy(held.item)[0],
         })]
 
     def _delete(self, event: RawClientEvent) -> list[ServerEvent]:
@@ -470,7 +476,7 @@ class Conversation:
                 "first.", param="item_id", event_id=event.event_id,
             )]
         self._item_bytes -= self._items.pop(item_id).size
-        return [Unknown(event_id=self._event_id(), type="conversation.item.deleted", payload={
+        return [Unknown(event_id=self.event_id(), type="conversation.item.deleted", payload={
             "type": "conversation.item.deleted", "item_id": item_id,
         })]
 
@@ -552,8 +558,9 @@ class Conversation:
         if chunk:
             out += self._words_due(stream, len(chunk))
             stream.sent += len(chunk)
-            self._items[stream.item_id].audio_sent = stream.sent
-            out.append(AudioDelta(event_id=self._event_id(), **self._part_ids(stream), audio=chunk))
+            if not stream.truncated:
+                self._items[stream.item_id].audio_sent = stream.sent
+            out.append(AudioDelta(event_id=self.event_id(), **self._part_ids(stream), audio=chunk))
         if stream.stale_left is not None:
             stream.stale_left -= 1
             if stream.stale_left <= 0 or stream.sent >= len(stream.audio):
@@ -565,7 +572,7 @@ class Conversation:
     def _words_due(self, stream: _Stream, size: int) -> list[ServerEvent]:
         due = math.ceil(len(stream.words) * (stream.sent + size) / len(stream.audio))
         out: list[ServerEvent] = [
-            TranscriptDelta(event_id=self._event_id(), **self._part_ids(stream), delta=word)
+            TranscriptDelta(event_id=self.event_id(), **self._part_ids(stream), delta=word)
             for word in stream.words[stream.words_sent : due]
         ]
         stream.words_sent = max(stream.words_sent, due)
@@ -575,7 +582,7 @@ class Conversation:
         response_id = ResponseId(self._ids.new("resp"))
         item_id = ItemId(self._ids.new("item"))
         out: list[ServerEvent] = [ResponseCreated(
-            event_id=self._event_id(), response_id=response_id,
+            event_id=self.event_id(), response_id=response_id,
             response=self._response_json(response_id, "in_progress", []),
         )]
         tool = self.options.tool_call
@@ -588,7 +595,7 @@ class Conversation:
         audio = self._synthesize(text)
         item = self._audio_item(item_id, "in_progress", "")
         out.append(OutputItemAdded(
-            event_id=self._event_id(), response_id=response_id, output_index=0, item=item
+            event_id=self.event_id(), response_id=response_id, output_index=0, item=item
         ))
         out += self._add_item(item_id, item, done=False)
         self._stream = _Stream(
@@ -610,16 +617,16 @@ class Conversation:
             "status": "in_progress", "name": name, "call_id": call_id, "arguments": "",
         }
         out: list[ServerEvent] = [OutputItemAdded(
-            event_id=self._event_id(), response_id=response_id, output_index=0, item=item
+            event_id=self.event_id(), response_id=response_id, output_index=0, item=item
         )]
         out += self._add_item(item_id, item, done=False)
         half = len(arguments) // 2
         out += [
-            FunctionCallDelta(event_id=self._event_id(), **ids, call_id=call_id, delta=part)
+            FunctionCallDelta(event_id=self.event_id(), **ids, call_id=call_id, delta=part)
             for part in (arguments[:half], arguments[half:]) if part
         ]
         out.append(FunctionCallDone(
-            event_id=self._event_id(), **ids, call_id=call_id, name=name, arguments=arguments
+            event_id=self.event_id(), **ids, call_id=call_id, name=name, arguments=arguments
         ))
         done_item = {**item, "status": "completed", "arguments": arguments}
         return out + self._close_response(
@@ -634,8 +641,8 @@ class Conversation:
         heard = "" if stream.truncated else "".join(stream.words[: stream.words_sent]).strip()
         ids = self._part_ids(stream)
         out: list[ServerEvent] = [
-            AudioDone(event_id=self._event_id(), **ids),
-            TranscriptDone(event_id=self._event_id(), **ids, transcript=heard),
+            AudioDone(event_id=self.event_id(), **ids),
+            TranscriptDone(event_id=self.event_id(), **ids, transcript=heard),
             self._content_part("response.content_part.done", stream, heard),
         ]
         item_status = "completed" if status == "completed" else "incomplete"
@@ -651,14 +658,14 @@ class Conversation:
         """`response.output_item.done` to `rate_limits.updated`; usage counts `text`, audio."""
         held = self._items.get(ItemId(item["id"]))
         if held is not None:
-            size = len(orjson.dumps(item))
+            copy, size = _copy(item)
             self._item_bytes += size - held.size
-            held.item, held.size = item, size
+            held.item, held.size = copy, size
         out: list[ServerEvent] = [OutputItemDone(
-            event_id=self._event_id(), response_id=response_id, output_index=0, item=item
+            event_id=self.event_id(), response_id=response_id, output_index=0, item=item
         )]
         if self.dialect == "ga":
-            out.append(ItemCreated(event_id=self._event_id(), item=item, done=True))
+            out.append(ItemCreated(event_id=self.event_id(), item=item, done=True))
         response = self._response_json(response_id, status, [item])
         if reason is not None:
             response["status_details"] = {"type": status, "reason": reason}
@@ -671,8 +678,8 @@ class Conversation:
             "output_token_details": {"text_tokens": text_tokens, "audio_tokens": audio_tokens},
         }
         return [*out, ResponseDone(
-            event_id=self._event_id(), response_id=response_id, status=status, response=response
-        ), RateLimitsUpdated(event_id=self._event_id(), rate_limits=(
+            event_id=self.event_id(), response_id=response_id, status=status, response=response
+        ), RateLimitsUpdated(event_id=self.event_id(), rate_limits=(
             RateLimit(name="requests", limit=5000, remaining=4999, reset_seconds=0.012),
             RateLimit(name="tokens", limit=400000, remaining=395000, reset_seconds=0.75),
         ))]
@@ -686,8 +693,8 @@ class Conversation:
     def _add_item(self, item_id: ItemId, item: _JSON, *, done: bool = True) -> list[ServerEvent]:
         """Append an item to the conversation: `added` (+ GA `done` when it is complete)."""
         previous = self._last_item
-        size = len(orjson.dumps(item))
-        self._items[item_id] = _Item(item=item, size=size)
+        copy, size = _copy(item)
+        self._items[item_id] = _Item(item=copy, size=size)
         self._item_bytes += size
         streaming = self._stream.item_id if self._stream is not None else None
         while self._item_bytes > MAX_CONVERSATION_BYTES and len(self._items) > 1:
@@ -696,17 +703,17 @@ class Conversation:
                 break
             self._item_bytes -= self._items.pop(oldest).size
         out: list[ServerEvent] = [
-            ItemCreated(event_id=self._event_id(), item=item, previous_item_id=previous)
+            ItemCreated(event_id=self.event_id(), item=item, previous_item_id=previous)
         ]
         if done and self.dialect == "ga":
             out.append(ItemCreated(
-                event_id=self._event_id(), item=item, previous_item_id=previous, done=True
+                event_id=self.event_id(), item=item, previous_item_id=previous, done=True
             ))
         return out
 
     def _content_part(self, wire_type: str, stream: _Stream, transcript: str) -> Unknown:
         part = {"type": "audio", "transcript": transcript}
-        return Unknown(event_id=self._event_id(), type=wire_type, payload={
+        return Unknown(event_id=self.event_id(), type=wire_type, payload={
             "type": wire_type, **self._part_ids(stream), "part": part,
         })
 
@@ -735,12 +742,13 @@ class Conversation:
     def _error(
         self, code: str, message: str, *, param: str | None = None, event_id: str | None = None
     ) -> Error:
-        return Error(event_id=self._event_id(), error=ErrorInfo(
+        return Error(event_id=self.event_id(), error=ErrorInfo(
             type="invalid_request_error", code=code, message=message, param=param,
             event_id=event_id,
         ))
 
-    def _event_id(self) -> str:
+    def event_id(self) -> str:
+        """A fresh server `event_id`; the websockets layer takes one for what it sends."""
         return self._ids.new("event")
 
     def _server_vad(self) -> ServerVad:
@@ -799,6 +807,27 @@ class Conversation:
 # ---------------------------------------------------------------------- items
 
 _TRANSCRIPTION_COMPLETED = "conversation.item.input_audio_transcription.completed"
+
+
+def _unserved_override(response: Mapping[str, Any], dialect: Dialect) -> tuple[str, str] | None:
+    """A `response.create` override the server cannot honour, as (what, param), or None.
+
+    Text-only replies and out-of-band responses (`conversation: "none"`) are refused; other
+    overrides (instructions, voice, tools, metadata, ...) are ignored: replies are fixed.
+    """
+    key = "output_modalities" if dialect == "ga" else "modalities"
+    modalities = response.get(key)
+    if isinstance(modalities, list) and "audio" not in modalities:
+        return f"A response without audio ({key} {modalities!r})", f"response.{key}"
+    if response.get("conversation", "auto") != "auto":
+        return "An out-of-band response (conversation other than 'auto')", "response.conversation"
+    return None
+
+
+def _copy(item: _JSON) -> tuple[_JSON, int]:
+    """A deep copy of an item to hold (events in the outbox keep theirs) and its JSON size."""
+    data = orjson.dumps(item)
+    return orjson.loads(data), len(data)
 
 
 def _words(text: str) -> list[str]:
