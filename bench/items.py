@@ -6,8 +6,9 @@ A hostile (or broken) server can give each audio delta of one open response a ne
 What each delta costs must not grow with the items before it. Three rows, each timed over a
 window of 200 deltas after 1 000 items and again after `--items` items (median of `--reps`):
 
-- ring: `AudioRing.write` of a 960 B delta under a new item id into the daemon's ring (10 s),
-  the speaker reading one delta in two, so thousands of items stay queued;
+- ring: `AudioRing.write` of an 8 B delta (the smallest a server can send) under a new item
+  id into the daemon's ring (10 s), the speaker reading one delta in four, so tens of
+  thousands of items stay queued (45 000 at 60 000 items);
 - turn: `TurnTracker.audio_arrived` with a new item id (the turn's item list);
 - daemon path: `Playback.admit` + `Playback.write` + `TurnTracker.audio_arrived`, what the
   daemon does per delta, with the per-response item cap in force.
@@ -33,6 +34,7 @@ except ImportError:  # the code before the fix, for a before/after comparison
 
 logging.getLogger("pivox.playback").setLevel(logging.ERROR)  # the cap logs once per run
 DELTA = bytes(960)
+TINY = bytes(8)
 WINDOW = 200
 RING = 480_000
 
@@ -58,13 +60,13 @@ def profile(make: Callable[[], Callable[[int], None]], items: int) -> tuple[floa
 
 def ring_step() -> Callable[[int], None]:
     ring = AudioRing(RING)
-    out = bytearray(len(DELTA))
+    out = bytearray(len(TINY))
 
     def step(n: int) -> None:
-        if ring.free < len(DELTA):
+        if ring.free < len(TINY):
             ring.read_into(bytearray(RING // 2))  # the speaker catches up
-        ring.write(DELTA, f"item_{n}")
-        if n % 2:
+        ring.write(TINY, f"item_{n}")
+        if n % 4 == 3:
             ring.read_into(out)
 
     return step

@@ -21,10 +21,11 @@ from typing import Any
 
 import pytest
 
+from pivox.audio import Speaker
 from pivox.devices import AUDIO_GRACE_S
 from pivox.machine import State
 from tests.daemon_harness import WedgedSpeaker, daemon_config, running, wait_until
-from tests.fixtures_server import StartServer
+from tests.fixtures_server import StartServer, pcm_tone
 from tests.gpio_double import GpioDouble
 from tests.pulse import SINK, PulseAudio
 from tests.test_faults import idle_on, logs, messages  # noqa: F401 (logs is a fixture)
@@ -72,6 +73,52 @@ async def test_a_wedged_speaker_is_abandoned_and_the_loop_keeps_going(
     assert abandoned and abandoned[0].startswith("close of default output did not return"), (
         abandoned)
     assert "audio devices back" in messages(logs, "pivox.devices")
+
+
+class SlowFlushSpeaker(Speaker):
+    """The real PyAudio speaker whose barge-in flush takes FLUSH_S longer; it logs its calls."""
+
+    def __init__(self, ring: Any, calls: list[str], **kwargs: Any) -> None:
+        super().__init__(ring, **kwargs)
+        self._calls = calls
+
+    def flush(self) -> int:
+        self._calls.append("flush")
+        time.sleep(FLUSH_S)
+        unheard = super().flush()
+        self._calls.append("flushed")
+        return unheard
+
+    def close(self) -> None:
+        self._calls.append("close")
+        super().close()
+
+
+FLUSH_S = 0.5
+
+
+async def test_a_stop_during_a_barge_in_flush_closes_the_speaker_after_it(
+    start_realtime_server: StartServer, gpio_double: GpioDouble, live_pulse: PulseAudio,
+) -> None:
+    """SIGTERM while the barge-in flush runs on its worker: the speaker is closed once the flush
+    is over, never beside it (two PortAudio calls on one stream at once)."""
+    calls: list[str] = []
+
+    def open_speaker(config: Any, ring: Any, far_end: Any = None) -> SlowFlushSpeaker:
+        return SlowFlushSpeaker(ring, calls, latency_ms=config.audio.latency_ms, far_end=far_end)
+
+    assert live_pulse.mic is not None
+    async with start_realtime_server(reply_ms=5000, speed=1.0) as server, running(
+        daemon_config(server.url, "always_on"), gpio_double, open_speaker=open_speaker,
+    ) as (daemon, _led):
+        await wait_until(lambda: daemon.machine.state is State.LISTENING, what="listening")
+        live_pulse.mic.play(pcm_tone(600))
+        await wait_until(lambda: daemon.machine.state is State.SPEAKING, 15, "speaking")
+        await asyncio.sleep(0.5)
+        live_pulse.mic.play(pcm_tone(500))
+        await wait_until(lambda: "flush" in calls, 15, "the barge-in flush started")
+        # leaving the block stops the daemon, mid-flush
+    assert calls.index("close") > calls.index("flushed"), calls
 
 
 async def test_a_suspended_sink_is_audio_error_then_recovers(

@@ -128,6 +128,8 @@ class AudioDevices:
         self._busy = 0  # device calls the loop waits for (open, flush): no health check now
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing: set[asyncio.Task[None]] = set()
+        self._flushing: tuple[AudioDevice, asyncio.Future[int]] | None = None
+        """The speaker being flushed and the flush: a close of it waits for the flush."""
 
     async def open(self, config: Config) -> None:
         """Open speaker and mic off the loop; on failure close both, retry after a backoff."""
@@ -195,12 +197,18 @@ class AudioDevices:
     async def flush_speaker(self) -> int:
         """Silence the speaker off the loop; the ring bytes it had handed out unheard (0: none).
 
-        A flush that misses its deadline abandons the speaker and fails the devices.
+        A flush that misses its deadline abandons the speaker and fails the devices. The flush
+        runs on even if the caller is cancelled: `close()` waits for it before closing.
         """
         speaker = self.speaker
         flush = getattr(speaker, "flush", None)  # FileSpeaker holds nothing to flush
         if speaker is None or flush is None or self._busy:
             return 0
+        self._flushing = (speaker, asyncio.ensure_future(self._flush(speaker, flush)))
+        return max(0, await asyncio.shield(self._flushing[1]))
+
+    async def _flush(self, speaker: AudioDevice, flush: Callable[[], int]) -> int:
+        """The flush call: the unheard bytes, or -1 if it missed its deadline (abandoned)."""
         self._busy += 1
         try:
             return int(await self.calls.run(flush, device=speaker.label, what="flush",
@@ -209,7 +217,7 @@ class AudioDevices:
             if self.speaker is speaker:
                 self.speaker = None
             self._failed("audio stalled", str(exc))
-            return 0
+            return -1
         finally:
             self._busy -= 1
 
@@ -244,9 +252,14 @@ class AudioDevices:
         return devices
 
     async def _close(self, devices: list[AudioDevice]) -> None:
-        """Abort and close `devices` side by side, each within CLOSE_TIMEOUT_S; never raises."""
+        """Abort and close `devices` side by side, each within CLOSE_TIMEOUT_S (a speaker mid-
+        flush once the flush is over: never two calls on one stream at once); never raises."""
 
         async def close(device: AudioDevice) -> None:
+            flushing = self._flushing
+            # never beside a flush of it (bounded by its deadline); abandoned if that missed it
+            if flushing is not None and flushing[0] is device and await flushing[1] < 0:
+                return
             with contextlib.suppress(DeviceError):  # a missed deadline is logged by DeviceCalls
                 await self.calls.run(device.close, device=device.label, what="close",
                                      timeout=CLOSE_TIMEOUT_S)
