@@ -50,7 +50,7 @@ def run_check(config: Config, gpio_module: ModuleType | None = None) -> int:
                f"file {config.server.api_key_file or '-'})")
     if config.session.mode == "wake_word":
         try:
-            WakeWordDetector(config.session.wake_word)
+            WakeWordDetector(config.session.wake_word, config.session.wake_cutoff)
         except WakeWordUnavailable as exc:
             report(False, str(exc))
         else:

@@ -233,6 +233,12 @@ class SessionSettings:
         "okay_nabu", "Wake word of `wake_word` mode (models built into pymicro-wakeword).",
         choices=WAKE_WORDS,
     )
+    wake_cutoff: float = _setting(
+        0.0,
+        "Probability the wake word's detection must exceed (0: the model's own, 0.85 for "
+        "okay_nabu); higher means fewer false wakes and more misses (bench/README.md).",
+        range=(0.0, 0.99),
+    )
     wake_listen_s: float = _setting(
         8.0,
         "After the wake word, seconds to wait for speech before listening locally again.",

@@ -329,7 +329,7 @@ class Daemon:
         wake_word mode, fresh pre-roll)."""
         a, s = self.config.audio, self.config.session
         return Capture(PreRoll(a.preroll_ms * BYTES_PER_MS), canceller=open_canceller(a),
-                       gate=wake_gate(s.mode, s.wake_word))
+                       gate=wake_gate(s.mode, s.wake_word, s.wake_cutoff))
 
     def _feed(self, inp: Any) -> None:
         """Hand one input to the machine, act on its actions, log the transition."""

@@ -56,11 +56,14 @@ class WakeWordDetector:
     """Feed 24 kHz mono PCM16 frames to `process`; it returns True on the frame that
     completes the wake word. `reset()` forgets all audio heard so far."""
 
-    def __init__(self, model: str = "okay_nabu") -> None:
-        """Load the built-in `model` (one of `MODELS`); raise WakeWordUnavailable where the
-        libraries do not run, ValueError for an unknown model."""
+    def __init__(self, model: str = "okay_nabu", cutoff: float = 0.0) -> None:
+        """Load the built-in `model` (one of `MODELS`); `cutoff` is the probability a
+        detection must exceed (0: the model's own). Raise WakeWordUnavailable where the
+        libraries do not run, ValueError for an unknown model or a cutoff outside 0..1."""
         if model not in MODELS:
             raise ValueError(f"wake word model must be one of {', '.join(MODELS)}, got {model!r}")
+        if not 0.0 <= cutoff < 1.0:
+            raise ValueError(f"wake word cutoff must be in [0, 1), got {cutoff}")
         reason = unavailable_reason()
         if reason is not None:
             raise WakeWordUnavailable(reason)
@@ -73,6 +76,10 @@ class WakeWordDetector:
         self._soxr = soxr
         self._features_cls = MicroWakeWordFeatures
         self._detector = MicroWakeWord.from_builtin(Model(model))
+        if cutoff:
+            self._detector.probability_cutoff = cutoff
+        self.cutoff: float = self._detector.probability_cutoff
+        """The probability a detection exceeds (the model's own unless one was given)."""
         self._resampler: Any = None
         self._features: Any = None
         self._fresh()
@@ -97,7 +104,7 @@ class WakeWordDetector:
         self._fresh()
 
 
-def wake_gate(mode: str, model: str) -> WakeWordDetector | None:
+def wake_gate(mode: str, model: str, cutoff: float = 0.0) -> WakeWordDetector | None:
     """The mic path's wake-word slot for `mode`: a detector in wake_word mode, else None.
 
     Where the detector cannot run, logs one error line naming the remedy and returns None:
@@ -106,12 +113,12 @@ def wake_gate(mode: str, model: str) -> WakeWordDetector | None:
     if mode != "wake_word":
         return None
     try:
-        detector = WakeWordDetector(model)
+        detector = WakeWordDetector(model, cutoff)
     except WakeWordUnavailable as exc:
         log.error("%s; until then only a button tap opens a turn", exc,
                   extra={"PIVOX_EVENT": "wake_word_unavailable"})
         return None
-    log.info("listening locally for the wake word %s", model,
+    log.info("listening locally for the wake word %s (cutoff %.2f)", model, detector.cutoff,
              extra={"PIVOX_EVENT": "wake_word_ready"})
     return detector
 
