@@ -196,7 +196,7 @@ async def test_reconnects_after_the_server_went_away(
                 again.sessions = served.server.sessions
             async with again:
                 await wait_until(lambda: daemon.machine.state is State.LISTENING
-                                 and daemon.session_id is not None, 15, what="reconnected")
+                                 and daemon.link.session_id is not None, 15, what="reconnected")
                 if isinstance(again, GeminiServer):
                     if remembers:
                         assert again.connections[0].resumed
