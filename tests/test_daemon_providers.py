@@ -259,7 +259,9 @@ async def test_gemini_renews_an_aging_connection_while_quiet(
     async with serve("gemini") as served, running(
         served.config("push_to_talk", "gemini.reconnect_after_s=1"), gpio_double
     ) as (daemon, led):
-        await wait_until(lambda: served.connections >= 2, 10, what="renewed")
+        # the record exists from the handshake on; the setup arrives a frame later
+        await wait_until(lambda: served.connections >= 2
+                         and served.server.connections[1].setup is not None, 10, what="renewed")
         assert served.server.connections[1].resumed
         assert daemon.machine.state is State.IDLE and "offline" not in led.states
 
