@@ -242,9 +242,6 @@ class PulseAudio:
                     "--disallow-exit",
                     "--use-pid-file=false",
                     "--log-target=stderr",
-                    # The room stands in for air: its loopbacks must not glitch when the CPU is
-                    # busy (an underrun moves the echo, and any canceller then leaks).
-                    *(["--realtime=true", "--high-priority=true"] if self.room else []),
                     "-F",
                     script,
                 ],

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from pivox.echotest import measure_echo
 from pivox.events import ResponseCancel
 from pivox.machine import State
 from pivox.server.voice import speech
@@ -131,3 +132,30 @@ async def test_the_user_still_barges_in_over_a_reply(
             assert interrupted >= 9
     finally:
         room.set_user_db(0)
+
+
+def loopback_delay_ms(room: PulseAudio) -> float:
+    """The echo loopback's delay as PulseAudio measures it now: its sink input's buffer plus
+    the room sink's latency (the monitor source adds none); it raises what was configured."""
+    index = room.loopback_input("pivox_speaker.monitor")
+    current, total = None, 0.0
+    for line in room.pactl("list", "sink-inputs").splitlines():
+        line = line.strip()
+        if line.startswith("Sink Input #"):
+            current = int(line.removeprefix("Sink Input #"))
+        elif current == index and line.startswith(("Buffer Latency:", "Sink Latency:")):
+            total += float(line.split(":")[1].split()[0]) / 1000
+    return total
+
+
+@pytest.mark.parametrize("echo_db", [-6, 0])
+def test_check_measures_the_echo_delay_of_the_room(room: PulseAudio, echo_db: int) -> None:
+    """`pivox check`'s echo self-test: delay within 10 ms of the loopback's, echo level
+    within 1 dB of the loopback's volume, and the canceller's ERLE."""
+    room.set_echo_db(echo_db)
+    report = measure_echo()
+    delay = loopback_delay_ms(room)
+    assert report.delay_ms is not None and report.echo_db is not None, report
+    assert abs(report.delay_ms - delay) <= 10, (report, delay)
+    assert abs(report.echo_db - echo_db) <= 1, report
+    assert report.works, report
