@@ -295,12 +295,17 @@ class PulseAudio:
 
     def set_echo_db(self, db: float) -> None:
         """Room only: the level of the speaker's echo in the mic, in dB (0: as played)."""
-        self.pactl("set-sink-input-volume", str(self.loopback_input(f"{SINK}.monitor")),
-                   f"{db:g}dB")
+        self._set_volume_db(f"{SINK}.monitor", db)
 
     def set_user_db(self, db: float) -> None:
         """Room only: the level of the user's voice in the mic, in dB."""
-        self.pactl("set-sink-input-volume", str(self.loopback_input(SOURCE)), f"{db:g}dB")
+        self._set_volume_db(SOURCE, db)
+
+    def _set_volume_db(self, source: str, db: float) -> None:
+        # pactl reads "-6dB" as 6 dB less than now (a sign means relative): pass the raw
+        # volume, which is cubic in amplitude (pa_sw_volume_from_dB)
+        raw = round(65536 * 10 ** (db / 60))
+        self.pactl("set-sink-input-volume", str(self.loopback_input(source)), str(raw))
 
     @contextlib.contextmanager
     def recording(self) -> Iterator[Recording]:
