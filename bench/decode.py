@@ -2,6 +2,10 @@
 
 Run: .venv/bin/python bench/decode.py [--reps N]
 
+OpenAI frames first, then Gemini frames (`serverContent.modelTurn.parts[0].inlineData.data`,
+the base64 five objects deep) on the same sizes: naive json + base64, `gemini_fastpath`, the
+full `GeminiCodec.decode`, and the same limit; no allocator counts for those rows.
+
 Prints, per PCM payload size, the median per-event time of each path over N repetitions,
 events/s, PCM MB/s, ratios against the naive path and the limit measured in the same run,
 allocator calls per event (see `allocator_calls`; needs a C compiler and glibc) and
@@ -32,6 +36,8 @@ from pivox.config import AudioSettings
 from pivox.daemon import BYTES_PER_MS
 from pivox.events import AudioDelta, ItemId, ResponseId
 from pivox.protocol.fastpath import decode_audio, decode_into_ring, parse_audio_delta
+from pivox.protocol.gemini import OUTPUT_MIME, GeminiCodec
+from pivox.protocol.gemini_fastpath import parse_audio
 from pivox.protocol.openai import decode_server_event, encode_server_event
 from pivox.ring import AudioRing
 
@@ -114,6 +120,59 @@ class Paths:
         return binascii.a2b_base64(self.span)
 
 
+def make_gemini_frame(size: int) -> bytes:
+    """A Gemini audio frame of `size` PCM bytes, compact JSON as orjson writes it."""
+    data = pybase64.b64encode(os.urandom(size)).decode()
+    return orjson.dumps({"serverContent": {"modelTurn": {"parts": [{"inlineData": {
+        "mimeType": OUTPUT_MIME, "data": data}}]}}})
+
+
+class GeminiPaths:
+    """The Gemini paths, same interface as `Paths`; the codec has a response open."""
+
+    def __init__(self, frame: bytes) -> None:
+        self.frame = frame
+        self.codec = GeminiCodec(model="bench")
+        self.codec.decode(frame)  # opens the response: later frames continue it
+        chunk = parse_audio(frame, self.codec)
+        assert chunk is not None, "the benchmark frame must take the fast path"
+        self.span = chunk.b64
+        self.size = chunk.size
+        self.batch = RING_BYTES // self.size
+        self.ring = AudioRing(RING_BYTES)
+        self.sink = bytearray()
+        self.dst = memoryview(bytearray(self.size))
+        self.drain = memoryview(bytearray(self.ring.capacity))
+
+    reset = Paths.reset
+    limit = Paths.limit
+
+    def naive(self) -> object:
+        obj = json.loads(self.frame.decode())
+        part = obj["serverContent"]["modelTurn"]["parts"][0]["inlineData"]
+        self.sink += base64.b64decode(part["data"])
+        return obj
+
+    def fast(self) -> object:
+        chunk = parse_audio(self.frame, self.codec)
+        assert chunk is not None
+        decode_into_ring(chunk, self.ring)
+        return chunk
+
+    def full(self) -> object:
+        (event,) = self.codec.decode(self.frame)
+        assert isinstance(event, AudioDelta)
+        self.ring.write(event.audio, event.item_id)
+        return event
+
+
+GEMINI_ROWS: tuple[tuple[str, str], ...] = (
+    ("naive", "Gemini: json.loads→walk→base64.b64decode"),
+    ("fast", "Gemini: pivox gemini_fastpath → AudioRing"),
+    ("full", "Gemini: GeminiCodec.decode + ring.write"),
+    ("limit", "limit: pybase64.b64decode(span) + memcpy"),
+)
+
 ROWS: tuple[tuple[str, str], ...] = (
     ("naive", "bytes→str→json.loads→base64.b64decode→bytearray"),
     ("fast", "pivox fast path → AudioRing"),
@@ -126,7 +185,7 @@ ROWS: tuple[tuple[str, str], ...] = (
 )
 
 
-def time_path(paths: Paths, name: str, reps: int) -> float:
+def time_path(paths: Paths | GeminiPaths, name: str, reps: int) -> float:
     """Median seconds per event over `reps` repetitions of about TARGET_SECONDS each.
 
     A repetition runs batches of `paths.batch` events; the resets between them are not timed.
@@ -147,7 +206,7 @@ def time_path(paths: Paths, name: str, reps: int) -> float:
     return statistics.median(results)
 
 
-def kept_and_peak(paths: Paths, name: str) -> tuple[float, float]:
+def kept_and_peak(paths: Paths | GeminiPaths, name: str) -> tuple[float, float]:
     """(kept blocks, peak bytes) per event, after warm-up, by tracemalloc.
 
     kept: memory blocks still allocated per event when the caller keeps what each event
@@ -271,6 +330,21 @@ def main() -> None:
                 f"{size / seconds / 1e6:>6.0f} {times['naive'] / seconds:>7.1f}x "
                 f"{seconds / times['limit']:>7.2f}x {calls:>6.1f} {big:>4.1f} {kept:>4.1f} "
                 f"{peak:>7.0f}"
+            )
+    for size in SIZES:
+        frame = make_gemini_frame(size)
+        gemini = GeminiPaths(frame)
+        times = {name: time_path(gemini, name, args.reps) for name, _ in GEMINI_ROWS}
+        print(f"\nGemini: PCM {size} B per event (frame {len(frame)} B)")
+        print(f"{'path':<46} {'µs/event':>9} {'events/s':>9} {'MB/s':>6} {'vs naive':>8} "
+              f"{'vs limit':>8} {'kept':>4} {'peak B':>7}")
+        for name, label in GEMINI_ROWS:
+            seconds = times[name]
+            kept, peak = kept_and_peak(gemini, name)
+            print(
+                f"{label:<46} {seconds * 1e6:>9.2f} {1 / seconds:>9.0f} "
+                f"{size / seconds / 1e6:>6.0f} {times['naive'] / seconds:>7.1f}x "
+                f"{seconds / times['limit']:>7.2f}x {kept:>4.1f} {peak:>7.0f}"
             )
 
 

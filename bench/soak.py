@@ -123,7 +123,7 @@ async def soak(args: argparse.Namespace) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="pivox-soak-") as tmp:
         wav = tone_wav(Path(tmp) / "mic.wav")
         options = ServerOptions(port=0, speed=0.0, reply="ramp", reply_ms=args.reply_ms,
-                                record_limit=8)
+                                record_bytes=64 * 1024)
         async with RealtimeServer(options) as server:
             daemon = Daemon(soak_config(server.url), file_hardware(wav, args.speed))
             runner = asyncio.create_task(daemon.run())

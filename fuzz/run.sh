@@ -9,7 +9,7 @@ seconds="${1:-15}"
 python="${PYTHON:-.venv/bin/python}"
 mkdir -p fuzz/crashes
 status=0
-for target in decoder fastpath config; do
+for target in decoder fastpath config gemini; do
     mkdir -p "fuzz/corpus/$target"
     echo "== fuzz_$target for ${seconds}s"
     log=$(mktemp)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from array import array
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
-from pivox.audio import Microphone
+from pivox.audio import Microphone, Speaker
 from pivox.config import Config, load_config
 from pivox.daemon import Daemon, Hardware
 from pivox.errors import DeviceError
@@ -63,9 +64,10 @@ async def running(
     config: Config, gpio: GpioDouble, api_key: ApiKey | None = None, *,
     open_microphone: Callable[..., Any] = open_pyaudio_microphone,
     open_speaker: Callable[..., Any] = open_pyaudio_speaker,
+    daemon_class: type[Daemon] = Daemon,
 ) -> AsyncIterator[tuple[Daemon, RecordingLed]]:
-    """The daemon on PulseAudio (or the audio factories given) and the GPIO double, stopped
-    cleanly at the end."""
+    """The daemon (or a recording subclass) on PulseAudio (or the audio factories given) and
+    the GPIO double, stopped cleanly at the end."""
     leds: list[RecordingLed] = []
 
     def open_led(cfg: Config) -> RecordingLed:
@@ -75,7 +77,7 @@ async def running(
     hardware = Hardware(open_microphone=open_microphone,
                         open_speaker=open_speaker,
                         open_button=gpio_button(gpio), open_led=open_led)
-    daemon = Daemon(config, hardware, api_key=api_key)
+    daemon = daemon_class(config, hardware, api_key=api_key)
     task = asyncio.create_task(daemon.run())
     try:
         await wait_until(lambda: bool(leds) or task.done(), 5, "daemon started")
@@ -130,3 +132,49 @@ class FailingMicrophone(Microphone):
         if self._broken["on"]:
             return super()._callback(None, frame_count, time_info, status)  # no data: an error
         return super()._callback(in_data, frame_count, time_info, status)
+
+
+class Flag(Protocol):
+    """What tells a WedgedSpeaker to wedge (a threading.Event, or a file's existence)."""
+
+    def is_set(self) -> bool: ...
+
+
+class WedgedSpeaker(Speaker):
+    """The real PyAudio speaker, wedged while `wedge` is set: its callback stops returning (a
+    stalled sound server), so the real Pa_StopStream would wait for it for ever, and so do
+    this stream's stop, close (abort) and flush, until `release` is set or `hang_s` passes."""
+
+    inside: ClassVar[list[str]] = []
+    """Calls blocked inside a wedged speaker right now (all instances)."""
+
+    def __init__(self, ring: Any, wedge: Flag, release: threading.Event,
+                 hang_s: float | None = None, **kwargs: Any) -> None:
+        super().__init__(ring, **kwargs)
+        self._wedge, self._release, self._hang_s = wedge, release, hang_s
+
+    def stop(self) -> None:
+        self._hang("stop")
+        super().stop()
+
+    def close(self) -> None:
+        self._hang("close")
+        super().close()
+
+    def flush(self) -> int:
+        self._hang("flush")
+        return super().flush()
+
+    def _callback(self, in_data: bytes | None, frame_count: int, time_info: dict[str, float],
+                  status: int) -> tuple[bytes | None, int]:
+        if self._wedge.is_set():
+            self._release.wait(self._hang_s)
+        return super()._callback(in_data, frame_count, time_info, status)
+
+    def _hang(self, what: str) -> None:
+        if self._wedge.is_set():
+            self.inside.append(what)
+            try:
+                self._release.wait(self._hang_s)
+            finally:
+                self.inside.remove(what)

@@ -1,9 +1,10 @@
 """Fixtures for the bundled realtime server: a running server and a plain-websockets client.
 
 `realtime_server`: a `RealtimeServer` on a free loopback port, fast and short (speed 0,
-600 ms ramp replies, 100 ms deltas). `start_realtime_server(**options)`: the same with other
-`ServerOptions` fields, as an async context manager. `WireClient`: a raw JSON client that
-checks every frame it receives decodes into pivox's unified events.
+600 ms ramp replies, 100 ms deltas), URL faults allowed. `start_realtime_server(**options)`:
+the same with other `ServerOptions` fields, as an async context manager. `WireClient`: a raw
+JSON client that checks every frame it receives decodes into pivox's unified events and
+validates strictly against the openai SDK's model for its type.
 """
 
 from __future__ import annotations
@@ -20,15 +21,20 @@ import pytest_asyncio
 from websockets.asyncio.client import ClientConnection, connect
 
 from pivox.errors import ProtocolError
-from pivox.events import ServerEvent, Unknown
+from pivox.events import Dialect, ServerEvent, Unknown
 from pivox.protocol.openai import decode_server_event
 from pivox.server import RealtimeServer, ServerOptions
+from tests.sdk_models import server_event_model
 
-TEST_OPTIONS: dict[str, Any] = {"port": 0, "speed": 0.0, "reply": "ramp", "reply_ms": 600}
+# URL faults on: tests ask for them with ?fault=
+TEST_OPTIONS: dict[str, Any] = {
+    "port": 0, "speed": 0.0, "reply": "ramp", "reply_ms": 600, "url_faults": True
+}
 # Wire types the unified model keeps as Unknown by design (PROTOCOL.md).
-UNKNOWN_BY_DESIGN = frozenset(
-    {"response.content_part.added", "response.content_part.done", "conversation.item.truncated"}
-)
+UNKNOWN_BY_DESIGN = frozenset({
+    "response.content_part.added", "response.content_part.done", "conversation.item.truncated",
+    "conversation.item.retrieved", "conversation.item.deleted",
+})
 SAMPLE_RATE = 24000
 
 
@@ -49,6 +55,7 @@ class WireClient:
     """A raw Realtime client: sends dicts, receives dicts, keeps the decoded events."""
 
     ws: ClientConnection
+    dialect: Dialect = "ga"
     events: list[ServerEvent] = field(default_factory=list)
     strict: bool = True
 
@@ -66,12 +73,14 @@ class WireClient:
         return await self.ws.recv()
 
     async def recv(self) -> dict[str, Any]:
-        """The next frame as a dict; in strict mode it must decode to a known unified event."""
+        """The next frame as a dict; in strict mode it must decode to a known unified event
+        and validate strictly as the openai SDK's model for its type (tests/sdk_models.py)."""
         frame = await self.ws.recv()
         event = decode_server_event(frame)
         if self.strict:
             assert not isinstance(event, ProtocolError), (event, frame[:300])
             assert not isinstance(event, Unknown) or event.type in UNKNOWN_BY_DESIGN, frame[:300]
+            server_event_model(frame, self.dialect)
         if not isinstance(event, ProtocolError):
             self.events.append(event)
         return orjson.loads(frame)  # type: ignore[no-any-return]
@@ -95,7 +104,7 @@ async def wire_client(
     if beta:
         headers["OpenAI-Beta"] = "realtime=v1"
     async with connect(url, additional_headers=headers, **kwargs) as ws:
-        yield WireClient(ws)
+        yield WireClient(ws, "beta" if beta else "ga")
 
 
 StartServer = Callable[..., AbstractAsyncContextManager[RealtimeServer]]

@@ -437,3 +437,16 @@ def test_resampler_chunking_does_not_change_output() -> None:
 def test_resampler_same_rate_is_identity() -> None:
     pcm = pattern(1000)
     assert Resampler(24000, 24000).process(pcm) == pcm
+
+
+def test_resampler_flush_gives_the_tail_and_starts_over() -> None:
+    """Gemini's 16 kHz turns: what the filter held back comes out at the end of a turn."""
+    pcm = sine(1000, 24000, 1.0)
+    resampler = Resampler(24000, 16000)
+    chunk = 480 * 2
+    out = b"".join(resampler.process(pcm[i : i + chunk]) for i in range(0, len(pcm), chunk))
+    out += resampler.flush()
+    assert abs(len(out) // 2 - 16000) <= 2
+    assert resampler.flush() == b""  # nothing held after a flush
+    again = resampler.process(pcm[:chunk]) + resampler.flush()
+    assert abs(len(again) // 2 - 320) <= 2

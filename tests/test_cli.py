@@ -52,7 +52,8 @@ def test_run_refuses_a_key_file_others_can_read(tmp_path: Path) -> None:
 
 
 def test_check_reports_the_key_without_printing_it(pulse: PulseAudio) -> None:
-    result = pivox("check", "--config", "/dev/null", env={"OPENAI_API_KEY": SECRET})
+    result = pivox("check", "--config", "/dev/null", "--set", "button.enabled=false",
+                   "--set", "led.enabled=false", env={"OPENAI_API_KEY": SECRET})
     assert "API key present" in result.stdout
     assert SECRET not in result.stdout + result.stderr
     assert "ok   input device" in result.stdout and "ok   output device" in result.stdout
@@ -64,6 +65,30 @@ def test_check_fails_without_a_key_for_a_remote_server(pulse: PulseAudio) -> Non
                    env={"OPENAI_API_KEY": "", "CREDENTIALS_DIRECTORY": ""})
     assert result.returncode == 1
     assert "FAIL API key missing" in result.stdout
+
+
+def test_check_loads_the_wake_word(pulse: PulseAudio) -> None:
+    result = pivox("check", "--config", "/dev/null", "--set", "session.mode=wake_word",
+                   "--set", "session.wake_word=hey_jarvis", "--set", "button.enabled=false",
+                   "--set", "led.enabled=false", env={"OPENAI_API_KEY": SECRET})
+    assert "ok   wake word hey_jarvis loads" in result.stdout
+    assert result.returncode == 0, result.stdout
+
+
+def test_check_names_the_remedy_where_the_wake_word_cannot_run(
+        pulse: PulseAudio, tmp_path: Path) -> None:
+    """A 32-bit Raspberry Pi OS has no pymicro-features: the process cannot import it."""
+    no_features = ("import sys; sys.modules['pymicro_features'] = None; "
+                   "from pivox.cli import main; sys.exit(main(sys.argv[1:]))")
+    check = subprocess.run(
+        [sys.executable, "-c", no_features, "check", "--config", "/dev/null",
+         "--set", "session.mode=wake_word", "--set", "button.enabled=false",
+         "--set", "led.enabled=false"], capture_output=True, text=True, timeout=60,
+        stdin=subprocess.DEVNULL, env={**os.environ, "OPENAI_API_KEY": SECRET})
+    lines = [line for line in check.stdout.splitlines() if "wake word" in line]
+    assert len(lines) == 1 and lines[0].startswith("FAIL the local wake word cannot run")
+    assert "64-bit Raspberry Pi OS" in lines[0] and "push_to_talk" in lines[0]
+    assert check.returncode == 1
 
 
 def test_devices_marks_the_selected_ones(pulse: PulseAudio,
@@ -80,6 +105,9 @@ def test_demo_runs_the_whole_loop_without_a_sound_card(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     leds = [line for line in result.stdout.splitlines() if line.startswith("LED: ")]
     states = [line.split()[1] for line in leds]
+    assert "(wake_word mode)" in result.stdout
+    # nothing streams until the wake word: idle (local listening) comes before listening
+    assert states.index("idle") < states.index("listening")
     for state in ("listening", "user_speaking", "thinking", "speaking"):
         assert state in states
     with wave.open(str(reply)) as wav:
@@ -90,3 +118,63 @@ def test_demo_runs_the_whole_loop_without_a_sound_card(tmp_path: Path) -> None:
     assert "turn 1 done" in result.stderr
     assert "tool get_time({}) -> {\"time\":" in result.stderr  # the tool path, end to end
     assert "assistant: The get_time tool said:" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        (f'[led]\npatterns = {{ idle = "blink:{"9" * 400}" }}\n', ": led.patterns.idle: "),
+        (f"[session]\ntools = {'[' * 2000}{']' * 2000}\n", ": invalid TOML: nested too deep"),
+    ],
+    ids=["blink-rate-400-digits", "toml-nested-2000"],
+)
+def test_check_and_run_agree_on_a_hostile_config(tmp_path: Path, text: str, where: str) -> None:
+    config = tmp_path / "pivox.toml"
+    config.write_text(text)
+    for command in ("check", "run"):
+        result = pivox(command, "--config", str(config), env={"OPENAI_API_KEY": SECRET})
+        assert result.returncode == 2, (command, result.stdout, result.stderr[-2000:])
+        assert result.stderr.startswith(f"pivox: config error: {config}{where}"), command
+        assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def test_check_and_run_refuse_a_cleartext_url_to_another_host(tmp_path: Path) -> None:
+    config = tmp_path / "pivox.toml"
+    config.write_text('[server]\nurl = "ws://192.0.2.10:8765/v1/realtime"\n')
+    for command in ("check", "run"):
+        result = pivox(command, "--config", str(config), env={"OPENAI_API_KEY": SECRET})
+        assert result.returncode == 2, (command, result.stdout, result.stderr)
+        assert f"{config}: server.url: expected wss://" in result.stderr
+        assert SECRET not in result.stdout + result.stderr
+
+
+def test_check_warns_about_an_allowed_cleartext_url(tmp_path: Path) -> None:
+    config = tmp_path / "pivox.toml"
+    config.write_text('[server]\nurl = "ws://192.0.2.10:8765/v1/realtime"\n'
+                      "allow_insecure = true\n")
+    result = pivox("check", "--config", str(config), env={"OPENAI_API_KEY": SECRET})
+    assert "WARN server url ws://192.0.2.10:8765/v1/realtime is cleartext" in result.stdout
+
+
+def test_demo_runs_the_whole_loop_over_gemini(tmp_path: Path) -> None:
+    """`server.provider = "gemini"`: the demo runs the bundled Gemini Live server instead."""
+    reply = tmp_path / "reply.wav"
+    result = pivox("demo", "--set", "server.provider=gemini", "--output-wav", str(reply),
+                   timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "bundled Gemini Live server" in result.stdout
+    states = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("LED: ")]
+    assert "listening" in states and "speaking" in states
+    with wave.open(str(reply)) as wav:
+        samples = array("h", wav.readframes(wav.getnframes()))
+    assert sum(1 for s in samples if abs(s) > 1000) > 24000 * 0.3
+    assert "turn 1 done" in result.stderr
+    assert "assistant: The get_time tool said:" in result.stderr
+
+
+def test_check_never_prints_a_key_in_the_gemini_url(pulse: PulseAudio) -> None:
+    result = pivox("check", "--config", "/dev/null", "--set", "server.provider=gemini",
+                   "--set", f"gemini.url=wss://generativelanguage.googleapis.com/ws/x?key={SECRET}",
+                   env={"OPENAI_API_KEY": SECRET})
+    assert "server url wss://generativelanguage.googleapis.com/ws/x (gemini)" in result.stdout
+    assert SECRET not in result.stdout + result.stderr

@@ -33,6 +33,15 @@ ALL_KEYS = [
 
 # Every default the brief asks for, written out independently of the dataclasses.
 DEFAULTS = {
+    "server.provider": "openai",
+    "gemini.url": (
+        "wss://generativelanguage.googleapis.com/ws/"
+        "google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
+    ),
+    "gemini.model": "models/gemini-live-2.5-flash-preview",
+    "gemini.voice": "Puck",
+    "gemini.auth_style": "header",
+    "gemini.reconnect_after_s": 540.0,
     "server.url": "wss://api.openai.com/v1/realtime",
     "server.model": "gpt-realtime",
     "server.dialect": "ga",
@@ -40,12 +49,17 @@ DEFAULTS = {
     "server.api_key_env": "OPENAI_API_KEY",
     "server.api_key_file": "",
     "server.credential": "openai_api_key",
+    "server.allow_insecure": False,
     "server.ping_interval_s": 10.0,
     "server.ping_timeout_s": 10.0,
     "server.connect_timeout_s": 10.0,
     "server.reconnect_max_s": 30.0,
     "server.auth_retry_s": 300.0,
     "session.mode": "always_on",
+    "session.wake_word": "okay_nabu",
+    "session.wake_listen_s": 8.0,
+    "session.follow_up_s": 5.0,
+    "session.wake_earcon": False,
     "session.instructions": (
         "You are a helpful voice assistant on a smart speaker. Keep answers short."
     ),
@@ -59,7 +73,8 @@ DEFAULTS = {
     "audio.input_device": "",
     "audio.output_device": "",
     "audio.ring_ms": 10000,
-    "audio.preroll_ms": 300,
+    "audio.max_reply_s": 300,
+    "audio.preroll_ms": 500,
     "audio.frame_ms": 20,
     "audio.volume": 100,
     "audio.latency_ms": 40,
@@ -85,20 +100,31 @@ DEFAULTS = {
 
 # For every key: TOML values it must refuse, and (value, what it loads as) it must accept.
 BAD: dict[str, list[str]] = {
-    "server.url": ['"http://example.com"', '"wss://"', '""', "1"],
+    "server.provider": ['"google"', '"OpenAI"', "1"],
+    "gemini.url": ['"https://example.com"', '""'],
+    "gemini.model": ['""', "1"],
+    "gemini.voice": ['""', "true"],
+    "gemini.auth_style": ['"bearer"', '"key"'],
+    "gemini.reconnect_after_s": ["-1", "86401", '"10"'],
+    "server.url": ['"http://example.com"', '"wss://"', '""', "1", '"ws://10.0.0.2/"'],
     "server.model": ["1", "true"],
     "server.dialect": ['"GA"', '"v1"', "1"],
     "server.auth_style": ['"basic"', "true"],
     "server.api_key_env": ["1"],
     "server.api_key_file": ["[]"],
-    "server.credential": ["1.0"],
+    "server.credential": ["1.0", '"../x"', '"/etc/hostname"'],
+    "server.allow_insecure": ['"yes"', "1"],
     "server.ping_interval_s": ["0.5", "601", '"10"', "true", "nan"],
     "server.ping_timeout_s": ["0", "601.0"],
     "server.connect_timeout_s": ["0.9", "301"],
     "server.reconnect_max_s": ["0", "3601"],
     "server.auth_retry_s": ["9.9", "86401", "inf"],
-    "session.mode": ['"always-on"', '"ptt"'],
-    "session.instructions": ["1", "[]"],
+    "session.mode": ['"always-on"', '"ptt"', '"wakeword"'],
+    "session.wake_word": ['"okay nabu"', '"hey_google"', "1"],
+    "session.wake_listen_s": ["0.5", "61", '"8"'],
+    "session.follow_up_s": ["-0.1", "60.5", "true"],
+    "session.wake_earcon": ['"yes"', "1"],
+    "session.instructions": ["1", "[]", '"' + 'x' * 65537 + '"'],
     "session.voice": ['""', "1"],
     "session.transcription_model": ["false"],
     "session.vad_threshold": ["-0.1", "1.01", '"0.5"'],
@@ -109,6 +135,7 @@ BAD: dict[str, list[str]] = {
     "audio.input_device": ["-1", "1.5", "true", "[0]"],
     "audio.output_device": ["-2", "{}"],
     "audio.ring_ms": ['"abc"', "199", "60001", "1e4"],
+    "audio.max_reply_s": ["9", "3601", '"long"'],
     "audio.preroll_ms": ["-1", "5001"],
     "audio.frame_ms": ["9", "101"],
     "audio.volume": ["-1", "101", "true"],
@@ -133,6 +160,9 @@ BAD: dict[str, list[str]] = {
     "log.journal": ["true", '"yes"'],
 }
 GOOD: dict[str, list[tuple[str, object]]] = {
+    "server.provider": [('"gemini"', "gemini")],
+    "gemini.auth_style": [('"query"', "query")],
+    "gemini.reconnect_after_s": [("0", 0.0)],
     "server.url": [
         ('"ws://127.0.0.1:8765/v1/realtime?x=1"', "ws://127.0.0.1:8765/v1/realtime?x=1")
     ],
@@ -141,11 +171,14 @@ GOOD: dict[str, list[tuple[str, object]]] = {
     "server.auth_style": [('"api-key"', "api-key")],
     "server.ping_interval_s": [("1", 1.0), ("600.0", 600.0)],
     "server.auth_retry_s": [("10", 10.0), ("86400", 86400.0)],
-    "session.mode": [('"push_to_talk"', "push_to_talk")],
+    "session.mode": [('"push_to_talk"', "push_to_talk"), ('"wake_word"', "wake_word")],
+    "session.wake_word": [('"hey_jarvis"', "hey_jarvis"), ('"alexa"', "alexa")],
+    "session.follow_up_s": [("0", 0.0), ("60", 60.0)],
     "session.vad_threshold": [("0", 0.0), ("1", 1.0)],
     "session.tools": [("[]", ()), ('["mute"]', ("mute",))],
     "audio.input_device": [("3", 3), ('"3"', 3), ('"USB Audio"', "USB Audio"), ('""', "")],
     "audio.ring_ms": [("200", 200), ("60000", 60000)],
+    "audio.max_reply_s": [("10", 10), ("3600", 3600)],
     "audio.volume": [("0", 0)],
     "button.enabled": [("false", False)],
     "button.pin": [("0", 0), ("27", 27)],
@@ -212,7 +245,8 @@ def test_a_config_hashes_copies_and_pickles() -> None:
 
 def test_an_empty_file_and_empty_sections_are_all_defaults(tmp_path: Path) -> None:
     assert load_config(write(tmp_path, "")) == Config()
-    sections = "".join(f"[{s}]\n" for s in ("server", "session", "audio", "button", "led", "log"))
+    sections = "".join(
+        f"[{s}]\n" for s in ("server", "gemini", "session", "audio", "button", "led", "log"))
     assert load_config(write(tmp_path, sections)) == Config()
 
 
@@ -576,6 +610,69 @@ def test_any_file_is_accepted_or_a_config_error(
         assert error.path == str(path)
 
 
+# --------------------------------------------------------------------------- hostile values
+
+
+def test_a_blink_rate_of_400_digits_is_refused_by_the_parser_the_led_uses(tmp_path: Path) -> None:
+    path = write(tmp_path, f'[led]\npatterns = {{ idle = "blink:{"9" * 400}" }}\n')
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert error.value.path == str(path) and error.value.key == "led.patterns.idle"
+
+
+@pytest.mark.parametrize("depth", [400, 2000])
+def test_toml_nested_deep_is_a_config_error_naming_the_file(tmp_path: Path, depth: int) -> None:
+    path = write(tmp_path, f"[session]\ntools = {'[' * depth}{']' * depth}\n")
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert error.value.path == str(path)
+
+
+def test_an_override_nested_deep_is_a_config_error() -> None:
+    with pytest.raises(ConfigError) as error:
+        load_config(None, [f"session.tools={'[' * 2000}{']' * 2000}"])
+    assert error.value.key == "session.tools"
+
+
+@pytest.mark.parametrize("name", ["../x", "/etc/hostname", "a/b", "..", "."])
+def test_a_credential_is_a_name_not_a_path(tmp_path: Path, name: str) -> None:
+    path = write(tmp_path, f'[server]\ncredential = "{name}"\n')
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert error.value.key == "server.credential"
+
+
+def test_twenty_megabytes_of_instructions_are_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, f'[session]\ninstructions = "{"x" * 20_000_000}"\n')
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert error.value.key == "session.instructions" and len(str(error.value)) < 300
+
+
+@pytest.mark.parametrize("section", ["server", "gemini"])
+@pytest.mark.parametrize(
+    "url", ["ws://192.168.1.20:8765/v1/realtime", "ws://example.com/v1/realtime"]
+)
+def test_a_cleartext_url_to_another_host_is_refused_unless_allowed(
+    tmp_path: Path, url: str, section: str
+) -> None:
+    path = write(tmp_path, f'[{section}]\nurl = "{url}"\n')
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert error.value.path == str(path) and error.value.key == f"{section}.url"
+    assert "allow_insecure" in str(error.value)
+    allowed = load_config(path, ["server.allow_insecure=true"])
+    assert getattr(allowed, section).url == url
+
+
+@pytest.mark.parametrize(
+    "url", ["ws://127.0.0.1:8765/v1/realtime", "ws://127.0.0.2/", "ws://localhost/",
+            "ws://[::1]:80/", "wss://example.com/v1/realtime"]
+)
+def test_loopback_and_tls_urls_need_no_permission(url: str) -> None:
+    assert load_config(None, [f"server.url={url}"]).server.url == url
+
+
 # --------------------------------------------------------------------------- derived surfaces
 
 
@@ -599,9 +696,11 @@ def test_the_table_has_one_row_per_key_in_order() -> None:
 
 def test_the_example_file_lists_every_key_at_its_default(tmp_path: Path) -> None:
     example = ROOT / "config" / "pivox.toml"
-    assert load_config(example) == Config()
+    # the one deliberate difference: the shipped file selects the wake word (README, "Modes")
+    assert load_config(example) == load_config(None, ["session.mode=wake_word"])
     # commented-out keys ("#key = value" or "# key = value") count as listed
     uncommented = re.sub(r"(?m)^# ?(\w+ = )", r"\1", example.read_text())
     doc = tomllib.loads(uncommented)
     assert sorted(f"{s}.{k}" for s, table in doc.items() for k in table) == sorted(ALL_KEYS)
-    assert load_config(write(tmp_path, uncommented)) == Config()
+    assert load_config(write(tmp_path, uncommented)) == load_config(
+        None, ["session.mode=wake_word"])

@@ -248,6 +248,7 @@ def test_header_is_read_without_decoding() -> None:
         content_index=0,
         frame=frame,
         start=len(GOOD_HEAD),
+        end=len(frame) - 2,
     )
     assert chunk.b64 == b"AAEC/w==" and chunk.b64.obj is frame and chunk.size == 4
     assert decode_audio(chunk) == b"\x00\x01\x02\xff"

@@ -20,7 +20,7 @@ FUZZ = Path(__file__).resolve().parents[1] / "fuzz"
 SECONDS = int(os.environ.get("PIVOX_FUZZ_SECONDS", "10"))
 
 
-@pytest.mark.parametrize("target", ["decoder", "fastpath", "config"])
+@pytest.mark.parametrize("target", ["decoder", "fastpath", "config", "gemini"])
 def test_fuzz_target_survives(target: str, tmp_path: Path) -> None:
     corpus = tmp_path / "corpus"
     corpus.mkdir()

@@ -32,13 +32,14 @@ def test_the_double_is_what_import_rpi_gpio_finds(gpio_double: GpioDouble) -> No
     assert load_gpio() is gpio_double
 
 
-def test_load_gpio_names_the_import_error(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_load_gpio_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "RPi", None)
     monkeypatch.setitem(sys.modules, "RPi.GPIO", None)
     with pytest.raises(DeviceError) as info:
         load_gpio()
     assert info.value.device == "RPi.GPIO"
-    assert "ModuleNotFoundError" in str(info.value) and "rpi-lgpio" in str(info.value)
+    assert "not installed: pip install RPi.GPIO" in str(info.value)
+    assert "rpi-lgpio" in str(info.value)
 
 
 def test_misuse_raises_like_the_real_module(gpio_double: GpioDouble) -> None:

@@ -65,27 +65,16 @@ from pivox.events import (
     UserText,
 )
 from pivox.protocol.openai import decode_server_event, encode_client_event
+from tests.sdk_models import unknown_keys
 
 GA_CLIENT = TypeAdapter(ga.RealtimeClientEvent)
 BETA_CLIENT = TypeAdapter(beta.RealtimeClientEvent)
 
 
-def _unknown_keys(value: Any, path: str = "") -> list[str]:
-    """Every key the SDK model tree kept as an extra: the SDK models allow extras silently."""
-    if isinstance(value, pydantic.BaseModel):
-        found = [f"{path}.{key}" for key in value.model_extra or {}]
-        for name in type(value).model_fields:
-            found += _unknown_keys(getattr(value, name), f"{path}.{name}")
-        return found
-    if isinstance(value, list):
-        return [k for i, v in enumerate(value) for k in _unknown_keys(v, f"{path}[{i}]")]
-    return []
-
-
 def _validate(adapter: TypeAdapter[Any], frame: str | bytes) -> pydantic.BaseModel:
     """`frame` as the SDK's model, strictly typed and with no key the SDK does not know."""
     model = adapter.validate_python(orjson.loads(frame), strict=True)
-    assert _unknown_keys(model) == [], "keys unknown to the SDK"
+    assert unknown_keys(model) == [], "keys unknown to the SDK"
     return model  # type: ignore[no-any-return]
 
 

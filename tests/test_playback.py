@@ -1,14 +1,20 @@
-"""Reply playback on real PulseAudio: back-pressure loses nothing, pre-roll goes first."""
+"""Reply playback: the ring and its bounded backlog (pure), and on real PulseAudio: a reply
+longer than the ring loses nothing, pre-roll goes first."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from array import array
 from typing import Any
+
+import pytest
 
 from pivox.daemon import BYTES_PER_MS
 from pivox.events import InputAudioAppend, InputAudioClear
 from pivox.machine import State
+from pivox.playback import Playback
+from pivox.ring import AudioRing
 from tests.daemon_harness import BUTTON, daemon_config, received, running, wait_until
 from tests.fixtures_server import StartServer, pcm_tone
 from tests.gpio_double import GpioDouble
@@ -60,3 +66,70 @@ async def test_a_press_sends_the_pre_roll_first(
         pre_roll = events[first + 1]
         assert isinstance(pre_roll, InputAudioAppend)
         assert len(pre_roll.audio) == 300 * BYTES_PER_MS
+
+
+# --------------------------------------------------------------------------- Playback (pure)
+
+
+def drain(ring: AudioRing, n: int) -> bytes:
+    out = bytearray(n)
+    return bytes(out[: ring.read_into(out)])
+
+
+def test_what_the_ring_cannot_take_waits_and_goes_on_in_order() -> None:
+    ring = AudioRing(4)
+    playback = Playback(ring, limit=100)
+    playback.write(b"abcdef", "i1", "r1")
+    assert (ring.available, playback.pending, playback.direct) == (4, 2, False)
+    playback.write(b"gh", "i2", "r1")  # behind the backlog, never before it
+    assert ring.available == 4 and playback.pending == 4
+    got = drain(ring, 3)
+    playback.pump()
+    got += drain(ring, 4)
+    playback.pump()
+    got += drain(ring, 4)
+    assert got == b"abcdefgh" and playback.direct
+    assert (ring.written("i1"), ring.played("i1"), ring.played("i2")) == (6, 6, 2)
+
+
+def test_finish_reaches_the_ring_once_the_backlog_is_in_it() -> None:
+    ring = AudioRing(4)
+    playback = Playback(ring, limit=100)
+    playback.write(b"abcdef", "i1", "r1")
+    playback.finish()
+    drain(ring, 4)
+    playback.pump()  # the last 2 bytes go in: now the ring is told no more comes
+    drain(ring, 4)  # a short read after the end of the reply: no underrun
+    assert ring.underruns == 0
+
+
+def test_past_the_limit_the_rest_of_the_reply_is_dropped_and_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ring = AudioRing(4)
+    playback = Playback(ring, limit=6)
+    with caplog.at_level(logging.WARNING, logger="pivox.playback"):
+        for _ in range(5):
+            playback.write(b"0123", "i1", "r1")
+    assert (ring.available, playback.pending, playback.dropped) == (4, 6, 10)
+    assert len(caplog.records) == 1 and "r1" in caplog.records[0].getMessage()
+
+
+def test_clear_drops_the_backlog_and_the_ring() -> None:
+    ring = AudioRing(4)
+    playback = Playback(ring, limit=100)
+    playback.write(b"abcdef", "i1", "r1")
+    assert playback.clear() == 6
+    assert (ring.available, playback.pending, playback.direct) == (0, 0, True)
+
+
+def test_a_response_opens_at_most_max_items_and_the_rest_is_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    playback = Playback(AudioRing(4), limit=0, max_items=3)
+    with caplog.at_level(logging.WARNING, logger="pivox.playback"):
+        admitted = [playback.admit("r1", f"i{n}") for n in range(10_000)]
+        assert admitted[:3] == [True] * 3 and not any(admitted[3:])
+        assert playback.admit("r1", "i0")  # an admitted item stays admitted
+        assert playback.admit("r2", "i9")  # a new response starts afresh
+    assert len(caplog.records) == 1 and "more than 3 audio items" in caplog.text

@@ -100,3 +100,67 @@ async def test_a_reload_to_another_mode_restarts_machine_and_session(
         finally:
             daemon.stop()
             assert await asyncio.wait_for(task, 5) == 0
+
+
+async def test_a_reload_the_led_cannot_show_changes_nothing(
+    start_realtime_server: StartServer, live_pulse: Any, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    path = tmp_path / "pivox.toml"
+    async with start_realtime_server() as server:
+        write_config(path, server.url, "Be brief.")
+        daemon, task = await start(path)
+        try:
+            await wait_until(lambda: daemon.machine.state is State.LISTENING, what="listening")
+            config, patterns = daemon.config, dict(daemon.patterns)
+            with path.open("a") as file:  # a valid new session, and an LED rate of 400 digits
+                file.write(f'[led.patterns]\nidle = "blink:{"9" * 400}"\n')
+            text = path.read_text().replace("Be brief.", "Be very brief.")
+            path.write_text(text)
+            with caplog.at_level(logging.ERROR):
+                os.kill(os.getpid(), signal.SIGHUP)
+                await wait_until(lambda: "reload rejected" in caplog.text, what="rejected")
+            assert f"{path}: led.patterns.idle" in caplog.text
+            assert "Exception in callback" not in caplog.text
+            assert daemon.config is config and daemon.patterns == patterns
+            await asyncio.sleep(0.5)
+            assert len(server.connections) == 1
+        finally:
+            daemon.stop()
+            assert await asyncio.wait_for(task, 5) == 0
+
+
+async def test_sighup_switches_the_provider_and_applies_gemini_settings(
+    start_realtime_server: StartServer, live_pulse: Any, tmp_path: Path
+) -> None:
+    """One key moves a running device from OpenAI to Gemini; a change in [gemini] alone
+    (the voice) is a new session too."""
+    from pivox.protocol.gemini import Setup
+    from pivox.server import GeminiServer, ServerOptions
+
+    path = tmp_path / "pivox.toml"
+
+    def write_gemini(url: str, voice: str) -> None:
+        write_config(path, url, "Be brief.")
+        path.write_text(path.read_text().replace(
+            "[server]\n", '[server]\nprovider = "gemini"\n') + f'[gemini]\nurl = "{url}"\n'
+            f'voice = "{voice}"\n')
+
+    async with start_realtime_server() as openai, GeminiServer(ServerOptions(port=0)) as gemini:
+        write_config(path, openai.url, "Be brief.")
+        daemon, task = await start(path)
+        await wait_until(lambda: daemon.machine.state is State.LISTENING, what="listening")
+        write_gemini(gemini.url, "Kore")
+        os.kill(os.getpid(), signal.SIGHUP)
+        await wait_until(lambda: len(gemini.connections) == 1 and daemon.session_id is not None,
+                         what="on gemini")
+        write_gemini(gemini.url, "Puck")
+        os.kill(os.getpid(), signal.SIGHUP)
+        await wait_until(lambda: len(gemini.connections) == 2
+                         and gemini.connections[1].setup is not None, what="a new gemini session")
+        setups = [c.setup for c in gemini.connections]
+        assert all(isinstance(s, Setup) for s in setups)
+        assert [s.session.voice for s in setups if s is not None] == ["Kore", "Puck"]
+        assert not gemini.connections[1].resumed  # a new configuration: a fresh session
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert await asyncio.wait_for(task, 5) == 0

@@ -234,3 +234,29 @@ def test_threads_move_every_byte_in_order(seed: int) -> None:
             == ring.written(item)
             == sum(len(chunk) for index, chunk in enumerate(chunks) if index % 7 == n)
         )
+
+
+def test_eviction_takes_the_item_that_ran_out_longest_ago_and_keeps_queued_ones() -> None:
+    ring = AudioRing(1000, max_items=3)
+    ring.write(b"aa", "a")
+    ring.write(b"bb", "b")
+    ring.read_into(bytearray(4))  # a ran out first, then b
+    ring.write(b"cc", "c")
+    ring.write(b"dd", "d")  # 4 items: a goes
+    assert [ring.written(i) for i in "abcd"] == [0, 2, 2, 2]
+    ring.write(b"ee", "e")  # c and d still queued: b goes
+    assert [ring.written(i) for i in "bcde"] == [0, 2, 2, 2]
+    ring.write(b"c2", "c")  # more of c, queued last
+    ring.clear()  # what clear drops runs out in queue order: d, e, then c (its last bytes)
+    ring.write(b"ff", "f")
+    assert [ring.written(i) for i in "cdef"] == [4, 0, 2, 2]
+
+
+def test_accounting_of_thousands_of_items_stays_bounded_and_exact() -> None:
+    ring = AudioRing(4096, max_items=8)
+    for n in range(20_000):
+        assert ring.write(b"xy", f"item{n}") == 2
+        if n % 3 == 2:
+            ring.read_into(bytearray(6))
+    assert len(ring._items) <= 8  # the bound, whatever ids came
+    assert ring.written("item19999") == 2 and ring.written("item0") == 0

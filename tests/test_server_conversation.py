@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import orjson
+
 from pivox.events import (
     AudioDelta,
     ClientEvent,
     InputAudioAppend,
     InputAudioCommit,
     InputTranscriptCompleted,
+    InputTranscriptDelta,
     ResponseCancel,
     ResponseCreate,
     ResponseDone,
     ServerEvent,
     SessionConfig,
     SessionUpdate,
+    UserText,
 )
-from pivox.protocol.openai import encode_client_event
+from pivox.protocol.openai import decode_server_event, encode_client_event, encode_server_event
 from pivox.server.conversation import Conversation
 from pivox.server.options import ServerOptions
 
@@ -83,12 +89,31 @@ def test_input_transcription_follows_the_commit_when_asked_for() -> None:
         SessionUpdate(session=SessionConfig(turn_detection=None, transcription_model="whisper-1")),
     )
     feed(conv, InputAudioAppend(audio=ONE_SECOND))
-    out = feed(conv, InputAudioCommit())
-    assert [type(e).__name__ for e in out] == [
-        "AudioCommitted",
-        "ItemCreated",
-        "ItemCreated",
-        "InputTranscriptCompleted",
-    ]
+    frames = [encode_server_event(e) for e in feed(conv, InputAudioCommit())]
+    out = [decode_server_event(frame) for frame in frames]
+    names = [type(e).__name__ for e in out]
+    assert names == ["AudioCommitted", "ItemCreated", "ItemCreated",
+                     *["InputTranscriptDelta"] * 4, "InputTranscriptCompleted"]
+    deltas = "".join(e.delta for e in out if isinstance(e, InputTranscriptDelta))
     assert isinstance(out[-1], InputTranscriptCompleted)
-    assert out[-1].transcript == "(1.0 seconds of audio)"
+    assert out[-1].transcript == deltas == "(1.0 seconds of audio)"
+    assert orjson.loads(frames[-1])["usage"] == {"type": "duration", "seconds": 1.0}
+
+
+def test_the_oldest_items_are_forgotten_past_the_conversation_bound() -> None:
+    conv = conversation()
+    text = "x" * (1024 * 1024)
+    ids = []
+    for _ in range(12):  # 12 MiB of text items, the bound is 8 MiB
+        out = feed(conv, UserText(text=text))
+        ids.append(out[0].item["id"])  # type: ignore[union-attr]
+
+    def retrieve(item_id: str) -> dict[str, Any]:
+        frame = orjson.dumps({"type": "conversation.item.retrieve", "item_id": item_id})
+        _, out = conv.receive(frame, 0.0)
+        return orjson.loads(encode_server_event(out[0]))  # type: ignore[no-any-return]
+
+    assert retrieve(ids[0])["error"]["code"] == "invalid_value"  # forgotten
+    assert retrieve(ids[-1])["item"]["content"][0]["text"] == text
+    kept = [i for i in ids if retrieve(i)["type"] == "conversation.item.retrieved"]
+    assert kept == ids[-len(kept):] and 6 <= len(kept) <= 8

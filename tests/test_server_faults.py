@@ -48,7 +48,16 @@ def test_parse(spec: str, fault: Fault) -> None:
         ("drop:5", "unexpected argument '5'"),
         ("close:1011:when=3", "unknown key 'when'"),
         ("close:abc", "expected numbers as values"),
-        ("stall:-1", "expected values >= 0"),
+        ("stall:-1", "seconds -1.0: expected 0 to 3600 seconds"),
+        # a URL must not buy a hang, a MemoryError or gigabytes (issue 14, finding 8)
+        ("stall:inf", "seconds inf: expected 0 to 3600 seconds"),
+        ("freeze:nan", "seconds nan: expected 0 to 3600 seconds"),
+        ("stall:1e400", "seconds inf"),
+        ("oversized:1000000000", "size 1000000000: expected 0 to 67108864 bytes"),
+        ("oversized:999999999999", "size 999999999999"),
+        ("stale:99999999", "count 99999999: expected 0 to 10000 deltas"),
+        ("close:5000", "close code 5000: expected 1000-1003, 1007-1014 or 3000-4999"),
+        ("close:1005", "close code 1005"),
         ("error:teapot", "error class 'teapot': expected one of"),
     ],
 )

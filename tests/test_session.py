@@ -74,3 +74,38 @@ async def test_frames_come_raw_and_events_go_encoded(start_realtime_server: Star
 def test_describe_close_of_a_refused_connection() -> None:
     assert describe_close(ConnectionRefusedError(111, "Connection refused")).startswith(
         "cannot connect")
+
+
+GEMINI = "wss://generativelanguage.googleapis.com/ws/x.BidiGenerateContent"
+
+
+def test_gemini_sends_the_key_by_header_or_query_and_never_adds_the_model() -> None:
+    header = endpoint(GEMINI, provider="gemini", auth_style="header", model="models/m")
+    assert header.full_url == GEMINI
+    assert header.headers() == [("x-goog-api-key", "sk-local-key")]
+    query = endpoint(GEMINI + "?key=stale", provider="gemini", auth_style="query")
+    assert query.full_url == GEMINI + "?key=sk-local-key"
+    assert query.headers() == []
+    assert endpoint(GEMINI, provider="gemini", api_key=None).headers() == []
+    for ep in (header, query):
+        assert "sk-local-key" not in ep.redacted_url + ep.host + repr(ep)
+    assert query.redacted_url == GEMINI
+
+
+async def test_a_bad_url_is_reported_without_its_query() -> None:
+    bad = endpoint("ws://127.0.0.1:notaport/x", provider="gemini", auth_style="query")
+    with pytest.raises(OSError) as caught:
+        await Connection.open(bad)
+    assert "sk-local-key" not in str(caught.value)
+
+
+def test_gemini_refusing_the_key_with_1007_is_an_auth_failure() -> None:
+    from websockets.exceptions import ConnectionClosedError
+    from websockets.frames import Close
+
+    def closed(code: int, reason: str) -> ConnectionClosedError:
+        return ConnectionClosedError(Close(code, reason), None)
+
+    assert closed_by_auth(closed(1007, "API key not valid. Please pass a valid API key."))
+    assert not closed_by_auth(closed(1007, "session resumption handle is not valid"))
+    assert closed_by_auth(closed(1008, ""))

@@ -61,3 +61,18 @@ def test_bad_calls_answer_an_error_output_and_change_nothing(
 def test_a_tool_left_out_of_the_config_is_unknown() -> None:
     answer = orjson.loads(call_tool(Device(), ("get_time",), "mute", "{}"))
     assert answer == {"error": "unknown tool 'mute'"}
+
+
+@pytest.mark.parametrize(("name", "arguments"), [
+    ("x" * 10_000_000, "{}"),
+    ("set_volume", "{" + " " * 10_000_000 + "}"),
+    ("set_volume", orjson.dumps({"level": "9" * 10_000_000}).decode()),
+    ("set_volume", orjson.dumps({"level": "9" * 4000}).decode()),
+    ("mute", orjson.dumps({"muted": "y" * 4000}).decode()),
+    ("set_volume", "[" * 4000),
+])
+def test_a_huge_argument_is_never_echoed_back(name: str, arguments: str) -> None:
+    device = Device()
+    output = call_tool(device, TOOL_NAMES, name, arguments)
+    assert len(output) < 200 and "error" in orjson.loads(output)
+    assert (device.volume, device.muted) == (None, None)

@@ -11,36 +11,24 @@ Not thread-safe: one caller (the asyncio loop). No I/O.
 
 from __future__ import annotations
 
-import importlib
 import math
 from typing import Any
 
 import numpy as np
 
-from pivox.errors import PivoxError
+from pivox.optional import MissingDependency, require
 
-__all__ = ["INSTALL_HINT", "EchoCanceller", "MissingDependency", "erle_db", "load_webrtc"]
+__all__ = ["EchoCanceller", "MissingDependency", "erle_db", "load_webrtc"]
 
 BLOCK_MS = 10
-INSTALL_HINT = "pip install pywebrtc-audio"
-"""What makes echo cancellation available (on armv7 it builds from source: the `aec` extra)."""
-
-
-class MissingDependency(PivoxError):
-    """An optional library is not installed; names it and the command that installs it."""
-
-    def __init__(self, package: str, install: str) -> None:
-        super().__init__(f"{package} is not installed ({install})")
-        self.package = package
-        self.install = install
 
 
 def load_webrtc() -> Any:
-    """The `pywebrtc_audio` module; raises MissingDependency when it is not installed."""
-    try:
-        return importlib.import_module("pywebrtc_audio")
-    except ImportError as exc:
-        raise MissingDependency("pywebrtc-audio", INSTALL_HINT) from exc
+    """The `pywebrtc_audio` module; raises MissingDependency when it is not installed.
+
+    On armv7 there is no wheel: it builds from source, through the `aec` extra.
+    """
+    return require("pywebrtc_audio", "pywebrtc-audio", "aec")
 
 
 class EchoCanceller:

@@ -17,7 +17,9 @@ Health for a watchdog: `callbacks` counts calls, `alive(now)` is False once no c
 came for `STALL_S` seconds (device gone, stream dead), `error` keeps the last failure.
 `start()`, `stop()` and `close()` are idempotent and `start()` after `close()` reopens
 (with a fresh PortAudio, so a device plugged back in is found); failures raise
-`DeviceError` naming the device and PortAudio's error text and code.
+`DeviceError` naming the device and PortAudio's error text and code. `close()` aborts
+(Pa_AbortStream), never drains. Any of them can block when the sound server stalls: the
+daemon makes them through `pivox.devicecall`, off its loop, with a deadline.
 
 Latency: PyAudio 0.2.14 gives no way to pass a suggested latency (it asks for the
 device's default low latency), so the Speaker's `latency_ms` reaches PulseAudio through
@@ -45,6 +47,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, Self
 import numpy as np
 
 from pivox.errors import DeviceError
+from pivox.optional import require
 from pivox.resample import Resampler
 
 if TYPE_CHECKING:
@@ -111,9 +114,8 @@ class DeviceInfo:
 
 
 def _pyaudio_module() -> Any:
-    import pyaudio  # lazy: hardware libraries are imported inside their adapter
-
-    return pyaudio
+    """PyAudio, imported lazily: hardware libraries are imported inside their adapter."""
+    return require("pyaudio", "PyAudio", "audio", apt="python3-pyaudio")
 
 
 def open_portaudio(latency_ms: int = LATENCY_MS) -> pyaudio.PyAudio:
@@ -296,7 +298,7 @@ class _Stream:
             raise _device_error(exc, self.label, f"start {self.kind} stream") from exc
 
     def stop(self) -> None:
-        """Stop the stream (the device stays open); never raises."""
+        """Stop the stream, letting what it holds play out (the device stays open); never raises."""
         if self._stream is None:
             return
         try:
@@ -306,17 +308,32 @@ class _Stream:
             log.warning("stopping %s failed: %s", self.label, exc)
 
     def close(self) -> None:
-        """Stop and release the stream and PortAudio; `start()` reopens; never raises."""
-        self.stop()
-        if self._stream is not None:
+        """Abort (never drain) and release the stream and PortAudio; `start()` reopens.
+
+        Never raises. Like every PortAudio call it may block when the sound server stalls:
+        the daemon calls it through `pivox.devicecall`, with a deadline.
+        """
+        stream, pa = self._stream, self._pa
+        self._stream = self._pa = None
+        if stream is not None:
+            self._abort(stream)
             try:
-                self._stream.close()
+                stream.close()
             except OSError as exc:
                 log.warning("closing %s failed: %s", self.label, exc)
-            self._stream = None
-        if self._pa is not None:
-            self._pa.terminate()
-            self._pa = None
+        if pa is not None:
+            pa.terminate()
+
+    def _abort(self, stream: Any) -> bool:
+        """Pa_AbortStream: drop what PortAudio and the sound server hold; False if it failed."""
+        try:
+            if not stream.is_stopped():
+                # PyAudio 0.2.14 wraps Pa_AbortStream in its C module but not on Stream.
+                _pyaudio_module()._portaudio.abort_stream(stream._stream)
+        except OSError as exc:
+            log.warning("aborting %s failed: %s", self.label, exc)
+            return False
+        return True
 
     def alive(self, now: float) -> bool:
         """True while the stream runs and its callback came within STALL_S of `now` (monotonic)."""
@@ -443,11 +460,7 @@ class Speaker(_Stream):
         stream = self._stream
         if stream is None or not stream.is_active():
             return 0
-        try:
-            # PyAudio 0.2.14 wraps Pa_AbortStream in its C module but not on Stream.
-            _pyaudio_module()._portaudio.abort_stream(stream._stream)
-        except OSError as exc:
-            log.warning("aborting %s failed: %s", self.label, exc)
+        if not self._abort(stream):
             return 0
         now = time.monotonic()
         heard = [(max(0, int((now - dac) * self.rate)) * SAMPLE_BYTES, got, total)

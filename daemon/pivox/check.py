@@ -1,22 +1,28 @@
-"""`pivox check`: validate the config, the key's presence, the URL, the sound devices and the
-room's echo (a chirp played and recorded: `pivox.echotest`)."""
+"""`pivox check`: validate the config, the key's presence, the URL, the wake word (in
+wake_word mode), the sound devices, GPIO, and the room's echo (a chirp played and recorded:
+`pivox.echotest`)."""
 
 from __future__ import annotations
 
+from types import ModuleType
 from urllib.parse import urlsplit
 
-from pivox.aec import MissingDependency, load_webrtc
+from pivox.aec import load_webrtc
 from pivox.audio import Microphone, Speaker, list_devices, select_device
-from pivox.config import Config
+from pivox.config import Config, is_loopback
 from pivox.errors import ConfigError, DeviceError
+from pivox.gpio import Button, Led, load_gpio
+from pivox.optional import MissingDependency
 from pivox.ring import AudioRing
 from pivox.secrets import load_api_key
+from pivox.wake import WakeWordDetector, WakeWordUnavailable
 
-LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
+def run_check(config: Config, gpio_module: ModuleType | None = None) -> int:
+    """Print one line per check; exit 1 if any failed. Never prints the key.
 
-def run_check(config: Config) -> int:
-    """Print one line per check; exit 1 if any failed. Never prints the key."""
+    `gpio_module` stands in for `RPi.GPIO` (tests); None imports the real one.
+    """
     failures = 0
 
     def report(ok: bool, what: str) -> None:
@@ -25,22 +31,37 @@ def run_check(config: Config) -> int:
         print(f"{'ok  ' if ok else 'FAIL'} {what}")
 
     report(True, "config is valid")
-    url = urlsplit(config.server.url)
+    gemini = config.server.provider == "gemini"
+    url = urlsplit(config.gemini.url if gemini else config.server.url)
+    shown = url._replace(query="", fragment="").geturl()  # a query may hold a key
     report(url.scheme in ("ws", "wss") and bool(url.hostname),
-           f"server url {config.server.url} ({config.server.dialect} dialect)")
+           f"server url {shown} "
+           f"({'gemini' if gemini else config.server.dialect + ' dialect'})")
+    if url.scheme == "ws" and not is_loopback(url.hostname or ""):
+        print(f"WARN server url {shown} is cleartext: the key and the audio cross "
+              "the network unencrypted (server.allow_insecure = true)")
     try:
         key = load_api_key(config.server)
     except ConfigError as exc:
         report(False, f"API key: {exc}")
     else:
-        local = url.hostname in LOCAL_HOSTS
+        local = is_loopback(url.hostname or "")
         report(key is not None or local,
                f"API key {'present' if key else 'missing'} "
                f"(credential {config.server.credential!r}, ${config.server.api_key_env}, "
                f"file {config.server.api_key_file or '-'})")
+    if config.session.mode == "wake_word":
+        try:
+            WakeWordDetector(config.session.wake_word)
+        except WakeWordUnavailable as exc:
+            report(False, str(exc))
+        else:
+            report(True, f"wake word {config.session.wake_word} loads")
+    for ok, what in gpio_report(config, gpio_module):
+        report(ok, what)
     try:
         devices = list_devices()
-    except DeviceError as exc:
+    except (DeviceError, MissingDependency) as exc:
         report(False, f"sound system: {exc}")
         return 1
     for kind, wanted in (("input", config.audio.input_device),
@@ -84,3 +105,35 @@ def _echo_check(config: Config) -> tuple[bool, str]:
         return echo.works, f"echo self-test: {echo.verdict}"
     return echo.works, (f"echo self-test: delay {echo.delay_ms:.0f} ms, echo at "
                         f"{echo.echo_db:.0f} dB; {echo.verdict}")
+
+
+_IN_USE_HINT = " (is pivox.service running? stop it first)"
+
+
+def gpio_report(config: Config, gpio_module: ModuleType | None = None) -> list[tuple[bool, str]]:
+    """(ok, line) for the GPIO library and each enabled pin: claimed as `pivox run` would."""
+    button, led = config.button, config.led
+    if not (button.enabled or led.enabled):
+        return [(True, "GPIO not used (button and LED disabled)")]
+    try:
+        gpio = gpio_module or load_gpio()
+    except DeviceError as exc:
+        return [(False, f"GPIO library: {exc}")]
+    lines = [(True, f"GPIO library {getattr(gpio, '__name__', 'RPi.GPIO')} imports")]
+    if button.enabled:
+        try:
+            Button(button.pin, pull=button.pull, active_low=button.active_low,
+                   bouncetime_ms=button.debounce_ms, on_edge=lambda pressed, at: None,
+                   gpio_module=gpio).close()
+            lines.append((True, f"button on BCM {button.pin} (pull {button.pull}) claimed"))
+        except DeviceError as exc:
+            lines.append((False, f"button on BCM {button.pin}: {exc}{_IN_USE_HINT}"))
+    if led.enabled:
+        pins = led.rgb_pins or (led.pin,)
+        names = " ".join(map(str, pins))
+        try:
+            Led(pins, pwm_hz=led.pwm_hz, gpio_module=gpio).close()
+            lines.append((True, f"LED on BCM {names} claimed"))
+        except DeviceError as exc:
+            lines.append((False, f"LED on BCM {names}: {exc}{_IN_USE_HINT}"))
+    return lines

@@ -5,14 +5,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 
 from pivox import __version__
 from pivox.config import Config, load_config
 from pivox.errors import ConfigError, DeviceError, PivoxError
 
 DEFAULT_CONFIG = "/etc/pivox/pivox.toml"
+STOP_DEADLINE_S = 1.8
+"""`pivox run` is gone this long after SIGTERM whatever hangs (systemd waits TimeoutStopSec)."""
 
 log = logging.getLogger("pivox.cli")
 
@@ -107,5 +111,39 @@ def _run(args: argparse.Namespace) -> int:
         log.warning("no API key found (credential %r, $%s, api_key_file); the server will "
                     "likely refuse the connection", config.server.credential,
                     config.server.api_key_env)
-    daemon = Daemon(config, pi_hardware(), config_path=args.config, api_key=api_key)
-    return asyncio.run(daemon.run())
+    daemon = Daemon(config, pi_hardware(), config_path=args.config, api_key=api_key,
+                    on_stop=_exit_after(STOP_DEADLINE_S))
+    code = asyncio.run(daemon.run())
+    hung = daemon.audio.calls.hung
+    if hung:
+        # The interpreter's teardown would wait on PortAudio (its threads, libpulse's atexit
+        # work): the devices are abandoned already, so leave without it.
+        log.warning("exiting with %d sound-device call(s) that never returned: %s", len(hung),
+                    ", ".join(f"{c.what} of {c.device}" for c in hung))
+        _hard_exit(code)
+    return code
+
+
+def _exit_after(seconds: float) -> Callable[[], None]:
+    """A `Daemon` on_stop hook: if the process still runs `seconds` after stop, end it."""
+
+    def expire() -> None:
+        log.error("stopping took over %.1f s; exiting now", seconds,
+                  extra={"PIVOX_EVENT": "stop_deadline"})
+        _hard_exit(1)
+
+    def arm() -> None:
+        timer = threading.Timer(seconds, expire)
+        timer.daemon = True
+        timer.start()
+
+    return arm
+
+
+def _hard_exit(code: int) -> None:
+    """os._exit, after flushing what the log handlers and stdio hold."""
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import ipaddress
 import json
 import os
 import re
 import tomllib
+import urllib.parse
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, get_type_hints
 
 from pivox.errors import ConfigError
+from pivox.led import parse_pattern
+from pivox.protocol import gemini
+from pivox.wake import MODELS as WAKE_WORDS
 
 OVERRIDE_SOURCE = "--set"
 """The `path` of a ConfigError raised by a `--set section.key=value` override."""
@@ -44,15 +49,32 @@ TOOL_NAMES = ("get_time", "set_volume", "mute")
 BCM_PINS = (0, 27)
 """The GPIO pins of the 40-pin header, by BCM number."""
 
-# kind, then an optional ":rate" (blink and pulse only), then an optional "@#rrggbb" colour
-_LED_PATTERN = re.compile(
-    r"(?:off|dim|solid|(?:blink|pulse)(?::(?P<rate>\d+(?:\.\d*)?|\.\d+))?)(?:@#[0-9a-fA-F]{6})?"
-)
+MAX_INSTRUCTIONS_CHARS = 65536
+"""Longest `session.instructions`: the whole `session.update` must fit one frame."""
 
 
 def _is_led_pattern(text: str) -> bool:
-    match = _LED_PATTERN.fullmatch(text)
-    return match is not None and float(match["rate"] or 1) > 0
+    """What the LED will show, read by the one parser the daemon uses (led.parse_pattern)."""
+    try:
+        parse_pattern(text)
+    except ValueError:
+        return False
+    return text == text.strip()
+
+
+def _is_credential_name(text: str) -> bool:
+    """A systemd credential is a file name inside $CREDENTIALS_DIRECTORY, never a path."""
+    return text == "" or ("/" not in text and "\0" not in text and text not in (".", ".."))
+
+
+def is_loopback(host: str) -> bool:
+    """True for `localhost` and the loopback addresses (127.0.0.0/8, ::1)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _is_ws_url(text: str) -> bool:
@@ -109,6 +131,11 @@ _SECTION = dataclass(frozen=True, slots=True, kw_only=True)
 class ServerSettings:
     """`[server]`: where the realtime model lives and how to authenticate."""
 
+    provider: str = _setting(
+        "openai",
+        "`openai`: OpenAI Realtime at `url`; `gemini`: Gemini Live as set in `[gemini]`.",
+        choices=("openai", "gemini"),
+    )
     url: str = _setting(
         "wss://api.openai.com/v1/realtime",
         "WebSocket URL of the realtime endpoint.",
@@ -134,7 +161,15 @@ class ServerSettings:
     )
     credential: str = _setting(
         "openai_api_key",
-        "systemd credential (`LoadCredential=`) holding the API key; read first.",
+        "systemd credential (`LoadCredential=`) holding the API key; read first. A name, "
+        "not a path.",
+        check=_is_credential_name,
+        expect="a credential name (no '/', not '.' or '..')",
+    )
+    allow_insecure: bool = _setting(
+        False,
+        "Allow a `ws://` (cleartext) URL to a host that is not loopback: the key and the "
+        "audio then cross the network unencrypted.",
     )
     ping_interval_s: float = _setting(10.0, "Seconds between keepalive pings.", range=(1.0, 600.0))
     ping_timeout_s: float = _setting(
@@ -152,18 +187,72 @@ class ServerSettings:
 
 
 @_SECTION
+class GeminiSettings:
+    """`[gemini]`: the Gemini Live endpoint, used when `server.provider` is `gemini`."""
+
+    url: str = _setting(
+        gemini.DEFAULT_URL,
+        "WebSocket URL of the BidiGenerateContent endpoint.",
+        check=_is_ws_url,
+        expect="a ws:// or wss:// URL",
+    )
+    model: str = _setting(
+        gemini.DEFAULT_MODEL, "Model, sent in the setup message.", check=bool,
+        expect="a non-empty string",
+    )
+    voice: str = _setting(
+        gemini.DEFAULT_VOICE, "Prebuilt voice of the replies (replaces `session.voice`).",
+        check=bool, expect="a non-empty string",
+    )
+    auth_style: str = _setting(
+        "header",
+        "`header` sends `x-goog-api-key: <key>`; `query` adds `key=<key>` to the URL "
+        "(never logged either way).",
+        choices=("header", "query"),
+    )
+    reconnect_after_s: float = _setting(
+        540.0,
+        "Renew the connection (resuming the session) at the first quiet moment after this "
+        "long, ahead of the server's connection limit; 0: only on goAway.",
+        range=(0.0, 86400.0),
+    )
+
+
+@_SECTION
 class SessionSettings:
     """`[session]`: what the model is asked to be and how turns are taken."""
 
     mode: str = _setting(
         "always_on",
         "`always_on` streams the mic and lets server VAD find turns; "
-        "`push_to_talk` streams while the button is held.",
-        choices=("always_on", "push_to_talk"),
+        "`push_to_talk` streams while the button is held; "
+        "`wake_word` sends nothing until the local wake word, then lets server VAD end the turn.",
+        choices=("always_on", "push_to_talk", "wake_word"),
+    )
+    wake_word: str = _setting(
+        "okay_nabu", "Wake word of `wake_word` mode (models built into pymicro-wakeword).",
+        choices=WAKE_WORDS,
+    )
+    wake_listen_s: float = _setting(
+        8.0,
+        "After the wake word, seconds to wait for speech before listening locally again.",
+        range=(1.0, 60.0),
+    )
+    follow_up_s: float = _setting(
+        5.0,
+        "After a reply in `wake_word` mode, seconds in which speech needs no wake word.",
+        range=(0.0, 60.0),
+    )
+    wake_earcon: bool = _setting(
+        False,
+        "Play a short chime when the wake word is heard (best with echo cancellation: "
+        "without it the server hears the chime).",
     )
     instructions: str = _setting(
         "You are a helpful voice assistant on a smart speaker. Keep answers short.",
         "System instructions for the model.",
+        check=lambda text: len(text) <= MAX_INSTRUCTIONS_CHARS,
+        expect=f"at most {MAX_INSTRUCTIONS_CHARS} characters",
     )
     voice: str = _setting("alloy", "Voice of the replies.", check=bool, expect="a non-empty string")
     transcription_model: str = _setting("", "Model transcribing what the user said (empty: off).")
@@ -199,8 +288,16 @@ class AudioSettings:
     ring_ms: int = _setting(
         10000, "Playback buffer for the model's audio, in ms.", range=(200, 60000)
     )
+    max_reply_s: int = _setting(
+        300,
+        "Longest reply played whole, in s: what the ring cannot hold yet waits in memory, up "
+        "to this much PCM (48 KB/s; 300 s is 14.4 MB); the rest of a longer reply is dropped.",
+        range=(10, 3600),
+    )
     preroll_ms: int = _setting(
-        300, "Mic audio kept from before a button press, in ms.", range=(0, 5000)
+        500,
+        "Mic audio sent ahead of a turn started by the button or the wake word, in ms.",
+        range=(0, 5000),
     )
     frame_ms: int = _setting(20, "Mic frame length, in ms.", range=(10, 100))
     volume: int = _setting(100, "Speaker volume, in percent.", range=(0, 100))
@@ -285,6 +382,7 @@ class Config:
     """The whole configuration; every field a section of the TOML file."""
 
     server: ServerSettings = field(default_factory=ServerSettings)
+    gemini: GeminiSettings = field(default_factory=GeminiSettings)
     session: SessionSettings = field(default_factory=SessionSettings)
     audio: AudioSettings = field(default_factory=AudioSettings)
     button: ButtonSettings = field(default_factory=ButtonSettings)
@@ -304,7 +402,10 @@ class _Invalid(Exception):
 
 
 def _show(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False, default=str)
+    try:
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    except RecursionError:
+        return "a value nested too deep"
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -492,7 +593,7 @@ def load_config(path: str | os.PathLike[str] | None, overrides: Sequence[str] = 
     for text in overrides:
         setting, value = _parse_override(text)
         given[setting.section][setting.key] = (value, OVERRIDE_SOURCE)
-    return Config(
+    config = Config(
         **{
             section: _SECTION_TYPES[section](
                 **{
@@ -503,6 +604,21 @@ def load_config(path: str | os.PathLike[str] | None, overrides: Sequence[str] = 
             for section, values in given.items()
         }
     )
+    for section in ("server", "gemini"):
+        _check_transport(config, section, given[section].get("url", (None, OVERRIDE_SOURCE))[1])
+    return config
+
+
+def _check_transport(config: Config, section: str, source: str) -> None:
+    """Refuse a cleartext URL to a host that is not loopback unless allowed explicitly."""
+    url = getattr(config, section).url
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if url.startswith("ws://") and not is_loopback(host) and not config.server.allow_insecure:
+        raise ConfigError(
+            f"expected wss://, a loopback host or server.allow_insecure = true, got ws:// to "
+            f"{host} (the key and the audio would cross the network unencrypted)",
+            path=source, key=f"{section}.url",
+        )
 
 
 def _read_toml(path: str) -> dict[str, Any]:
@@ -515,6 +631,8 @@ def _read_toml(path: str) -> dict[str, Any]:
         raise ConfigError(f"cannot read: {error.strerror or error}", path=path) from None
     try:
         return tomllib.loads(data.decode())
+    except RecursionError:
+        raise ConfigError("invalid TOML: nested too deep", path=path) from None
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
         raise ConfigError(f"not UTF-8 text (at line {line})", path=path) from None
@@ -566,6 +684,8 @@ def _parse_override(text: str) -> tuple[_Setting, Any]:
     raw = raw.strip()
     try:
         doc = tomllib.loads(f"v = {raw}")
+    except RecursionError:
+        raise ConfigError("nested too deep", path=OVERRIDE_SOURCE, key=setting.name) from None
     except tomllib.TOMLDecodeError:
         return setting, raw
     value = doc["v"] if len(doc) == 1 else raw  # a newline must not smuggle in more keys
@@ -575,6 +695,8 @@ def _parse_override(text: str) -> tuple[_Setting, Any]:
 def _convert(setting: _Setting, value: Any, source: str) -> Any:
     try:
         return setting.kind.convert(value, setting.rule)
+    except RecursionError:
+        raise ConfigError("nested too deep", path=source, key=setting.name) from None
     except _Invalid as error:
         key = f"{setting.name}.{error.subkey}" if error.subkey else setting.name
         raise ConfigError(str(error), path=source, key=key) from None

@@ -31,6 +31,7 @@ from pivox.events import (
     Error,
     FunctionCallDone,
     FunctionCallOutput,
+    GoAway,
     InputAudioAppend,
     InputAudioClear,
     InputAudioCommit,
@@ -52,16 +53,20 @@ from pivox.events import (
 )
 from pivox.gestures import ButtonGestures
 from pivox.led import DEFAULT_PATTERNS, LedPattern, parse_pattern
+from pivox.logsafe import shown
 from pivox.memory import pin_mmap_threshold
+from pivox.playback import Playback
 from pivox.preroll import PreRoll
-from pivox.protocol.fastpath import decode_into_ring, parse_audio_delta
-from pivox.protocol.openai import decode_server_event
+from pivox.protocol.fastpath import decode_audio, decode_into_ring
+from pivox.protocol.gemini import LinkState
+from pivox.protocol.provider import Wire, new_wire
 from pivox.ring import AudioRing
 from pivox.secrets import ApiKey, load_api_key
-from pivox.session import Connection, Endpoint, closed_by_auth, describe_close
+from pivox.session import Connection, Endpoint, closed_by_auth, describe_close, ended_by_server
 from pivox.systemd import Notifier
 from pivox.tools import call_tool, declared_tools
 from pivox.turns import TurnTracker
+from pivox.wake import earcon, wake_gate
 
 log = logging.getLogger("pivox.daemon")
 
@@ -72,9 +77,14 @@ SPEAKING_TICK_S = 0.05
 IDLE_TICK_S = 0.1
 ANIMATED = ("blink", "pulse")
 STABLE_SESSION_S = 10.0
+RENEW_GRACE_S = 60.0
+"""How long an aging connection waits for a quiet moment before it is renewed anyway."""
 OUTBOX_LIMIT = 250
 """Events (5 s of mic frames) that may wait for a slow link; past it new mic frames are dropped
 (control events never are)."""
+LINK_CLOSE_S = 1.0
+"""Time the closing handshake gets; stop closes the link and the devices side by side, so the
+process is gone within 2 s of SIGTERM (`pivox.cli` exits hard past STOP_DEADLINE_S)."""
 
 
 class Indicator(Protocol):
@@ -99,7 +109,7 @@ def session_config(config: Config) -> SessionConfig:
     """The `session.update` pivox asks for, from the config."""
     s = config.session
     vad = None
-    if s.mode == "always_on":
+    if s.mode != "push_to_talk":
         vad = ServerVad(
             threshold=s.vad_threshold,
             prefix_padding_ms=s.vad_prefix_padding_ms,
@@ -107,7 +117,7 @@ def session_config(config: Config) -> SessionConfig:
         )
     return SessionConfig(
         instructions=s.instructions,
-        voice=s.voice,
+        voice=config.gemini.voice if config.server.provider == "gemini" else s.voice,
         turn_detection=vad,
         transcription_model=s.transcription_model or None,
         tools=declared_tools(tuple(s.tools)),
@@ -115,18 +125,27 @@ def session_config(config: Config) -> SessionConfig:
 
 
 def endpoint(config: Config, api_key: ApiKey | None) -> Endpoint:
-    """Where to connect, from the config and the key."""
-    s = config.server
+    """Where to connect, from the config and the key (`[gemini]` when it is the provider)."""
+    s, g = config.server, config.gemini
+    gemini = s.provider == "gemini"
     return Endpoint(
-        url=s.url,
-        model=s.model,
+        url=g.url if gemini else s.url,
+        model=g.model if gemini else s.model,
         dialect=s.dialect,
-        auth_style=s.auth_style,
+        auth_style=g.auth_style if gemini else s.auth_style,
         api_key=api_key,
         ping_interval_s=s.ping_interval_s,
         ping_timeout_s=s.ping_timeout_s,
         connect_timeout_s=s.connect_timeout_s,
+        provider=s.provider,
     )
+
+
+def new_machine(config: Config) -> m.DeviceMachine:
+    """A fresh state machine for the config's mode."""
+    s = config.session
+    return m.DeviceMachine(s.mode, double_tap_action=config.button.double_tap_action,
+                           listen_s=s.wake_listen_s, follow_up_s=s.follow_up_s)
 
 
 def led_patterns(config: Config) -> dict[m.State, LedPattern]:
@@ -149,6 +168,7 @@ class Daemon:
         api_key: ApiKey | None = None,
         notifier: Notifier | None = None,
         clock: Callable[[], float] = time.monotonic,
+        on_stop: Callable[[], None] | None = None,
     ) -> None:
         self.config = config
         self.config_path = config_path
@@ -157,10 +177,9 @@ class Daemon:
         self.notifier = notifier or Notifier()
         self.clock = clock
         self.ring = AudioRing(config.audio.ring_ms * BYTES_PER_MS)
+        self.playback = Playback(self.ring, config.audio.max_reply_s * 1000 * BYTES_PER_MS)
         self.capture = self._capture()
-        self.machine = m.DeviceMachine(
-            config.session.mode, double_tap_action=config.button.double_tap_action
-        )
+        self.machine = new_machine(config)
         self.gestures = self._gestures()
         self.patterns = led_patterns(config)
         self.turns = TurnTracker()
@@ -189,6 +208,15 @@ class Daemon:
         """When the device last heard from the server or started thinking (monotonic)."""
         self._last_ping = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._on_stop = on_stop
+        self._silencing: set[asyncio.Task[None]] = set()
+        self.link_state = LinkState()
+        """What outlives a connection to Gemini: the session's resumption handle, the ids."""
+        self._connected_at = 0.0
+        self._session_started = False
+        self._renew_by: float | None = None
+        """When set, reconnect (resuming the session) at the first quiet moment, at the
+        latest at this time: the server said goAway, or the connection is getting old."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -199,7 +227,7 @@ class Daemon:
         self._install_signals()
         self._open_gpio()
         self._feed(m.Booted())
-        self.audio.open(self.config)
+        await self.audio.open(self.config)
         self.notifier.ready(self._status_line())
         log.info("pivox running in %s mode", self.config.session.mode,
                  extra={"PIVOX_STATE": self.machine.state.value})
@@ -210,16 +238,22 @@ class Daemon:
         await self._stop.wait()
         self.notifier.stopping()
         log.info("stopping", extra={"PIVOX_EVENT": "stop"})
+        # devices abort (never drain) while the link closes: both bounded, side by side
+        closing = asyncio.create_task(self.audio.close())
+        tasks += self._silencing
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await closing
         await self._shutdown()
         return 0
 
     def stop(self) -> None:
-        """Ask run() to finish cleanly."""
+        """Ask run() to finish: the link and the devices close within about LINK_CLOSE_S."""
+        if not self._stop.is_set() and self._on_stop is not None:
+            self._on_stop()
         self._stop.set()
 
     def reload(self) -> None:
@@ -228,9 +262,10 @@ class Daemon:
             log.warning("reload asked, but no config file to re-read")
             return
         self.notifier.reloading()
-        try:
+        try:  # everything that can refuse the new config runs before anything changes
             new = load_config(self.config_path)
             new_key = load_api_key(new.server)
+            patterns = led_patterns(new)
         except ConfigError as exc:
             log.error("reload rejected, keeping the running config: %s", exc,
                       extra={"PIVOX_EVENT": "reload"})
@@ -238,24 +273,26 @@ class Daemon:
             return
         old, old_key = self.config, self.api_key
         self.config, self.api_key = new, new_key
-        self.patterns = led_patterns(new)
+        self.patterns = patterns
         self.gestures = self._gestures()
         key_changed = (old_key and old_key.reveal()) != (new_key and new_key.reveal())
         if (old.session.mode, old.button.double_tap_action) != (
                 new.session.mode, new.button.double_tap_action):
             # a new mode is a new machine: it starts over, and so does the session
-            self.machine = m.DeviceMachine(new.session.mode,
-                                           double_tap_action=new.button.double_tap_action)
+            self.machine = new_machine(new)
             self._feed(m.Booted())
             if self.audio.failed_since is not None:
                 self._feed(m.AudioFailed())
             key_changed = True
-        if (old.server, old.session) != (new.server, new.session) or key_changed:
+        if (old.server, old.gemini, old.session) != (new.server, new.gemini, new.session) or (
+                key_changed):
+            self.link_state.handle = None  # a new configuration is a new session, not resumed
             self._reconnect.set()
-        if old.audio != new.audio:
-            self.audio.close()
+        if (old.audio, old.session.mode, old.session.wake_word) != (
+                new.audio, new.session.mode, new.session.wake_word):
             self.capture = self._capture()
-            self.audio.open(new)
+        if old.audio != new.audio:
+            self.audio.reopen(new)
         log.info("config reloaded from %s", self.config_path, extra={"PIVOX_EVENT": "reload"})
         self.notifier.ready(self._status_line())  # READY=1 ends systemd's "reloading" state
 
@@ -271,10 +308,6 @@ class Daemon:
         if self.led is not None:
             self.led.show(LedPattern(kind="off"), "stopped")
             self.led.close()
-        if self.conn is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.conn.close(), 2.0)
-        self.audio.close()
         if self.button is not None:
             self.button.close()
 
@@ -292,9 +325,11 @@ class Daemon:
         )
 
     def _capture(self) -> Capture:
-        """The mic pipeline the config asks for (echo canceller when on, fresh pre-roll)."""
-        a = self.config.audio
-        return Capture(PreRoll(a.preroll_ms * BYTES_PER_MS), canceller=open_canceller(a))
+        """The mic pipeline the config asks for (echo canceller when on, the wake word in
+        wake_word mode, fresh pre-roll)."""
+        a, s = self.config.audio, self.config.session
+        return Capture(PreRoll(a.preroll_ms * BYTES_PER_MS), canceller=open_canceller(a),
+                       gate=wake_gate(s.mode, s.wake_word))
 
     def _feed(self, inp: Any) -> None:
         """Hand one input to the machine, act on its actions, log the transition."""
@@ -320,6 +355,9 @@ class Daemon:
             pcm = self.capture.drain_preroll()
             if pcm:
                 self._send(InputAudioAppend(audio=pcm))
+        elif isinstance(action, m.PlayEarcon) and self.config.session.wake_earcon:
+            self.playback.write(earcon(), "earcon", "earcon")
+            self.playback.finish()  # the silence after it is no underrun
         elif isinstance(action, m.CommitInput):
             self.turns.start(self.clock(), self.ring.underruns)
             self._send(InputAudioCommit())
@@ -382,6 +420,8 @@ class Daemon:
         captured = self.capture.feed(mic, far, streaming=streaming)
         if captured.append is not None:
             self._send(InputAudioAppend(audio=captured.append))
+        if captured.woke:  # after the frame went into the pre-roll the turn starts with
+            self._feed(m.WakeWordDetected())
 
     # ------------------------------------------------------------------ tick
 
@@ -400,8 +440,13 @@ class Daemon:
                 self.button.sample()
             for gesture in self.gestures.poll(now):
                 self._feed(gesture)
+            self.playback.pump()
             self._check_playback(now)
             self._check_reply_timeout(now)
+            if (self.machine.mode == "wake_word" and self.machine.state is m.State.LISTENING
+                    and now >= self.machine.listen_until):
+                self._feed(m.ListenTimeout())
+            self._check_renewal(now)
             if self.led is not None:
                 self.led.tick(now)
             self.audio.check(now, self.config)
@@ -415,10 +460,29 @@ class Daemon:
         ):
             self.turns.heard(now)
         if (self.machine.state is m.State.SPEAKING and self._active_response is None
-                and self.ring.available == 0):
+                and self.ring.available == 0 and not self.playback.pending):
             self._feed(m.Drained())
             if self.machine.state is not m.State.SPEAKING:
                 self._finish_turn()
+
+    def _check_renewal(self, now: float) -> None:
+        """Renew an aging or goAway'd Gemini connection while nothing is being said: the new
+        one resumes the session by its handle, and the device does not leave its state."""
+        if self.conn is None or self.config.server.provider != "gemini":
+            return
+        limit = self.config.gemini.reconnect_after_s
+        if self._renew_by is None and limit and now - self._connected_at >= limit:
+            self._renew_by = now + RENEW_GRACE_S
+        if self._renew_by is None:
+            return
+        state = self.machine.state
+        quiet = state in (m.State.IDLE, m.State.MUTED) or (
+            state is m.State.LISTENING and self.machine.mode == "always_on")
+        if quiet or now >= self._renew_by:
+            log.info("renewing the connection, resuming the session",
+                     extra=self._fields(PIVOX_EVENT="renew"))
+            self._renew_by = None
+            self._reconnect.set()
 
     def _check_reply_timeout(self, now: float) -> None:
         """THINKING with no word from the server for too long: give the reply up."""
@@ -489,8 +553,10 @@ class Daemon:
         backoff = Backoff(cap=self.config.server.reconnect_max_s)
         while True:
             ep = endpoint(self.config, self.api_key)
+            wire = new_wire(ep.provider, dialect=ep.dialect, model=ep.model,
+                            state=self.link_state)
             try:
-                conn = await Connection.open(ep)
+                conn = await Connection.open(ep, wire)
             except AuthError as exc:
                 await self._auth_failed(str(exc))
                 continue
@@ -503,16 +569,31 @@ class Daemon:
                 backoff.reset()
             if isinstance(reason, AuthError):
                 await self._auth_failed(str(reason))
-            elif reason is not None:
-                await self._offline(backoff, reason)
+            elif reason is not None and not self._ended_quietly(reason, backoff):
+                await self._offline(backoff, describe_close(reason))
 
-    async def _serve(self, conn: Connection, ep: Endpoint) -> str | AuthError | None:
+    def _ended_quietly(self, reason: BaseException, backoff: Backoff) -> bool:
+        """The server closed normally while the device sat idle with nothing sent (wake-word
+        mode): reconnect at once, no OFFLINE, an info line. Only the first time in a row: a
+        server that keeps closing gets the backoff and the warnings."""
+        if not (ended_by_server(reason) and self.machine.state is m.State.IDLE
+                and self.config.session.mode == "wake_word" and backoff.attempt == 0):
+            return False
+        backoff.next_delay()  # counted, not waited
+        log.info("%s while idle; reconnecting", describe_close(reason),
+                 extra={"PIVOX_EVENT": "session_ended"})
+        return True
+
+    async def _serve(self, conn: Connection, ep: Endpoint) -> BaseException | None:
         """Run one session; returns why it ended (None: a reload asked to reconnect)."""
         self.conn = conn
         self.stats["connects"] += 1
         self._outbox.clear()
         self._reconnect.clear()
-        log.info("connected to %s (%s)", ep.host, ep.dialect, extra={"PIVOX_EVENT": "connected"})
+        self._connected_at, self._session_started, self._renew_by = self.clock(), False, None
+        log.info("connected to %s (%s)", ep.host,
+                 "gemini" if ep.provider == "gemini" else ep.dialect,
+                 extra={"PIVOX_EVENT": "connected"})
         self._send(SessionUpdate(session=session_config(self.config)))
         self._feed(m.Connected())
         tasks = {
@@ -520,17 +601,15 @@ class Daemon:
             asyncio.create_task(self._sender(conn), name="sender"),
             asyncio.create_task(self._reconnect.wait(), name="reconnect"),
         }
-        result: str | AuthError | None = None
+        result: BaseException | None = None
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             task = done.pop()
             exc = None if task.cancelled() else task.exception()
-            if isinstance(exc, AuthError):
-                result = exc
-            elif exc is not None and closed_by_auth(exc):
+            if exc is not None and closed_by_auth(exc):
                 result = AuthError(describe_close(exc))
-            elif exc is not None:
-                result = describe_close(exc)
+            else:
+                result = exc
         finally:
             for task in tasks:
                 task.cancel()
@@ -538,8 +617,10 @@ class Daemon:
             self.conn = None
             self._outbox.clear()
             self.session_id = None
+            if not self._session_started:  # a handle the server would not resume: drop it
+                self.link_state.handle = None
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(conn.close(), 2.0)
+                await asyncio.wait_for(conn.close(), LINK_CLOSE_S)
         return result
 
     async def _offline(self, backoff: Backoff, reason: str) -> None:
@@ -575,24 +656,32 @@ class Daemon:
         while True:
             frame = await conn.recv()
             self._waiting_since = self.clock()
-            await self._on_frame(frame)
+            await self._on_frame(frame, conn.wire)
 
-    async def _on_frame(self, frame: bytes) -> None:
+    async def _on_frame(self, frame: bytes, wire: Wire) -> None:
         """Decode one frame: audio deltas by the fast path, anything else in full."""
-        chunk = parse_audio_delta(frame)
+        chunk = wire.parse_audio(frame)
         if chunk is not None:
-            if chunk.response_id in self._cancelled and chunk.is_plain():
+            response_id, item_id = chunk.response_id, chunk.item_id
+            if (response_id in self._cancelled or not self.playback.admit(
+                    response_id, item_id)) and chunk.is_plain():
                 return
-            rest = decode_into_ring(chunk, self.ring)  # the PCM the ring had no room for yet
-            if rest is not None:
-                self._audio_arrived(chunk.response_id, chunk.item_id)
-                await self._write_all(chunk.response_id, chunk.item_id, rest)
+            if self.playback.direct:  # nothing waits: decode straight into the ring
+                rest = decode_into_ring(chunk, self.ring)  # the PCM the ring had no room for
+                if rest is not None:
+                    self._audio_arrived(response_id, item_id)
+                    self.playback.hold(rest, item_id, response_id)
+                    return
+            elif (pcm := decode_audio(chunk)) is not None:
+                self._audio_arrived(response_id, item_id)
+                self.playback.write(pcm, item_id, response_id)
                 return
-        event = decode_server_event(frame)  # not a plain audio delta after all, or another event
-        if isinstance(event, ProtocolError):
-            self._bad_event(event)
-            return
-        await self._dispatch(event)
+        # not a plain audio delta after all, or other events (Gemini: several per frame)
+        for event in wire.decode(frame):
+            if isinstance(event, ProtocolError):
+                self._bad_event(event)
+            else:
+                await self._dispatch(event)
 
     def _bad_event(self, error: ProtocolError) -> None:
         self.stats["bad_events"] += 1
@@ -606,6 +695,7 @@ class Daemon:
             if event.response_id not in self._cancelled:
                 await self._play(event.response_id, event.item_id, event.audio)
         elif isinstance(event, SessionCreated):
+            self._session_started = True
             self.session_id = str(event.session.get("id") or "") or None
             log.info("session %s created", self.session_id,
                      extra=self._fields(PIVOX_EVENT="session_created"))
@@ -617,7 +707,7 @@ class Daemon:
         elif isinstance(event, ResponseCreated):
             self._active_response = event.response_id
         elif isinstance(event, AudioDone | ResponseDone):
-            self.ring.finish()  # what is queued still plays; a gap after it is no underrun
+            self.playback.finish()  # what is queued still plays; a gap after it is no underrun
             if isinstance(event, ResponseDone):
                 self._response_done(event)
         elif isinstance(event, FunctionCallDone):
@@ -630,6 +720,11 @@ class Daemon:
                      extra=self._fields(ITEM_ID=event.item_id, PIVOX_EVENT="input_transcript"))
         elif isinstance(event, Error):
             self._server_error(event)
+        elif isinstance(event, GoAway):
+            left_s = (event.time_left_ms or 0) / 1000
+            log.info("server says goAway, %.1f s left; renewing at the first quiet moment",
+                     left_s, extra=self._fields(PIVOX_EVENT="go_away"))
+            self._renew_by = self.clock() + left_s / 2
 
     def _response_done(self, event: ResponseDone) -> None:
         if self._active_response == event.response_id:
@@ -638,7 +733,7 @@ class Daemon:
             return
         if event.status not in ("completed", "cancelled"):
             log.warning("response %s ended %s: %s", event.response_id, event.status,
-                        event.response.get("status_details"),
+                        shown(event.response.get("status_details")),  # bounded, never raises
                         extra=self._fields(RESPONSE_ID=event.response_id,
                                            PIVOX_EVENT="response_done"))
         if self._tool_followup:
@@ -664,9 +759,10 @@ class Daemon:
                 extra=self._fields(PIVOX_EVENT="error"))
 
     async def _play(self, response_id: str, item_id: str, pcm: bytes) -> None:
-        """Queue reply audio in the ring, waiting for room; never drop unplayed audio."""
-        self._audio_arrived(response_id, item_id)
-        await self._write_all(response_id, item_id, memoryview(pcm))
+        """Queue reply audio (ring, then backlog) without waiting: the receiver keeps reading."""
+        if self.playback.admit(response_id, item_id):
+            self._audio_arrived(response_id, item_id)
+            self.playback.write(pcm, item_id, response_id)
 
     def _audio_arrived(self, response_id: str, item_id: str) -> None:
         """Note reply audio: the first of a response starts the speaking state."""
@@ -677,37 +773,36 @@ class Daemon:
         elif self.turns.current is not None:
             self.turns.audio_arrived(self.clock(), response_id, item_id)
 
-    async def _write_all(self, response_id: str, item_id: str, view: memoryview) -> None:
-        """Write `view` to the ring as room frees up, unless the response is cancelled."""
-        while view:
-            written = self.ring.write(view, item_id)
-            view = view[written:]
-            if view:
-                await asyncio.sleep(TICK_S)
-                if response_id in self._cancelled:
-                    return
-
     # ------------------------------------------------------------------ barge-in
 
     def _barge_in(self) -> None:
         """Silence the speaker now, cancel the reply and tell the server what was heard."""
         response_id = self._playing_response or self._active_response
+        playing = self._playing_response
         item_id = self.ring.current_item
-        self.ring.clear()
-        # what was handed to the sound card but never heard; nothing to drop if nothing plays
-        unheard = self.audio.flush_speaker() if self._playing_response else 0
+        self.playback.clear()
         if response_id is None:
             return
         self._cancelled.append(response_id)
         self._send(ResponseCancel(response_id=response_id))
-        if item_id is not None and self._playing_response == response_id:
-            played_ms = max(0, self.ring.played(item_id) - unheard) // BYTES_PER_MS
-            self._send(ItemTruncate(item_id=item_id, content_index=0, audio_end_ms=played_ms))
-            log.info("barge-in: cancelled %s after %d ms of %s", response_id, played_ms, item_id,
-                     extra=self._fields(RESPONSE_ID=response_id, ITEM_ID=item_id,
-                                        PIVOX_EVENT="barge_in"))
+        truncate = item_id if item_id is not None and playing == response_id else None
         self._playing_response = self._active_response = None
         self.turns.finish()
+        task = asyncio.create_task(self._silence(playing is not None, response_id, truncate))
+        self._silencing.add(task)
+        task.add_done_callback(self._silencing.discard)
+
+    async def _silence(self, playing: bool, response_id: str, item_id: str | None) -> None:
+        """Flush the speaker off the loop if it plays, then truncate `item_id` at what was heard."""
+        # what was handed to the sound card but never heard; nothing to drop if nothing plays
+        unheard = await self.audio.flush_speaker() if playing else 0
+        if item_id is None:
+            return
+        played_ms = max(0, self.ring.played(item_id) - unheard) // BYTES_PER_MS
+        self._send(ItemTruncate(item_id=item_id, content_index=0, audio_end_ms=played_ms))
+        log.info("barge-in: cancelled %s after %d ms of %s", response_id, played_ms, item_id,
+                 extra=self._fields(RESPONSE_ID=response_id, ITEM_ID=item_id,
+                                    PIVOX_EVENT="barge_in"))
 
     # ------------------------------------------------------------------ tool host
 

@@ -8,9 +8,15 @@ reference the speaker has not written yet waits (PulseAudio may deliver the mic'
 before the speaker's), up to `FAR_WAIT_FRAMES`; past that, or at once when the speaker wrote
 nothing during the last `FAR_IDLE_FRAMES` mic frames (not started yet, reopening), the
 speaker counts as stalled and frames go on with silence as their reference until it writes
-again. Then
-`on_frame(mic, far)`. Everything else runs on the loop. Failures reach the owner through
-`on_failed(error)` / `on_recovered()`; the owner decides what the device state becomes.
+again. Then `on_frame(mic, far)`. Everything else runs on the loop. Failures reach the owner
+through `on_failed(error)` / `on_recovered()`; the owner decides what the device state
+becomes.
+
+No device call that can block in PortAudio (start, close, the barge-in flush) runs on the
+loop: each goes through `pivox.devicecall.DeviceCalls`, on its own thread with a deadline.
+After a failure both devices are detached (the loop never touches them again) and closed
+off the loop, aborted, never drained; the retry opens new ones with fresh PortAudio
+instances, once the closes in flight are done (PortAudio's init and terminate are global).
 
 `open_canceller` builds the echo canceller the capture pipeline runs on the loop, or says in
 one log line why there is none.
@@ -22,12 +28,13 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol
 
 from pivox.aec import EchoCanceller, MissingDependency
 from pivox.backoff import Backoff
 from pivox.config import AudioSettings, Config
+from pivox.devicecall import DeviceCalls
 from pivox.errors import DeviceError
 from pivox.farend import FarEnd
 from pivox.ring import AudioRing
@@ -49,6 +56,10 @@ FAR_IDLE_FRAMES = 5
 FAR_TARGET_LAG_MS = 10
 """Slack the far-end reference keeps above its lowest level over a second of mic frames (see
 `pivox.farend`): what is not needed against the callbacks' jitter is lead over the echo."""
+OPEN_TIMEOUT_S = 5.0
+"""Deadline of opening and starting one device (PortAudio enumerates devices first)."""
+CLOSE_TIMEOUT_S = 1.0
+"""Deadline of a stream abort, close or flush; one that misses it is abandoned."""
 
 
 class AudioDevice(Protocol):
@@ -114,6 +125,7 @@ class AudioDevices:
         self._clock = clock
         self.mic: AudioDevice | None = None
         self.speaker: AudioDevice | None = None
+        self.calls = DeviceCalls()
         self.error = ""
         """The last failure, for the status line."""
         self.failed_since: float | None = None
@@ -121,26 +133,35 @@ class AudioDevices:
         self._retry_at = 0.0
         self._opened_at = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._busy = 0  # device calls the loop waits for (open, flush): no health check now
         self._waiting: deque[bytes] = deque()
         self._speaker_stalled = False
         self._last_written = 0
         self._frames_since_write = 0
         self.stalls = 0
         """Times the speaker fell FAR_WAIT_FRAMES behind the mic (its reference went silent)."""
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closing: set[asyncio.Task[None]] = set()
+        self._flushing: tuple[AudioDevice, asyncio.Future[int]] | None = None
+        """The speaker being flushed and the flush: a close of it waits for the flush."""
 
-    def open(self, config: Config) -> None:
-        """Open speaker and mic (on the loop); on failure close both and retry after a backoff."""
+    async def open(self, config: Config) -> None:
+        """Open speaker and mic off the loop; on failure close both, retry after a backoff."""
         self._loop = asyncio.get_running_loop()
+        self._busy += 1
         try:
+            await asyncio.gather(*self._closing)  # never beside a close (each has a deadline)
             if self.speaker is None:
-                self.speaker = self._open_speaker(config, self.ring, self.far_end)
-                self.speaker.start()
+                self.speaker = await self._start(
+                    self._open_speaker(config, self.ring, self.far_end))
             if self.mic is None:
-                self.mic = self._open_microphone(config, self._frame_threadsafe)
-                self.mic.start()
+                self.mic = await self._start(
+                    self._open_microphone(config, self._frame_threadsafe))
         except DeviceError as exc:
             self._failed("audio device failed", str(exc))
             return
+        finally:
+            self._busy -= 1
         self._opened_at = self._clock()
         if self.failed_since is not None:
             log.info("audio devices back", extra={"PIVOX_EVENT": "audio_ok"})
@@ -148,20 +169,26 @@ class AudioDevices:
             self._backoff.reset()
             self._on_recovered()
 
-    def close(self) -> None:
-        """Close both devices, drop mic frames still waiting; never raises."""
-        self._waiting.clear()
-        for device in (self.mic, self.speaker):
-            if device is not None:
-                with contextlib.suppress(Exception):
-                    device.close()
-        self.mic = self.speaker = None
+    def reopen(self, config: Config) -> None:
+        """Close both devices and open them anew (a reload changed them), off the loop."""
+        self._close_later(self._detach())
+        self._spawn(self.open(config))
+
+    async def close(self) -> None:
+        """Stop: abort and close both within CLOSE_TIMEOUT_S, cut pending work; never raises."""
+        for task in list(self._tasks):
+            task.cancel()
+        await self._close(self._detach())
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def check(self, now: float, config: Config) -> None:
         """The tick: retry after a failure when its delay is up, or notice a stalled stream."""
+        if self._busy:
+            return  # opening, or a flush: the devices are a worker's meanwhile
         if self.failed_since is not None:
             if now >= self._retry_at:
-                self.open(config)
+                self._retry_at = float("inf")  # until this attempt fails
+                self._spawn(self.open(config))
             return
         if now - self._opened_at < AUDIO_GRACE_S:
             return
@@ -181,10 +208,32 @@ class AudioDevices:
             return True
         return all(dev is not None and dev.alive(now) for dev in (self.mic, self.speaker))
 
-    def flush_speaker(self) -> int:
-        """Silence the speaker now; the ring bytes it had handed out unheard (0 if none)."""
-        flush = getattr(self.speaker, "flush", None)  # FileSpeaker holds nothing to flush
-        return int(flush()) if flush is not None else 0
+    async def flush_speaker(self) -> int:
+        """Silence the speaker off the loop; the ring bytes it had handed out unheard (0: none).
+
+        A flush that misses its deadline abandons the speaker and fails the devices. The flush
+        runs on even if the caller is cancelled: `close()` waits for it before closing.
+        """
+        speaker = self.speaker
+        flush = getattr(speaker, "flush", None)  # FileSpeaker holds nothing to flush
+        if speaker is None or flush is None or self._busy:
+            return 0
+        self._flushing = (speaker, asyncio.ensure_future(self._flush(speaker, flush)))
+        return max(0, await asyncio.shield(self._flushing[1]))
+
+    async def _flush(self, speaker: AudioDevice, flush: Callable[[], int]) -> int:
+        """The flush call: the unheard bytes, or -1 if it missed its deadline (abandoned)."""
+        self._busy += 1
+        try:
+            return int(await self.calls.run(flush, device=speaker.label, what="flush",
+                                            timeout=CLOSE_TIMEOUT_S))
+        except DeviceError as exc:  # abandoned: that speaker is never touched again
+            if self.speaker is speaker:
+                self.speaker = None
+            self._failed("audio stalled", str(exc))
+            return -1
+        finally:
+            self._busy -= 1
 
     def set_volume(self, level: int) -> None:
         """Change the speaker's volume, if it has one."""
@@ -201,8 +250,48 @@ class AudioDevices:
         self.error = error
         log.error("%s: %s; retrying in %.0f s", what, error, delay,
                   extra={"PIVOX_EVENT": "audio_error"})
-        self.close()
+        self._close_later(self._detach())
         self._on_failed(error)
+
+    async def _start(self, device: AudioDevice) -> AudioDevice:
+        """Start `device` within OPEN_TIMEOUT_S; one that fails is left alone, not closed."""
+        await self.calls.run(device.start, device=device.label, what="open",
+                             timeout=OPEN_TIMEOUT_S)
+        return device
+
+    def _detach(self) -> list[AudioDevice]:
+        """The open devices, which the loop no longer touches: they are for closing (mic
+        frames still waiting for their reference are dropped)."""
+        self._waiting.clear()
+        devices = [d for d in (self.mic, self.speaker) if d is not None]
+        self.mic = self.speaker = None
+        return devices
+
+    async def _close(self, devices: list[AudioDevice]) -> None:
+        """Abort and close `devices` side by side, each within CLOSE_TIMEOUT_S (a speaker mid-
+        flush once the flush is over: never two calls on one stream at once); never raises."""
+
+        async def close(device: AudioDevice) -> None:
+            flushing = self._flushing
+            # never beside a flush of it (bounded by its deadline); abandoned if that missed it
+            if flushing is not None and flushing[0] is device and await flushing[1] < 0:
+                return
+            with contextlib.suppress(DeviceError):  # a missed deadline is logged by DeviceCalls
+                await self.calls.run(device.close, device=device.label, what="close",
+                                     timeout=CLOSE_TIMEOUT_S)
+
+        await asyncio.gather(*(close(d) for d in devices))
+
+    def _close_later(self, devices: list[AudioDevice]) -> None:
+        task = self._spawn(self._close(devices))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
     def _frame_threadsafe(self, frame: bytes) -> None:
         """PortAudio's thread: hand the frame to the loop, never block; muted frames stay here.

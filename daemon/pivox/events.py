@@ -1,9 +1,9 @@
 """The unified event model: what any realtime server says, and what pivox says back.
 
 Server events are decoded from the wire by `pivox.protocol.openai` (GA and beta names
-map to the same variant); client events are encoded by it. Every class here is a frozen,
-slotted, keyword-only dataclass and does no I/O. `event_id` is the wire `event_id` when
-the frame carried one, else None.
+map to the same variant) or `pivox.protocol.gemini`; client events are encoded by them.
+Every class here is a frozen, slotted, keyword-only dataclass and does no I/O. `event_id`
+is the wire `event_id` when the frame carried one, else None.
 """
 
 from __future__ import annotations
@@ -284,6 +284,17 @@ class InputTranscriptCompleted:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class GoAway:
+    """The server will close this connection soon (Gemini `goAway`): reconnect ahead of it.
+
+    `time_left_ms` is how long the connection has left, None when the server did not say.
+    """
+
+    event_id: str | None = None
+    time_left_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Unknown:
     """Any other server event: its wire `type` and the whole decoded payload, nothing lost."""
 
@@ -316,6 +327,7 @@ ServerEvent = (
     | RateLimitsUpdated
     | InputTranscriptDelta
     | InputTranscriptCompleted
+    | GoAway
     | Unknown
 )
 

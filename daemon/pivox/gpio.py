@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from pivox.errors import DeviceError
 from pivox.led import LedPattern, brightness
+from pivox.optional import MissingDependency, require
 
 log = logging.getLogger("pivox.gpio")
 
@@ -32,15 +33,13 @@ _PULL_NAMES: dict[str, str] = {"up": "PUD_UP", "down": "PUD_DOWN", "off": "PUD_O
 def load_gpio() -> ModuleType:
     """The `RPi.GPIO` module; raises DeviceError naming the import error when unusable."""
     try:
-        import RPi.GPIO as GPIO  # type: ignore[import-untyped, import-not-found, unused-ignore]
-    except (ImportError, RuntimeError) as exc:
-        raise DeviceError(
-            f"cannot use RPi.GPIO ({type(exc).__name__}: {exc}); on a Raspberry Pi 5 "
-            "install rpi-lgpio, which provides the same module",
-            device="RPi.GPIO",
-        ) from exc
-    module: ModuleType = GPIO
-    return module
+        return require("RPi.GPIO", "RPi.GPIO", "pi", apt="python3-rpi-lgpio")
+    except MissingDependency as exc:
+        raise DeviceError(f"not installed: {exc.install}; on a Raspberry Pi 5 use rpi-lgpio, "
+                          "which provides the same module", device="RPi.GPIO") from None
+    except RuntimeError as exc:  # RPi.GPIO off a Pi: "can only be run on a Raspberry Pi"
+        raise DeviceError(f"cannot use RPi.GPIO ({exc}); on a Raspberry Pi 5 install "
+                          "rpi-lgpio, which provides the same module", device="RPi.GPIO") from exc
 
 
 def _prepare(gpio: Any) -> None:

@@ -4,6 +4,8 @@ Daemon code logs fields as UPPERCASE `extra` keys, e.g.
 `log.info("state %s -> %s", a, b, extra={"PIVOX_STATE": "idle", "PIVOX_EVENT": "ButtonUp"})`.
 Under journald each such key becomes a journal field (next to MESSAGE, PRIORITY, CODE_*,
 LOGGER, SYSLOG_IDENTIFIER=pivox); on a terminal it is appended as `[KEY=value ...]`.
+Every handler made here carries `pivox.logsafe.SafeRecords`: secrets redacted, peer text
+bounded, floods summarised, at every level and for every logger.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ import re
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Literal
+
+from pivox.logsafe import SafeRecords
+from pivox.optional import MissingDependency, require
 
 log = logging.getLogger("pivox.logsetup")
 
@@ -61,9 +66,8 @@ class JournalFieldHandler(logging.Handler):
     def __init__(self, send: JournalSend | None = None, identifier: str = "pivox") -> None:
         super().__init__()
         if send is None:
-            from systemd import journal
-
-            send = journal.send
+            send = require("systemd.journal", "systemd-python", "systemd",
+                           apt="python3-systemd").send
         self._send = send
         self._identifier = identifier
         self.setFormatter(logging.Formatter("%(message)s"))
@@ -97,26 +101,30 @@ def setup_logging(level: str = "info", journal: JournalMode = "auto") -> None:
     if levelno is None:
         raise ValueError(f"unknown log level {level!r}, expected debug, info, warning or error")
     use_journal = journal == "on" or (journal == "auto" and stderr_is_journal())
-    handler = _journal_handler() if use_journal else None
-    if handler is None:
+    journal_handler = _journal_handler() if use_journal else None
+    handler: logging.Handler
+    if isinstance(journal_handler, JournalFieldHandler):
+        handler = journal_handler
+    else:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(PlainFormatter())
     handler.set_name("pivox")
+    handler.addFilter(SafeRecords())
     root = logging.getLogger()
     for old in [h for h in root.handlers if h.get_name() == "pivox"]:
         root.removeHandler(old)
         old.close()
     root.addHandler(handler)
     root.setLevel(levelno)
-    if use_journal and not isinstance(handler, JournalFieldHandler):
-        log.warning("systemd-python is not installed: logging plain lines to stderr")
+    if isinstance(journal_handler, MissingDependency):
+        log.warning("%s; logging plain lines to stderr", journal_handler)
 
 
-def _journal_handler() -> JournalFieldHandler | None:
+def _journal_handler() -> JournalFieldHandler | MissingDependency:
     try:
         return JournalFieldHandler()
-    except ImportError:
-        return None
+    except MissingDependency as exc:
+        return exc
 
 
 def stderr_is_journal(environ: Mapping[str, str] = os.environ) -> bool:

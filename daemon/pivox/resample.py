@@ -1,9 +1,10 @@
 """Streaming resampler for mono 16-bit PCM in native byte order, on libsoxr (`soxr`).
 
-Used only when a sound device cannot run at 24 kHz (mic: device rate -> 24 kHz, speaker:
-24 kHz -> device rate). soxr's "HQ" filter is a proper low-pass: content above the new
-Nyquist frequency is removed, not folded back (the linear interpolator it replaced folded
-a sweep back; `bench/resample.py` measures both). Quality "LQ" (16-bit, steep low-pass)
+Used when a sound device cannot run at 24 kHz (mic: device rate -> 24 kHz, speaker:
+24 kHz -> device rate), and for Gemini's 16 kHz input (`pivox.protocol.gemini`). soxr's "HQ"
+filter is a proper low-pass: content above the new Nyquist frequency is removed, not folded
+back (the linear interpolator it replaced folded a sweep back; `bench/resample.py` measures
+both). Quality "LQ" (16-bit, steep low-pass)
 holds back 1 ms (48 kHz) to at most 8 ms (16 kHz) until later chunks push it out;
 "MQ"/"HQ" hold back 26-37 ms, latency a barge-in would hear. Positions stay exact over hours.
 """
@@ -39,3 +40,13 @@ class Resampler:
             return bytes(pcm)
         samples = np.frombuffer(pcm, dtype=np.int16)
         return self._stream.resample_chunk(samples).tobytes()  # type: ignore[no-any-return]
+
+    def flush(self) -> bytes:
+        """The output still held in the filter (the end of a stream); the next `process`
+        starts a new stream."""
+        if self._stream is None:
+            return b""
+        tail: bytes = self._stream.resample_chunk(np.zeros(0, np.int16), last=True).tobytes()
+        self._stream = soxr.ResampleStream(self.in_rate, self.out_rate, 1, dtype="int16",
+                                           quality="LQ")
+        return tail

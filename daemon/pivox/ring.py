@@ -17,8 +17,11 @@ accepts fewer bytes than offered and the producer waits for space and writes the
 Accounting is per item and byte-exact across wrap-around and `clear`: `written(item)` counts
 every byte `write` accepted, `played(item)` every byte `read_into` handed to the speaker;
 bytes dropped by `clear` stay written and are never played. Accounting is kept for the
-`max_items` most recently started items (older ones, and items passed to `forget`, read as 0;
-an item written again after `forget` starts again from 0).
+`max_items` most recent items: a new item evicts the item whose queued bytes ran out longest
+ago (items with queued bytes are kept past the cap); evicted items, and items passed to
+`forget`, read as 0; an item written again after `forget` starts again from 0. Every
+operation's cost is independent of how many items came before (an ordered set of the items
+with nothing queued, kept as bytes play out): a server inventing item ids costs nothing more.
 
 A C decoder may write straight into the ring, as `write` itself does: the buffer never moves
 (`address`), and the producer may fill the free bytes `tail_room()` names and then `commit`
@@ -35,7 +38,7 @@ from __future__ import annotations
 
 import ctypes
 import threading
-from collections import deque
+from collections import OrderedDict, deque
 
 __all__ = ["AudioRing"]
 
@@ -49,6 +52,7 @@ class AudioRing:
         "_capacity",
         "_expecting",
         "_head",
+        "_idle",
         "_items",
         "_last_played",
         "_lock",
@@ -76,6 +80,7 @@ class AudioRing:
         self._tail = 0  # index of the next byte to write: the producer's alone
         self._segments: deque[_Run] = deque()  # queued bytes in play order
         self._items: dict[str, _Account] = {}
+        self._idle: OrderedDict[str, None] = OrderedDict()  # items with nothing queued
         self._last_played: str | None = None
         self._expecting = False
         self._underruns = 0
@@ -158,6 +163,7 @@ class AudioRing:
             segments = self._segments
             if segments and (run := segments[-1]).account is self._items.get(item_id):
                 run.account.written += n  # more of the item queued last: one run, one account
+                run.account.queued += n
                 run.size += n
             else:
                 self._account_written(item_id, n)
@@ -193,6 +199,8 @@ class AudioRing:
         with self._lock:
             dropped = self._size
             self._head = self._tail = self._size = 0
+            for run in self._segments:  # linear in the runs dropped, like the bytes
+                self._unqueue(run, run.size)
             self._segments.clear()
             self._expecting = False
             return dropped
@@ -218,13 +226,17 @@ class AudioRing:
         """Drop the accounting of `item_id`; its queued bytes still play, counted nowhere."""
         with self._lock:
             self._items.pop(item_id, None)
+            self._idle.pop(item_id, None)
 
     def _account_written(self, item_id: str, n: int) -> None:
         account = self._items.get(item_id)
         if account is None:
             self._evict()
             account = self._items[item_id] = _Account()
+        else:
+            self._idle.pop(item_id, None)
         account.written += n
+        account.queued += n
         segments = self._segments
         if segments and segments[-1].account is account:
             segments[-1].size += n
@@ -232,15 +244,19 @@ class AudioRing:
             segments.append(_Run(item_id, account, n))
 
     def _evict(self) -> None:
-        # Make room by evicting the oldest items with no queued bytes; items that still have
-        # queued bytes are kept past the cap (their number is bounded by the capacity).
-        excess = len(self._items) - self._max_items + 1
-        if excess <= 0:
-            return
-        queued = {run.item_id for run in self._segments}
-        idle = [item_id for item_id in self._items if item_id not in queued]
-        for item_id in idle[:excess]:
-            del self._items[item_id]
+        # Make room by evicting the items whose queued bytes ran out longest ago; items that
+        # still have queued bytes are kept past the cap (their number is bounded by the
+        # capacity). O(1) per item evicted: `_idle` holds exactly the items with none queued.
+        items, idle = self._items, self._idle
+        while len(items) >= self._max_items and idle:
+            del items[idle.popitem(last=False)[0]]
+
+    def _unqueue(self, run: _Run, n: int) -> None:
+        """`n` queued bytes of `run` are gone (played or dropped)."""
+        account = run.account
+        account.queued -= n
+        if not account.queued and self._items.get(run.item_id) is account:
+            self._idle[run.item_id] = None
 
     def _account_played(self, n: int) -> None:
         segments = self._segments
@@ -251,18 +267,20 @@ class AudioRing:
             self._last_played = run.item_id
             n -= take
             run.size -= take
+            self._unqueue(run, take)
             if not run.size:
                 segments.popleft()
 
 
 class _Account:
-    """Bytes of one item accepted and played."""
+    """Bytes of one item accepted, played, and queued now."""
 
-    __slots__ = ("played", "written")
+    __slots__ = ("played", "queued", "written")
 
     def __init__(self) -> None:
         self.written = 0
         self.played = 0
+        self.queued = 0
 
 
 class _Run:

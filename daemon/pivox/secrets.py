@@ -13,8 +13,7 @@ from collections.abc import Mapping
 
 from pivox.config import ServerSettings
 from pivox.errors import ConfigError
-
-REDACTED = "[redacted]"
+from pivox.logsafe import register_secret
 
 MAX_KEY_BYTES = 4096
 """Longest key file or credential read; a larger one is refused, not truncated."""
@@ -28,6 +27,7 @@ class ApiKey:
     def __init__(self, value: str, *, source: str) -> None:
         self._value = value
         self.source = source
+        register_secret(value)  # whatever logs it by mistake, the log shows [redacted]
 
     def reveal(self) -> str:
         """The key itself, for the authentication header only."""
@@ -40,11 +40,6 @@ class ApiKey:
 
     def __reduce__(self) -> tuple[object, ...]:
         raise TypeError("an ApiKey is not pickled")
-
-
-def redact(text: str, key: ApiKey) -> str:
-    """`text` with every occurrence of the key replaced by `[redacted]`."""
-    return text.replace(key.reveal(), REDACTED)
 
 
 def load_api_key(

@@ -11,6 +11,11 @@ import orjson
 
 from pivox.events import Tool
 
+MAX_ARGUMENTS_CHARS = 4096
+"""Longest arguments a call may carry: every tool here takes a few small fields."""
+MAX_ECHO_CHARS = 64
+"""What an error output quotes of a peer value at most: never a 10 MB argument back."""
+
 
 class ToolHost(Protocol):
     """What a tool may change on the device; the daemon implements it."""
@@ -36,7 +41,7 @@ def _get_time(host: ToolHost, args: Mapping[str, Any]) -> Mapping[str, Any]:
 def _set_volume(host: ToolHost, args: Mapping[str, Any]) -> Mapping[str, Any]:
     level = args.get("level")
     if isinstance(level, bool) or not isinstance(level, int | float) or not 0 <= level <= 100:
-        raise ValueError(f"level must be a number from 0 to 100, got {level!r}")
+        raise ValueError(f"level must be a number from 0 to 100, got {_echo(level)}")
     host.set_volume(round(level))
     return {"volume": round(level)}
 
@@ -44,7 +49,7 @@ def _set_volume(host: ToolHost, args: Mapping[str, Any]) -> Mapping[str, Any]:
 def _mute(host: ToolHost, args: Mapping[str, Any]) -> Mapping[str, Any]:
     muted = args.get("muted", True)
     if not isinstance(muted, bool):
-        raise ValueError(f"muted must be true or false, got {muted!r}")
+        raise ValueError(f"muted must be true or false, got {_echo(muted)}")
     host.set_muted(muted)
     return {"muted": muted}
 
@@ -80,9 +85,16 @@ def declared_tools(names: tuple[str, ...] | list[str]) -> tuple[Tool, ...]:
 
 def call_tool(host: ToolHost, enabled: tuple[str, ...] | list[str], name: str,
               arguments: str) -> str:
-    """Run one call and return its JSON output; failures become an `{"error": ...}` output."""
+    """Run one call and return its JSON output; failures become an `{"error": ...}` output.
+
+    The output is bounded whatever the call: peer values are quoted up to MAX_ECHO_CHARS.
+    """
     if name not in enabled or name not in _REGISTRY:
-        return orjson.dumps({"error": f"unknown tool {name!r}"}).decode()
+        return orjson.dumps({"error": f"unknown tool {_echo(name)}"}).decode()
+    if len(arguments) > MAX_ARGUMENTS_CHARS:
+        return orjson.dumps(
+            {"error": f"arguments too long: {len(arguments)} chars, at most {MAX_ARGUMENTS_CHARS}"}
+        ).decode()
     try:
         args = orjson.loads(arguments or "{}")
     except orjson.JSONDecodeError as exc:
@@ -94,3 +106,10 @@ def call_tool(host: ToolHost, enabled: tuple[str, ...] | list[str], name: str,
     except ValueError as exc:
         return orjson.dumps({"error": str(exc)}).decode()
     return orjson.dumps(result).decode()
+
+
+def _echo(value: Any) -> str:
+    """`repr(value)` cut to MAX_ECHO_CHARS, for an error output."""
+    text = repr(value) if isinstance(value, str | int | float | bool | None) else type(
+        value).__name__
+    return text if len(text) <= MAX_ECHO_CHARS else f"{text[:MAX_ECHO_CHARS]}...({len(text)} chars)"

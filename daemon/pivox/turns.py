@@ -20,6 +20,9 @@ class Turn:
     first_audible: float | None = None
     underruns_at_start: int = 0
     items: list[str] = field(default_factory=list)
+    """Items of the reply in order of their first delta (each once: `_seen` answers "is it
+    new?" in O(1), so a delta's cost does not grow with the items before it)."""
+    _seen: set[str] = field(default_factory=set, repr=False)
 
     def latency_ms(self) -> int | None:
         """Speech end (or release) → first audio delta, in ms."""
@@ -53,7 +56,8 @@ class TurnTracker:
         if turn.response_id is None:
             turn.response_id = response_id
             turn.first_delta = now
-        if item_id not in turn.items:
+        if item_id not in turn._seen:
+            turn._seen.add(item_id)
             turn.items.append(item_id)
 
     def heard(self, now: float) -> None:

@@ -199,6 +199,8 @@ def test_the_key_never_reaches_the_journal_or_the_status(run: Run) -> None:
     assert run.journal
     leaks = [e for e in run.journal if API_KEY in json.dumps(e)]
     assert not leaks, leaks[:3]
+    # the service logs at debug: websockets' handshake lines reached journald, redacted
+    assert any(e.get("MESSAGE") == "> Authorization: [redacted]" for e in run.journal)
     assert API_KEY not in run.step("start")["status"]
 
 

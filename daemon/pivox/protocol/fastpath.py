@@ -63,8 +63,10 @@ ctypes call costs more than the copy it saves (crossover ~26 KB, bench/decode.py
 class AudioChunk(NamedTuple):
     """An audio delta read from a raw frame, its PCM not yet decoded.
 
-    The base64 `delta` span is `frame[start:-2]`. A named tuple, not a frozen dataclass: it is
-    built once per frame on the hot path, and a tuple is built three times faster.
+    The base64 span is `frame[start:end]` (OpenAI: `end` is `len(frame) - 2`; Gemini's
+    `pivox.protocol.gemini_fastpath` makes chunks too, its span deeper in the JSON). A named
+    tuple, not a frozen dataclass: it is built once per frame on the hot path, and a tuple is
+    built three times faster.
     """
 
     event_id: str | None
@@ -74,25 +76,25 @@ class AudioChunk(NamedTuple):
     content_index: int
     frame: bytes
     start: int
+    end: int
 
     @property
     def b64(self) -> memoryview:
         """The base64 span, a view into the frame."""
-        return memoryview(self.frame)[self.start : -2]
+        return memoryview(self.frame)[self.start : self.end]
 
     @property
     def size(self) -> int:
         """The PCM length the span decodes to if it is valid base64."""
-        frame, end = self.frame, len(self.frame) - 2
+        frame, end = self.frame, self.end
         # "=" padding can only be the span's last two bytes (the head ends in `:"`).
         return (end - self.start) // 4 * 3 - frame.count(b"=", end - 2, end)
 
     def is_plain(self) -> bool:
-        """Whether the span holds no quote, so the frame is this header, the span and `}`
-        (the header is the event's): one scan of the span, for a chunk `parse_audio_delta` made.
+        """Whether the span holds no quote, so the frame is this header, the span and its tail
+        (the header is the event's): one scan of the span, for a chunk a fast path made.
         """
-        end = len(self.frame) - 2
-        return self.frame.find(b'"', self.start) == end
+        return self.frame.find(b'"', self.start) == self.end
 
 
 _new_chunk = tuple.__new__  # AudioChunk's own __new__ is a Python function: 2x slower
@@ -135,7 +137,7 @@ def parse_audio_delta(frame: bytes) -> AudioChunk | None:
         _last_ids = (frame[at:start], ids)
     if start > len(frame) - 2:
         return None  # the head's opening quote is the frame's last one: `"delta":"}`
-    return _new_chunk(AudioChunk, (event_id, *ids, frame, start))
+    return _new_chunk(AudioChunk, (event_id, *ids, frame, start, len(frame) - 2))
 
 
 def decode_audio(chunk: AudioChunk) -> bytes | None:
@@ -156,7 +158,7 @@ def decode_into_ring(chunk: AudioChunk, ring: AudioRing) -> memoryview | None:
     `decode_audio`: nothing was written, the frame goes to the full decoder.
     """
     frame, start = chunk.frame, chunk.start
-    length = len(frame) - 2 - start
+    length = chunk.end - start
     if decode_span_into is not None and length >= IN_PLACE_MIN_B64:
         offset, room = ring.tail_room()
         if room >= max_decoded_size(length):

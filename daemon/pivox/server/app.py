@@ -4,13 +4,16 @@ Protocol rules live in `conversation.py`; this module only accepts connections o
 `/v1/realtime`, checks the key like the cloud (HTTP 401 with a JSON error body), picks the
 dialect (`OpenAI-Beta: realtime=v1` -> beta, else GA), feeds frames to a `Conversation`,
 sends what it returns at the times it asks, applies the connection's faults (faults.py) and
-keeps a bounded `ConnectionRecord` per connection for tests. Times are `time.monotonic()`.
+keeps a `ConnectionRecord` per connection for tests, bounded in bytes. Times are
+`time.monotonic()`. Peer-supplied text (the model name, frames) is logged escaped and cut;
+a wrong key is never logged, not even in part.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import secrets
 import time
@@ -37,7 +40,7 @@ from pivox.events import (
     ServerEvent,
 )
 from pivox.protocol.openai import encode_server_event
-from pivox.server.conversation import Conversation
+from pivox.server.conversation import Conversation, RawClientEvent
 from pivox.server.faults import ERROR_CLASSES, Fault, FaultPlan, faults_from_query
 from pivox.server.options import ServerOptions
 from pivox.server.voice import reply_audio
@@ -47,27 +50,65 @@ DEFAULT_MODELS: dict[Dialect, str] = {
     "ga": "gpt-realtime", "beta": "gpt-4o-realtime-preview"
 }
 MAX_CONNECTION_RECORDS = 1000
+"""Records kept at most (besides `records_total_bytes`), so trimming them stays cheap."""
+RECORD_OVERHEAD = 256
+"""Bytes counted for one record entry besides its frame, and for an empty record."""
+MAX_LOGGED_CHARS = 300
+MAX_QUEUED_FRAMES = 4
+"""Frames websockets reads ahead per connection (16 by default): at most 4 x 16 MiB.
+
+Compression is off: with permessage-deflate, one read of the socket held hundreds of
+highly compressible frames, all inflated at once past this bound (137 MiB peak from 1 MiB
+frames of silence); clients fall back to plain frames, as the openai SDK asks anyway.
+"""
 MALFORMED_FRAME = '{"type": "response.output_audio.delta", "delta": "AAAA'
 
 log = logging.getLogger("pivox.server")
 
 
+Received = ClientEvent | RawClientEvent | ProtocolError
+
+
 @dataclass(slots=True, kw_only=True)
 class ConnectionRecord:
-    """What one connection did, for tests: both bounded by `ServerOptions.record_limit`.
+    """What one connection did, for tests, keeping the newest entries within `limit` bytes.
 
-    `received` holds (arrival time, decoded client event or the ProtocolError it raised);
+    `received` holds (arrival time, decoded client event, or the ProtocolError it raised);
     `sent` the wire type of every frame sent (injected frames as `fault:<kind>`);
-    `close_code` is set once the connection has ended.
+    `close_code` is set once the connection has ended. An entry counts its frame's length
+    plus RECORD_OVERHEAD; `size` is the total, the record's own overhead included.
     """
 
     dialect: Dialect
     model: str
     faults: tuple[Fault, ...]
-    received: deque[tuple[float, ClientEvent | ProtocolError]]
-    sent: deque[str]
+    limit: int
+    received: deque[tuple[float, Received]] = field(default_factory=deque)
+    sent: deque[str] = field(default_factory=deque)
+    size: int = RECORD_OVERHEAD
     close_code: int | None = None
     closed: asyncio.Event = field(default_factory=asyncio.Event)
+    _received_sizes: deque[int] = field(default_factory=deque)
+
+    def note_received(self, now: float, event: Received, frame_size: int) -> None:
+        """Keep one client event; drop the oldest entries beyond the limit."""
+        self.received.append((now, event))
+        self._received_sizes.append(frame_size + RECORD_OVERHEAD)
+        self.size += frame_size + RECORD_OVERHEAD
+        self._trim()
+
+    def note_sent(self, wire_type: str) -> None:
+        """Keep the type of one frame sent; drop the oldest entries beyond the limit."""
+        self.sent.append(wire_type)
+        self.size += len(wire_type) + RECORD_OVERHEAD
+        self._trim()
+
+    def _trim(self) -> None:
+        while self.size > self.limit and self.received:
+            self.received.popleft()
+            self.size -= self._received_sizes.popleft()
+        while self.size > self.limit and self.sent:
+            self.size -= len(self.sent.popleft()) + RECORD_OVERHEAD
 
 
 class _Stop(Exception):
@@ -97,9 +138,14 @@ class RealtimeServer:
         self._injected.append(fault)
 
     async def __aenter__(self) -> RealtimeServer:
+        if exposed(self.options.host, self.options.api_key):
+            log.warning("serving on %s without an API key: anyone who can reach it can use "
+                        "it%s; pass --api-key or bind to loopback", self.options.host,
+                        " and turn faults on with ?fault=" if self.options.url_faults else "")
         self._server = await serve(
             self._connection, self.options.host, self.options.port,
             process_request=self._check_request, max_size=self.options.max_frame_bytes,
+            max_queue=MAX_QUEUED_FRAMES, compression=None,
         )
         self.port = self._server.sockets[0].getsockname()[1]
         log.info("listening on %s", self.url)
@@ -123,9 +169,14 @@ class RealtimeServer:
             return _json_response(connection, HTTPStatus.NOT_FOUND, "not_found",
                                   f"Unknown path {url.path!r}: expected {PATH!r}.")
         try:
-            faults_from_query(url.query)
+            faults = faults_from_query(url.query)
         except ValueError as exc:
             return _json_response(connection, HTTPStatus.BAD_REQUEST, "invalid_value", str(exc))
+        if faults and not self.options.url_faults:
+            return _json_response(
+                connection, HTTPStatus.FORBIDDEN, "url_faults_off",
+                "Faults from the URL (?fault=) are off: start the server with --url-faults.",
+            )
         key = self.options.api_key
         if key is None:
             return None
@@ -136,7 +187,8 @@ class RealtimeServer:
             "You didn't provide an API key." if not offered
             else f"Incorrect API key provided: {offered[:3]}***{offered[-4:]}."
         )
-        log.info("rejected a connection: %s", message)
+        log.info("rejected a connection from %s: %s", connection.remote_address,
+                 "no API key" if not offered else "wrong API key (not logged)")
         return _json_response(connection, HTTPStatus.UNAUTHORIZED, "invalid_api_key", message)
 
     async def _connection(self, ws: ServerConnection) -> None:
@@ -145,28 +197,41 @@ class RealtimeServer:
         beta = "realtime=v1" in ws.request.headers.get("OpenAI-Beta", "")
         dialect: Dialect = "beta" if beta else "ga"
         model = parse_qs(query).get("model", [DEFAULT_MODELS[dialect]])[0]
-        faults = (*self.options.faults, *self._injected, *faults_from_query(query))
+        url_faults = faults_from_query(query) if self.options.url_faults else ()
+        faults = (*self.options.faults, *self._injected, *url_faults)
         self._injected.clear()
-        limit = self.options.record_limit
         record = ConnectionRecord(
-            dialect=dialect, model=model, faults=faults,
-            received=deque(maxlen=limit), sent=deque(maxlen=limit),
+            dialect=dialect, model=model, faults=faults, limit=self.options.record_bytes
         )
         self.connections.append(record)
-        del self.connections[:-MAX_CONNECTION_RECORDS]
+        self._trim_records()
         plan = FaultPlan(faults)
         conversation = Conversation(
             self.options, dialect=dialect, model=model, session_id="sess_" + secrets.token_hex(8),
             synthesize=self._synthesize, stale_count=plan.stale_count,
         )
         log.info("connection from %s: %s dialect, model %s, faults %s",
-                 ws.remote_address, dialect, model, faults or "none")
+                 ws.remote_address, dialect, printable(model), faults or "none")
         try:
             await _Link(ws, conversation, plan, record, self._closing).run()
         finally:
             record.close_code = ws.close_code
             record.closed.set()
+            self._trim_records()
             log.info("connection closed: code %s", ws.close_code)
+
+    def _trim_records(self) -> None:
+        """Keep the newest MAX_CONNECTION_RECORDS records; drop the oldest closed ones while
+        all pass `records_total_bytes` (a live connection's record stays its own until it ends)."""
+        del self.connections[:-MAX_CONNECTION_RECORDS]
+        total = sum(record.size for record in self.connections)
+        kept: list[ConnectionRecord] = []
+        for record in self.connections:
+            if total > self.options.records_total_bytes and record.closed.is_set():
+                total -= record.size
+            else:
+                kept.append(record)
+        self.connections[:] = kept
 
     def _synthesize(self, text: str) -> bytes:
         return reply_audio(self.options.reply, text, self.options.reply_ms)
@@ -218,16 +283,16 @@ class _Link:
         try:
             async for frame in self.ws:
                 now = time.monotonic()
-                log.debug("received %.300s", frame)
+                log.debug("received %s", printable(frame))
                 try:
                     event, out = self.conversation.receive(frame, now)
                 except Exception:  # a server bug must not end the connection
                     log.exception("failed on a client frame")
                     event = ProtocolError("the server failed on this event")
-                    out = [Error(error=ErrorInfo(
+                    out = [Error(event_id=self.conversation.event_id(), error=ErrorInfo(
                         type="server_error", message="The server had an error processing it."
                     ))]
-                self.record.received.append((now, event))
+                self.record.note_received(now, event, len(frame))
                 self.outbox.extend(out)
                 self.wake.set()
         except ConnectionClosed:
@@ -240,8 +305,8 @@ class _Link:
         await self._fire_due()
         frame = encode_server_event(event, self.conversation.dialect)
         await self.ws.send(frame)
-        log.debug("sent %.300s", frame)
-        self.record.sent.append(orjson.loads(frame)["type"])
+        log.debug("sent %s", printable(frame))
+        self.record.note_sent(orjson.loads(frame)["type"])
         if isinstance(event, AudioDelta):
             self.last_delta = event
         self.plan.note_sent(is_audio_delta=isinstance(event, AudioDelta))
@@ -272,21 +337,24 @@ class _Link:
             raise _Stop
         elif fault.kind == "error":
             kind, code, message = ERROR_CLASSES[fault.error]
-            await self.ws.send(encode_server_event(Error(error=ErrorInfo(
-                type=kind, code=code, message=message,
-            )), self.conversation.dialect))
-            self.record.sent.append(f"fault:error:{fault.error}")
+            await self._send_error(ErrorInfo(type=kind, code=code, message=message))
+            self.record.note_sent(f"fault:error:{fault.error}")
         elif fault.kind == "auth":
-            await self.ws.send(encode_server_event(Error(error=ErrorInfo(
+            await self._send_error(ErrorInfo(
                 type="invalid_request_error", code="invalid_api_key",
                 message="Incorrect API key provided.",
-            )), self.conversation.dialect))
-            self.record.sent.append("error")
+            ))
+            self.record.note_sent("error")
             await self.ws.close(1008, "invalid_api_key")
             raise _Stop
         else:
             await self.ws.send(self._fault_frame(fault))
-            self.record.sent.append(f"fault:{fault.kind}")
+            self.record.note_sent(f"fault:{fault.kind}")
+
+    async def _send_error(self, info: ErrorInfo) -> None:
+        """An `error` event outside the conversation's flow (a fault), with its own id."""
+        error = Error(event_id=self.conversation.event_id(), error=info)
+        await self.ws.send(encode_server_event(error, self.conversation.dialect))
 
     def _fault_frame(self, fault: Fault) -> str:
         """The one frame a malformed, bad_base64, unknown or oversized fault sends."""
@@ -303,6 +371,22 @@ class _Link:
         frame = orjson.dumps({"type": wire_type, "event_id": "event_fault", "padding": ""})
         padding = max(0, fault.size - len(frame)) if fault.kind == "oversized" else 0
         return frame.decode().replace('"padding":""', f'"padding":"{"x" * padding}"')
+
+
+def exposed(host: str, api_key: str | None) -> bool:
+    """True when the server would take any key on an address other hosts may reach."""
+    if api_key is not None or host == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return True
+
+
+def printable(text: str | bytes, limit: int = MAX_LOGGED_CHARS) -> str:
+    """Peer-supplied text for a log line: control characters escaped, cut to `limit`."""
+    shown = repr(text[:limit])
+    return shown if len(text) <= limit else f"{shown}... ({len(text)} in all)"
 
 
 def _json_response(

@@ -16,7 +16,20 @@ starts while a response streams cancels it when `interrupt_response`. A response
 `response.output_audio_transcript.done`, `response.content_part.done`,
 `response.output_item.done`, `conversation.item.done` (GA only), `response.done` with usage,
 and `rate_limits.updated`. A function-call response sends the arguments as deltas at once.
-Every bad client event gets an `error` naming the client `event_id`; none raises.
+With a transcription model, a committed user audio item gets
+`conversation.item.input_audio_transcription.delta` events, then `.completed` with `usage`
+(tokens, or duration for whisper models, as the cloud reports them).
+
+The conversation keeps its items in order, as the server holds them: `conversation.item.create`
+adds user, system and assistant messages and function call outputs; `.retrieve` answers
+`conversation.item.retrieved`; `.delete` answers `conversation.item.deleted` and forgets the
+item. `conversation.item.truncate` cuts an assistant audio item at `audio_end_ms` and, as the
+docs say, deletes its server-side transcript, so every later view of it (`.done` events,
+`response.done`, retrieve) shows it without one; truncating the item still streaming also
+ends its response (status `cancelled`): no audio past the cut is sent.
+Every bad client event gets an `error` naming the client `event_id`; a cloud event the server
+does not implement gets one that says "not implemented by pivox serve", with `param`; none
+raises. Server events are shaped to validate strictly against the openai SDK's models.
 """
 
 from __future__ import annotations
@@ -45,7 +58,7 @@ from pivox.events import (
     InputAudioAppend,
     InputAudioClear,
     InputAudioCommit,
-    InputTranscriptCompleted,
+    InputTranscriptDelta,
     ItemCreated,
     ItemId,
     ItemTruncate,
@@ -73,11 +86,22 @@ from pivox.events import (
     UserText,
 )
 from pivox.protocol.openai import decode_client_event
+from pivox.server.checks import (
+    BETA_PATHS,
+    GA_PATHS,
+    MISSING,
+    NOT_IMPLEMENTED,
+    check_item,
+    check_session,
+    lookup,
+)
 from pivox.server.options import ServerOptions
 from pivox.server.vad import BYTES_PER_SECOND, EnergyVad, SpeechStart, VadEdge
 
 BYTES_PER_MS = BYTES_PER_SECOND // 1000
 MAX_INPUT_BYTES = 10 * 60 * BYTES_PER_SECOND
+MAX_CONVERSATION_BYTES = 8 * 1024 * 1024
+"""JSON bytes of items kept; past it the oldest are forgotten (the cloud truncates by tokens)."""
 MIN_COMMIT_MS = 100
 MAX_ECHO_CHARS = 120
 
@@ -86,11 +110,27 @@ CLOUD_CLIENT_TYPES = (
     "session.update", "input_audio_buffer.append", "input_audio_buffer.commit",
     "input_audio_buffer.clear", "conversation.item.create", "conversation.item.retrieve",
     "conversation.item.truncate", "conversation.item.delete", "response.create",
-    "response.cancel", "output_audio_buffer.clear",
+    "response.cancel", "output_audio_buffer.clear", "transcription_session.update",
 )
+# what `decode_client_event` models; other cloud types are handled here or not implemented
+_CODEC_TYPES = frozenset({
+    "session.update", "input_audio_buffer.append", "input_audio_buffer.commit",
+    "input_audio_buffer.clear", "conversation.item.create", "conversation.item.truncate",
+    "response.create", "response.cancel",
+})
 
 Synthesize = Callable[[str], bytes]
 _JSON = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RawClientEvent:
+    """A client event the unified codec has no variant for (retrieve, delete, and items
+    other than a one-part user text or a function call output): wire type and payload."""
+
+    type: str
+    event_id: str | None
+    payload: Mapping[str, Any]
 
 
 @dataclass(slots=True, kw_only=True)
@@ -106,15 +146,17 @@ class _Stream:
     chunks: int = 0
     words_sent: int = 0
     stale_left: int | None = None
+    truncated: bool = False
 
 
 @dataclass(slots=True, kw_only=True)
 class _Item:
-    """What the server remembers of a conversation item."""
+    """A conversation item as the server holds it: its wire JSON, the JSON's size when
+    stored, and the audio sent of it."""
 
-    role: str
+    item: _JSON
+    size: int
     audio_sent: int = 0
-    name: str = ""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -155,8 +197,8 @@ class Conversation:
         self._buffer_start = 0  # session input byte offset of _buffer[0]
         self._vad: EnergyVad | None = None
         self._speech_item: ItemId | None = None
-        self._items: dict[ItemId, _Item] = {}
-        self._last_item: ItemId | None = None
+        self._items: dict[ItemId, _Item] = {}  # in conversation order
+        self._item_bytes = 0
         self._calls: dict[CallId, str] = {}
         self._tool_called = False
         self._reply_text = "I heard nothing yet"
@@ -167,11 +209,11 @@ class Conversation:
 
     def start(self) -> list[ServerEvent]:
         """The events sent on connect: `session.created`."""
-        return [SessionCreated(event_id=self._event_id(), session=self._session_json())]
+        return [SessionCreated(event_id=self.event_id(), session=self._session_json())]
 
     def receive(
         self, frame: str | bytes, now: float
-    ) -> tuple[ClientEvent | ProtocolError, list[ServerEvent]]:
+    ) -> tuple[ClientEvent | RawClientEvent | ProtocolError, list[ServerEvent]]:
         """Handle one client frame: its decoded event and the server events it causes."""
         try:
             raw = orjson.loads(frame)
@@ -190,14 +232,27 @@ class Conversation:
                 self._error("invalid_value", message, param="type", event_id=event_id)
             ]
         # session.update is checked here first: the cloud's error codes and `param`
-        problem = _check_session(raw.get("session"), self.dialect) if (
+        problem = check_session(raw.get("session"), self.dialect) if (
             wire_type == "session.update") else None
         if problem is not None:
             code, message, param = problem
-            return ProtocolError(message, event_type=wire_type), [
-                self._error(code, message, param=param, event_id=event_id)
+            reply = (self._not_implemented(message, param, event_id) if code == NOT_IMPLEMENTED
+                     else self._error(code, message, param=param, event_id=event_id))
+            return ProtocolError(message, event_type=wire_type), [reply]
+        raw_handler = self._RAW_HANDLERS.get(wire_type)
+        if raw_handler is not None:
+            raw_event = RawClientEvent(type=wire_type, event_id=event_id, payload=raw)
+            return raw_event, raw_handler(self, raw_event)
+        if wire_type not in _CODEC_TYPES:
+            return RawClientEvent(type=wire_type, event_id=event_id, payload=raw), [
+                self._not_implemented(f"'{wire_type}'", "type", event_id)
             ]
         event = decode_client_event(frame)
+        if isinstance(event, ProtocolError) and wire_type == "conversation.item.create":
+            item = raw.get("item")
+            if isinstance(item, dict) and item.get("type") != "function_call_output":
+                raw_event = RawClientEvent(type=wire_type, event_id=event_id, payload=raw)
+                return raw_event, self._create_item(raw_event)
         if isinstance(event, ProtocolError):
             return event, [self._error("invalid_value", str(event), event_id=event_id)]
         if isinstance(event, SessionUpdate):
@@ -207,14 +262,14 @@ class Conversation:
     def _session_update(
         self, event: SessionUpdate, session: Mapping[str, Any]
     ) -> list[ServerEvent]:
-        paths = _GA_PATHS if self.dialect == "ga" else _BETA_PATHS
+        paths = GA_PATHS if self.dialect == "ga" else BETA_PATHS
         named = {key: getattr(event.session, key) for key, path in paths.items()
-                 if _lookup(session, path) is not _MISSING}
+                 if lookup(session, path) is not MISSING}
         previous = self.config.turn_detection
         self.config = replace(self.config, **named)
         if self.config.turn_detection != previous:
             self._restart_vad()
-        return [SessionUpdated(event_id=self._event_id(), session=self._session_json())]
+        return [SessionUpdated(event_id=self.event_id(), session=self._session_json())]
 
     def _append(self, event: InputAudioAppend, now: float) -> list[ServerEvent]:
         if len(self._buffer) + len(event.audio) > MAX_INPUT_BYTES:
@@ -238,7 +293,7 @@ class Conversation:
             self._drop_input(edge.audio_start_ms * BYTES_PER_MS - self._buffer_start)
             self._speech_item = ItemId(self._ids.new("item"))
             out: list[ServerEvent] = [SpeechStarted(
-                event_id=self._event_id(),
+                event_id=self.event_id(),
                 audio_start_ms=edge.audio_start_ms,
                 item_id=self._speech_item,
             )]
@@ -248,7 +303,7 @@ class Conversation:
         item_id = self._speech_item or ItemId(self._ids.new("item"))
         self._speech_item = None
         out = [SpeechStopped(
-            event_id=self._event_id(), audio_end_ms=edge.audio_end_ms, item_id=item_id
+            event_id=self.event_id(), audio_end_ms=edge.audio_end_ms, item_id=item_id
         )]
         end = max(0, edge.audio_end_ms * BYTES_PER_MS - self._buffer_start)
         out += self._commit_bytes(min(end, len(self._buffer)), item_id)
@@ -281,17 +336,26 @@ class Conversation:
             "id": item_id, "object": "realtime.item", "type": "message", "status": "completed",
             "role": "user", "content": [{"type": "input_audio", "transcript": None}],
         }
-        previous = self._last_item
         out: list[ServerEvent] = [AudioCommitted(
-            event_id=self._event_id(), item_id=item_id, previous_item_id=previous
+            event_id=self.event_id(), item_id=item_id, previous_item_id=self._last_item
         )]
-        out += self._add_item(item_id, _Item(role="user"), item)
-        if self.config.transcription_model is not None:
-            out.append(InputTranscriptCompleted(
-                event_id=self._event_id(), item_id=item_id, content_index=0,
-                transcript=f"({seconds:.1f} seconds of audio)",
-            ))
-        return out
+        out += self._add_item(item_id, item)
+        model = self.config.transcription_model
+        if model is None:
+            return out
+        transcript = f"({seconds:.1f} seconds of audio)"
+        self._items[item_id].item["content"][0]["transcript"] = transcript
+        out += [
+            InputTranscriptDelta(event_id=self.event_id(), item_id=item_id, content_index=0,
+                                 delta=word)
+            for word in _words(transcript)
+        ]
+        completed = {
+            "type": _TRANSCRIPTION_COMPLETED, "item_id": item_id, "content_index": 0,
+            "transcript": transcript, "usage": _transcription_usage(model, seconds, transcript),
+        }
+        return [*out, Unknown(event_id=self.event_id(), type=_TRANSCRIPTION_COMPLETED,
+                              payload=completed)]
 
     def _drop_input(self, size: int) -> None:
         """Forget the first `size` bytes of the input buffer (session time still counts them)."""
@@ -304,7 +368,7 @@ class Conversation:
         self._speech_item = None
         if self._vad is not None:
             self._vad.restart()
-        return [AudioCleared(event_id=self._event_id())]
+        return [AudioCleared(event_id=self.event_id())]
 
     def _user_text(self, event: UserText, now: float) -> list[ServerEvent]:
         self._reply_text = f"You said: {event.text[:MAX_ECHO_CHARS]}"
@@ -313,7 +377,7 @@ class Conversation:
             "id": item_id, "object": "realtime.item", "type": "message", "status": "completed",
             "role": "user", "content": [{"type": "input_text", "text": event.text}],
         }
-        return self._add_item(item_id, _Item(role="user"), item)
+        return self._add_item(item_id, item)
 
     def _function_output(self, event: FunctionCallOutput, now: float) -> list[ServerEvent]:
         name = self._calls.get(event.call_id)
@@ -328,7 +392,7 @@ class Conversation:
             "id": item_id, "object": "realtime.item", "type": "function_call_output",
             "call_id": event.call_id, "output": event.output,
         }
-        return self._add_item(item_id, _Item(role="tool"), item)
+        return self._add_item(item_id, item)
 
     def _response_create(self, event: ResponseCreate, now: float) -> list[ServerEvent]:
         if self._stream is not None:
@@ -339,6 +403,9 @@ class Conversation:
                 "creating a new one.",
                 event_id=event.event_id,
             )]
+        lacking = _unserved_override(event.response or {}, self.dialect)
+        if lacking is not None:
+            return [self._not_implemented(*lacking, event.event_id)]
         return self._start_response(now)
 
     def _response_cancel(self, event: ResponseCancel, now: float) -> list[ServerEvent]:
@@ -358,23 +425,104 @@ class Conversation:
         problem: tuple[str, str] | None = None
         if item is None:
             problem = "item_id", f"Item with item_id '{event.item_id}' not found."
-        elif item.role != "assistant":
-            problem = "item_id", "Only model output audio messages can be truncated"
-        elif event.content_index != 0:
+        elif event.content_index >= len(item.item.get("content", [])):
             problem = "content_index", f"Content index {event.content_index} out of range."
+        elif item.item.get("role") != "assistant" or item.item["content"][
+            event.content_index
+        ]["type"] not in ("output_audio", "audio"):
+            problem = "item_id", "Only model output audio messages can be truncated"
         elif event.audio_end_ms < 0 or event.audio_end_ms * BYTES_PER_MS > item.audio_sent:
             sent_ms = item.audio_sent // BYTES_PER_MS
             problem = (
                 "audio_end_ms",
                 f"Audio content of {sent_ms}ms is already shorter than {event.audio_end_ms}ms",
             )
-        if problem is not None:
-            param, message = problem
+        if problem is not None or item is None:
+            param, message = problem or ("item_id", "")
             return [self._error("invalid_value", message, param=param, event_id=event.event_id)]
-        return [Unknown(event_id=self._event_id(), type="conversation.item.truncated", payload={
-            "type": "conversation.item.truncated", "item_id": event.item_id,
-            "content_index": event.content_index, "audio_end_ms": event.audio_end_ms,
+        # "Truncating audio will delete the server-side text transcript" (API reference)
+        item.audio_sent = event.audio_end_ms * BYTES_PER_MS
+        for part in item.item["content"]:
+            if "transcript" in part:
+                part["transcript"] = ""
+        out: list[ServerEvent] = [Unknown(
+            event_id=self.event_id(), type="conversation.item.truncated", payload={
+                "type": "conversation.item.truncated", "item_id": event.item_id,
+                "content_index": event.content_index, "audio_end_ms": event.audio_end_ms,
+            })]
+        stream = self._stream
+        if stream is not None and stream.item_id == event.item_id:
+            stream.truncated = True
+            if stream.stale_left is None:  # else cancelled already, stale deltas in flight
+                out += self._finish("cancelled", reason="client_cancelled")
+        return out
+
+    def _retrieve(self, event: RawClientEvent) -> list[ServerEvent]:
+        held = self._held_item(event)
+        if isinstance(held, Error):
+            return [held]
+        return [Unknown(event_id=self.event_id(), type="conversation.item.retrieved", payload={
+            "type": "conversation.item.retrieved", "item": _copy(held.item)[0],
         })]
+
+    def _delete(self, event: RawClientEvent) -> list[ServerEvent]:
+        held = self._held_item(event)
+        if isinstance(held, Error):
+            return [held]
+        item_id = ItemId(held.item["id"])
+        if self._stream is not None and self._stream.item_id == item_id:
+            return [self._error(
+                "invalid_value", f"Item '{item_id}' belongs to the active response; cancel it "
+                "first.", param="item_id", event_id=event.event_id,
+            )]
+        self._item_bytes -= self._items.pop(item_id).size
+        return [Unknown(event_id=self.event_id(), type="conversation.item.deleted", payload={
+            "type": "conversation.item.deleted", "item_id": item_id,
+        })]
+
+    def _held_item(self, event: RawClientEvent) -> _Item | Error:
+        """The item `event.payload["item_id"]` names, or the error to send."""
+        item_id = event.payload.get("item_id")
+        if not isinstance(item_id, str):
+            return self._error("invalid_type", "Invalid type for 'item_id': expected a string.",
+                               param="item_id", event_id=event.event_id)
+        held = self._items.get(ItemId(item_id))
+        if held is None:
+            return self._error("invalid_value", f"Item with item_id '{item_id}' not found.",
+                               param="item_id", event_id=event.event_id)
+        return held
+
+    def _create_item(self, event: RawClientEvent) -> list[ServerEvent]:
+        """`conversation.item.create` of an item the codec does not model (see `check_item`)."""
+        checked = check_item(event.payload["item"], self.dialect)
+        if isinstance(checked, tuple):
+            code, message, param = checked
+            if code == NOT_IMPLEMENTED:
+                return [self._not_implemented(message, param, event.event_id)]
+            return [self._error(code, message, param=param, event_id=event.event_id)]
+        given = checked.pop("id", None)
+        if given in self._items:
+            return [self._error(
+                "invalid_value", f"Item with id '{given}' already exists.", param="item.id",
+                event_id=event.event_id,
+            )]
+        item_id = ItemId(given or self._ids.new("item"))
+        item = {"id": item_id, "object": "realtime.item", **checked}
+        if item["type"] == "function_call":
+            self._calls[CallId(item["call_id"])] = item["name"]
+        elif item["role"] == "user":
+            said = " ".join(p.get("text") or p.get("transcript") or "" for p in item["content"])
+            self._reply_text = f"You said: {said[:MAX_ECHO_CHARS]}"
+        return self._add_item(item_id, item)
+
+    def _not_implemented(self, what: str, param: str, event_id: str | None) -> Error:
+        return self._error(NOT_IMPLEMENTED, f"{what} is not implemented by pivox serve.",
+                           param=param, event_id=event_id)
+
+    _RAW_HANDLERS: Mapping[str, Callable[[Conversation, RawClientEvent], list[ServerEvent]]] = {
+        "conversation.item.retrieve": _retrieve,
+        "conversation.item.delete": _delete,
+    }
 
     _HANDLERS: Mapping[type, Callable[[Conversation, Any, float], list[ServerEvent]]] = {
         InputAudioAppend: _append,
@@ -410,8 +558,9 @@ class Conversation:
         if chunk:
             out += self._words_due(stream, len(chunk))
             stream.sent += len(chunk)
-            self._items[stream.item_id].audio_sent = stream.sent
-            out.append(AudioDelta(event_id=self._event_id(), **self._part_ids(stream), audio=chunk))
+            if not stream.truncated:
+                self._items[stream.item_id].audio_sent = stream.sent
+            out.append(AudioDelta(event_id=self.event_id(), **self._part_ids(stream), audio=chunk))
         if stream.stale_left is not None:
             stream.stale_left -= 1
             if stream.stale_left <= 0 or stream.sent >= len(stream.audio):
@@ -423,7 +572,7 @@ class Conversation:
     def _words_due(self, stream: _Stream, size: int) -> list[ServerEvent]:
         due = math.ceil(len(stream.words) * (stream.sent + size) / len(stream.audio))
         out: list[ServerEvent] = [
-            TranscriptDelta(event_id=self._event_id(), **self._part_ids(stream), delta=word)
+            TranscriptDelta(event_id=self.event_id(), **self._part_ids(stream), delta=word)
             for word in stream.words[stream.words_sent : due]
         ]
         stream.words_sent = max(stream.words_sent, due)
@@ -433,7 +582,7 @@ class Conversation:
         response_id = ResponseId(self._ids.new("resp"))
         item_id = ItemId(self._ids.new("item"))
         out: list[ServerEvent] = [ResponseCreated(
-            event_id=self._event_id(), response_id=response_id,
+            event_id=self.event_id(), response_id=response_id,
             response=self._response_json(response_id, "in_progress", []),
         )]
         tool = self.options.tool_call
@@ -446,9 +595,9 @@ class Conversation:
         audio = self._synthesize(text)
         item = self._audio_item(item_id, "in_progress", "")
         out.append(OutputItemAdded(
-            event_id=self._event_id(), response_id=response_id, output_index=0, item=item
+            event_id=self.event_id(), response_id=response_id, output_index=0, item=item
         ))
-        out += self._add_item(item_id, _Item(role="assistant"), item, done=False)
+        out += self._add_item(item_id, item, done=False)
         self._stream = _Stream(
             response_id=response_id, item_id=item_id, audio=audio,
             words=[word + " " for word in text.split()], started=now,
@@ -462,22 +611,22 @@ class Conversation:
         call_id = CallId(self._ids.new("call"))
         self._calls[call_id] = name
         arguments = self.options.tool_arguments
-        ids = {"response_id": response_id, "item_id": item_id, "output_index": 0}
+        ids: dict[str, Any] = {"response_id": response_id, "item_id": item_id, "output_index": 0}
         item: _JSON = {
             "id": item_id, "object": "realtime.item", "type": "function_call",
             "status": "in_progress", "name": name, "call_id": call_id, "arguments": "",
         }
         out: list[ServerEvent] = [OutputItemAdded(
-            event_id=self._event_id(), response_id=response_id, output_index=0, item=item
+            event_id=self.event_id(), response_id=response_id, output_index=0, item=item
         )]
-        out += self._add_item(item_id, _Item(role="assistant", name=name), item, done=False)
+        out += self._add_item(item_id, item, done=False)
         half = len(arguments) // 2
         out += [
-            FunctionCallDelta(event_id=self._event_id(), **ids, call_id=call_id, delta=part)
+            FunctionCallDelta(event_id=self.event_id(), **ids, call_id=call_id, delta=part)
             for part in (arguments[:half], arguments[half:]) if part
         ]
         out.append(FunctionCallDone(
-            event_id=self._event_id(), **ids, call_id=call_id, name=name, arguments=arguments
+            event_id=self.event_id(), **ids, call_id=call_id, name=name, arguments=arguments
         ))
         done_item = {**item, "status": "completed", "arguments": arguments}
         return out + self._close_response(
@@ -489,11 +638,11 @@ class Conversation:
         stream = self._stream
         assert stream is not None
         self._stream = None
-        heard = "".join(stream.words[: stream.words_sent]).strip()
+        heard = "" if stream.truncated else "".join(stream.words[: stream.words_sent]).strip()
         ids = self._part_ids(stream)
         out: list[ServerEvent] = [
-            AudioDone(event_id=self._event_id(), **ids),
-            TranscriptDone(event_id=self._event_id(), **ids, transcript=heard),
+            AudioDone(event_id=self.event_id(), **ids),
+            TranscriptDone(event_id=self.event_id(), **ids, transcript=heard),
             self._content_part("response.content_part.done", stream, heard),
         ]
         item_status = "completed" if status == "completed" else "incomplete"
@@ -507,11 +656,16 @@ class Conversation:
         text: str, audio_ms: int,
     ) -> list[ServerEvent]:
         """`response.output_item.done` to `rate_limits.updated`; usage counts `text`, audio."""
+        held = self._items.get(ItemId(item["id"]))
+        if held is not None:
+            copy, size = _copy(item)
+            self._item_bytes += size - held.size
+            held.item, held.size = copy, size
         out: list[ServerEvent] = [OutputItemDone(
-            event_id=self._event_id(), response_id=response_id, output_index=0, item=item
+            event_id=self.event_id(), response_id=response_id, output_index=0, item=item
         )]
         if self.dialect == "ga":
-            out.append(ItemCreated(event_id=self._event_id(), item=item, done=True))
+            out.append(ItemCreated(event_id=self.event_id(), item=item, done=True))
         response = self._response_json(response_id, status, [item])
         if reason is not None:
             response["status_details"] = {"type": status, "reason": reason}
@@ -524,33 +678,42 @@ class Conversation:
             "output_token_details": {"text_tokens": text_tokens, "audio_tokens": audio_tokens},
         }
         return [*out, ResponseDone(
-            event_id=self._event_id(), response_id=response_id, status=status, response=response
-        ), RateLimitsUpdated(event_id=self._event_id(), rate_limits=(
+            event_id=self.event_id(), response_id=response_id, status=status, response=response
+        ), RateLimitsUpdated(event_id=self.event_id(), rate_limits=(
             RateLimit(name="requests", limit=5000, remaining=4999, reset_seconds=0.012),
             RateLimit(name="tokens", limit=400000, remaining=395000, reset_seconds=0.75),
         ))]
 
     # ------------------------------------------------------------------ helpers
 
-    def _add_item(
-        self, item_id: ItemId, record: _Item, item: _JSON, *, done: bool = True
-    ) -> list[ServerEvent]:
+    @property
+    def _last_item(self) -> ItemId | None:
+        return next(reversed(self._items), None)
+
+    def _add_item(self, item_id: ItemId, item: _JSON, *, done: bool = True) -> list[ServerEvent]:
         """Append an item to the conversation: `added` (+ GA `done` when it is complete)."""
         previous = self._last_item
-        self._items[item_id] = record
-        self._last_item = item_id
+        copy, size = _copy(item)
+        self._items[item_id] = _Item(item=copy, size=size)
+        self._item_bytes += size
+        streaming = self._stream.item_id if self._stream is not None else None
+        while self._item_bytes > MAX_CONVERSATION_BYTES and len(self._items) > 1:
+            oldest = next(iter(self._items))
+            if oldest == streaming:
+                break
+            self._item_bytes -= self._items.pop(oldest).size
         out: list[ServerEvent] = [
-            ItemCreated(event_id=self._event_id(), item=item, previous_item_id=previous)
+            ItemCreated(event_id=self.event_id(), item=item, previous_item_id=previous)
         ]
         if done and self.dialect == "ga":
             out.append(ItemCreated(
-                event_id=self._event_id(), item=item, previous_item_id=previous, done=True
+                event_id=self.event_id(), item=item, previous_item_id=previous, done=True
             ))
         return out
 
     def _content_part(self, wire_type: str, stream: _Stream, transcript: str) -> Unknown:
         part = {"type": "audio", "transcript": transcript}
-        return Unknown(event_id=self._event_id(), type=wire_type, payload={
+        return Unknown(event_id=self.event_id(), type=wire_type, payload={
             "type": wire_type, **self._part_ids(stream), "part": part,
         })
 
@@ -579,12 +742,13 @@ class Conversation:
     def _error(
         self, code: str, message: str, *, param: str | None = None, event_id: str | None = None
     ) -> Error:
-        return Error(event_id=self._event_id(), error=ErrorInfo(
+        return Error(event_id=self.event_id(), error=ErrorInfo(
             type="invalid_request_error", code=code, message=message, param=param,
             event_id=event_id,
         ))
 
-    def _event_id(self) -> str:
+    def event_id(self) -> str:
+        """A fresh server `event_id`; the websockets layer takes one for what it sends."""
         return self._ids.new("event")
 
     def _server_vad(self) -> ServerVad:
@@ -640,88 +804,44 @@ class Conversation:
                           "output": {"format": pcm, "voice": config.voice, "speed": 1.0}}}
 
 
-# ---------------------------------------------------------------------- session.update checks
+# ---------------------------------------------------------------------- items
 
-_MISSING = object()
-
-# SessionConfig field -> where a session.update names it, per dialect
-_GA_PATHS: dict[str, tuple[str, ...]] = {
-    "instructions": ("instructions",), "voice": ("audio", "output", "voice"),
-    "turn_detection": ("audio", "input", "turn_detection"),
-    "transcription_model": ("audio", "input", "transcription"),
-    "tools": ("tools",), "tool_choice": ("tool_choice",),
-}
-_BETA_PATHS: dict[str, tuple[str, ...]] = {
-    **_GA_PATHS, "voice": ("voice",), "turn_detection": ("turn_detection",),
-    "transcription_model": ("input_audio_transcription",),
-}
-# (path, allowed values, required) per dialect; a list value must hold only allowed values
-_ENUMS: dict[str, tuple[tuple[tuple[str, ...], tuple[object, ...], bool], ...]] = {
-    "ga": (
-        (("type",), ("realtime",), True),
-        (("output_modalities",), ("audio", "text"), False),
-        (("audio", "input", "format", "type"), ("audio/pcm",), False),
-        (("audio", "input", "format", "rate"), (24000,), False),
-        (("audio", "output", "format", "type"), ("audio/pcm",), False),
-        (("audio", "output", "format", "rate"), (24000,), False),
-        (("audio", "input", "turn_detection", "type"), ("server_vad", "semantic_vad"), False),
-    ),
-    "beta": (
-        (("modalities",), ("audio", "text"), False),
-        (("input_audio_format",), ("pcm16",), False),
-        (("output_audio_format",), ("pcm16",), False),
-        (("turn_detection", "type"), ("server_vad", "semantic_vad"), False),
-    ),
-}
-# (field under turn_detection, minimum, maximum, integer?)
-_RANGES = (
-    ("threshold", 0.0, 1.0, False),
-    ("prefix_padding_ms", 0, None, True),
-    ("silence_duration_ms", 0, None, True),
-)
+_TRANSCRIPTION_COMPLETED = "conversation.item.input_audio_transcription.completed"
 
 
-def _lookup(obj: object, path: tuple[str, ...]) -> object:
-    for key in path:
-        if not isinstance(obj, Mapping) or key not in obj:
-            return _MISSING
-        obj = obj[key]
-    return obj
+def _unserved_override(response: Mapping[str, Any], dialect: Dialect) -> tuple[str, str] | None:
+    """A `response.create` override the server cannot honour, as (what, param), or None.
 
-
-def _check_session(session: object, dialect: Dialect) -> tuple[str, str, str] | None:
-    """The first problem of a `session.update` payload as (code, message, param), or None."""
-    if not isinstance(session, Mapping):
-        return "invalid_type", "Invalid type for 'session': expected an object.", "session"
-    if dialect == "beta" and "type" in session:
-        return "unknown_parameter", "Unknown parameter: 'session.type'.", "session.type"
-    for path, allowed, required in _ENUMS[dialect]:
-        value = _lookup(session, path)
-        param = ".".join(("session", *path))
-        if value is _MISSING:
-            if required:
-                return ("missing_required_parameter",
-                        f"Missing required parameter: '{param}'.", param)
-            continue
-        values = value if isinstance(value, list) else [value]
-        for one in values:
-            if one not in allowed:
-                supported = ", ".join(repr(a) for a in allowed)
-                return ("invalid_value",
-                        f"Invalid value: {one!r}. Supported values are: {supported}.", param)
-    turn_path = _GA_PATHS["turn_detection"] if dialect == "ga" else _BETA_PATHS["turn_detection"]
-    for name, low, high, integer in _RANGES:
-        value = _lookup(session, (*turn_path, name))
-        param = ".".join(("session", *turn_path, name))
-        kind = "integer" if integer else "decimal"
-        if value is _MISSING:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
-            return "invalid_type", f"Invalid type for '{param}': expected {kind}.", param
-        if value < low:
-            return (f"{kind}_below_min_value", f"Invalid '{param}': {kind} below minimum value. "
-                    f"Expected a value >= {low}, but got {value} instead.", param)
-        if high is not None and value > high:
-            return (f"{kind}_above_max_value", f"Invalid '{param}': {kind} above maximum value. "
-                    f"Expected a value <= {high}, but got {value} instead.", param)
+    Text-only replies and out-of-band responses (`conversation: "none"`) are refused; other
+    overrides (instructions, voice, tools, metadata, ...) are ignored: replies are fixed.
+    """
+    key = "output_modalities" if dialect == "ga" else "modalities"
+    modalities = response.get(key)
+    if isinstance(modalities, list) and "audio" not in modalities:
+        return f"A response without audio ({key} {modalities!r})", f"response.{key}"
+    if response.get("conversation", "auto") != "auto":
+        return "An out-of-band response (conversation other than 'auto')", "response.conversation"
     return None
+
+
+def _copy(item: _JSON) -> tuple[_JSON, int]:
+    """A deep copy of an item to hold (events in the outbox keep theirs) and its JSON size."""
+    data = orjson.dumps(item)
+    return orjson.loads(data), len(data)
+
+
+def _words(text: str) -> list[str]:
+    """`text` cut into deltas that join back into it: each word with its leading space."""
+    words = text.split(" ")
+    return [words[0], *(" " + word for word in words[1:])]
+
+
+def _transcription_usage(model: str, seconds: float, transcript: str) -> _JSON:
+    """Usage as the cloud reports it: duration for whisper models, tokens for the others."""
+    if model.startswith("whisper"):
+        return {"type": "duration", "seconds": round(seconds, 3)}
+    audio_tokens = max(1, round(seconds * 10))
+    text_tokens = max(1, len(transcript) // 4)
+    return {"type": "tokens", "input_tokens": audio_tokens, "output_tokens": text_tokens,
+            "total_tokens": audio_tokens + text_tokens,
+            "input_token_details": {"text_tokens": 0, "audio_tokens": audio_tokens}}

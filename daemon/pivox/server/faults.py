@@ -18,6 +18,10 @@ repeated `fault=` query parameters, e.g.
 | `error` | error class (server_error) | send one `error` event of that class (see ERROR_CLASSES) |
 | `freeze` | seconds (1.0) | the link goes dead: nothing read or sent, pings unanswered |
 
+Values are bounded (`LIMITS`: NaN, infinity, more than an hour or 64 MiB are refused) and a
+close code must be one an endpoint may send. Faults from the URL apply only when the server
+was started with `url_faults` (`pivox serve --url-faults`); otherwise such a URL is refused.
+
 `stall` keeps the WebSocket layer alive (pings are answered); `freeze` imitates a dead link,
 which only the client's keep-alive can notice, then the server gives up on the connection.
 `stale` imitates deltas in flight when a cancel arrives: they come before `response.done`.
@@ -62,6 +66,13 @@ _POSITIONAL: dict[str, str] = {
 }
 _INT_FIELDS = ("after", "deltas", "code", "size", "count")
 _KEYS = ("after", "deltas", "code", "seconds", "size", "count", "error")
+# field -> (largest value, what it is): a fault spec comes from a URL, so it is bounded
+LIMITS: dict[str, tuple[float, str]] = {
+    "after": (1e9, "events"), "deltas": (1e9, "deltas"), "seconds": (3600.0, "seconds"),
+    "size": (64 * 1024 * 1024, "bytes"), "count": (10_000, "deltas"),
+}
+# close codes an endpoint may send (RFC 6455 section 7.4: 1004-1006 and 1015 are reserved)
+CLOSE_CODES = (*range(1000, 1004), *range(1007, 1015), *range(3000, 5000))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,6 +87,20 @@ class Fault:
     size: int = 2_000_000
     count: int = 3
     error: str = "server_error"
+
+    def __post_init__(self) -> None:
+        """Refuse values the server cannot act on: NaN, infinity, huge sizes, bad codes."""
+        for name, (top, unit) in LIMITS.items():
+            value = getattr(self, name)
+            if not 0 <= value <= top:  # NaN fails both comparisons
+                raise ValueError(f"fault {self.kind}: {name} {value!r}: expected 0 to "
+                                 f"{top:.0f} {unit}")
+        if self.code not in CLOSE_CODES:
+            raise ValueError(f"fault {self.kind}: close code {self.code}: expected 1000-1003, "
+                             "1007-1014 or 3000-4999")
+        if self.error not in ERROR_CLASSES:
+            raise ValueError(f"fault {self.kind}: error class {self.error!r}: expected one of "
+                             f"{', '.join(ERROR_CLASSES)}")
 
 
 def parse_fault(text: str) -> Fault:
@@ -94,9 +119,6 @@ def parse_fault(text: str) -> Fault:
             raise ValueError(f"fault {text!r}: unknown key {key!r}")
         fields[key] = value
     error = fields.pop("error", "server_error")
-    if error not in ERROR_CLASSES:
-        raise ValueError(f"fault {text!r}: error class {error!r}: expected one of "
-                         f"{', '.join(ERROR_CLASSES)}")
     try:
         numbers: dict[str, int | float] = {
             key: int(value) if key in _INT_FIELDS else float(value)
@@ -104,9 +126,10 @@ def parse_fault(text: str) -> Fault:
         }
     except ValueError:
         raise ValueError(f"fault {text!r}: expected numbers as values") from None
-    if any(number < 0 for number in numbers.values()):
-        raise ValueError(f"fault {text!r}: expected values >= 0")
-    return Fault(kind=kind, error=error, **numbers)  # type: ignore[arg-type]
+    try:
+        return Fault(kind=kind, error=error, **numbers)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise ValueError(f"{exc} (in {text!r})") from None
 
 
 def faults_from_query(query: str) -> tuple[Fault, ...]:

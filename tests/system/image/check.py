@@ -75,8 +75,11 @@ def cursor() -> str:
 
 
 def write_config(extra: str = "") -> None:
+    """The test config: the local server, debug logging (websockets logs its headers, which
+    must reach the journal redacted), then `extra` (keys of [server], or more sections)."""
     with open(CONFIG, "w") as f:
-        f.write('[server]\nurl = "ws://127.0.0.1:8765/v1/realtime"\n' + extra)
+        f.write('[log]\nlevel = "debug"\n[server]\nurl = "ws://127.0.0.1:8765/v1/realtime"\n'
+                + extra)
 
 
 def step(function: Callable[[], dict[str, Any]]) -> bool:
