@@ -1,13 +1,18 @@
 """The CPU floor of bench/daemon_cpu.py: bare PyAudio duplex, optionally streaming to a server.
 
-Run: .venv/bin/python bench/floor_duplex.py [--url WS_URL [--session JSON]]
+Run: .venv/bin/python bench/floor_duplex.py [--url WS_URL [--session JSON]] [--aec]
+         [--wake MODEL]
 
 Opens the default output and input streams the way pivox does (24 kHz mono PCM16, 20 ms
 callbacks, PULSE_LATENCY_MSEC=40 unless set); the output plays silence. Without --url the mic
 frames are dropped. With --url each mic frame goes to the server as an
 `input_audio_buffer.append`, and every received audio delta is decoded into a 10 s bytearray
 (written round and round, like pivox's ring). `--session` is a frame sent first (pivox's
-`session.update`, so the server runs the same VAD). Runs until SIGTERM or SIGINT.
+`session.update`, so the server runs the same VAD). The bare libraries pivox wraps, called
+in the mic callback on every frame as their docs show, no pivox code (the floors
+bench/wake_cpu.py sets pivox beside): with --aec WebRTC AEC3 (pywebrtc-audio, 10 ms blocks,
+the far end is the silence the speaker plays), then with --wake soxr 24 -> 16 kHz and
+pymicro-wakeword's features and model. Runs until SIGTERM or SIGINT.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import asyncio
 import base64
 import os
 import signal
+from collections.abc import Callable
 
 import orjson
 import pyaudio
@@ -52,7 +58,36 @@ async def stream(ws: ClientConnection, frames: asyncio.Queue[bytes]) -> None:
         sender.cancel()
 
 
-async def run(url: str | None, session: str | None) -> None:
+def bare_libraries(aec: bool, wake: str | None) -> Callable[[bytes], None] | None:
+    """The libraries pivox's echo canceller and detector wrap, on one mic frame."""
+    if not aec and wake is None:
+        return None
+    import numpy as np
+    import pywebrtc_audio
+    import soxr
+    from pymicro_wakeword import MicroWakeWord, MicroWakeWordFeatures, Model
+
+    block = RATE // 100
+    apm = pywebrtc_audio.AudioProcessor(sample_rate=RATE, echo_cancellation=True,
+                                        noise_suppression=False) if aec else None
+    far = np.zeros(block, np.int16)
+    resampler = soxr.ResampleStream(RATE, 16000, 1, dtype="int16")
+    features = MicroWakeWordFeatures()
+    detector = MicroWakeWord.from_builtin(Model(wake)) if wake else None
+
+    def process(frame: bytes) -> None:
+        pcm = np.frombuffer(frame, np.int16)
+        if apm is not None:
+            pcm = np.concatenate([apm.process(pcm[at:at + block], far)
+                                  for at in range(0, len(pcm), block)])
+        if detector is not None:
+            for f in features.process_streaming(resampler.resample_chunk(pcm).tobytes()):
+                detector.process_streaming(f)
+
+    return process
+
+
+async def run(url: str | None, session: str | None, aec: bool, wake: str | None) -> None:
     """Open the streams (and the connection) and run until a signal arrives."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -60,11 +95,14 @@ async def run(url: str | None, session: str | None) -> None:
         loop.add_signal_handler(sig, stop.set)
     frames: asyncio.Queue[bytes] = asyncio.Queue()
     silence = bytes(FRAMES * 2)
+    detect = bare_libraries(aec, wake)
 
     def speaker(data: bytes | None, count: int, info: dict[str, float], status: int) -> tuple:
         return silence, pyaudio.paContinue
 
     def mic(data: bytes | None, count: int, info: dict[str, float], status: int) -> tuple:
+        if detect is not None and data:
+            detect(data)
         if url is not None:
             loop.call_soon_threadsafe(frames.put_nowait, data)
         return None, pyaudio.paContinue
@@ -98,8 +136,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", help="ws:// URL of the realtime server (none: audio only)")
     parser.add_argument("--session", help="a frame to send first (a session.update)")
+    parser.add_argument("--aec", action="store_true", help="run bare WebRTC AEC3 on the mic")
+    parser.add_argument("--wake", help="run the bare wake-word libraries with this model")
     args = parser.parse_args()
-    asyncio.run(run(args.url, args.session))
+    asyncio.run(run(args.url, args.session, args.aec, args.wake))
 
 
 if __name__ == "__main__":

@@ -64,9 +64,10 @@ async def running(
     config: Config, gpio: GpioDouble, api_key: ApiKey | None = None, *,
     open_microphone: Callable[..., Any] = open_pyaudio_microphone,
     open_speaker: Callable[..., Any] = open_pyaudio_speaker,
+    daemon_class: type[Daemon] = Daemon,
 ) -> AsyncIterator[tuple[Daemon, RecordingLed]]:
-    """The daemon on PulseAudio (or the audio factories given) and the GPIO double, stopped
-    cleanly at the end."""
+    """The daemon (or a recording subclass) on PulseAudio (or the audio factories given) and
+    the GPIO double, stopped cleanly at the end."""
     leds: list[RecordingLed] = []
 
     def open_led(cfg: Config) -> RecordingLed:
@@ -76,7 +77,7 @@ async def running(
     hardware = Hardware(open_microphone=open_microphone,
                         open_speaker=open_speaker,
                         open_button=gpio_button(gpio), open_led=open_led)
-    daemon = Daemon(config, hardware, api_key=api_key)
+    daemon = daemon_class(config, hardware, api_key=api_key)
     task = asyncio.create_task(daemon.run())
     try:
         await wait_until(lambda: bool(leds) or task.done(), 5, "daemon started")

@@ -67,6 +67,30 @@ def test_check_fails_without_a_key_for_a_remote_server(pulse: PulseAudio) -> Non
     assert "FAIL API key missing" in result.stdout
 
 
+def test_check_loads_the_wake_word(pulse: PulseAudio) -> None:
+    result = pivox("check", "--config", "/dev/null", "--set", "session.mode=wake_word",
+                   "--set", "session.wake_word=hey_jarvis", "--set", "button.enabled=false",
+                   "--set", "led.enabled=false", env={"OPENAI_API_KEY": SECRET})
+    assert "ok   wake word hey_jarvis loads" in result.stdout
+    assert result.returncode == 0, result.stdout
+
+
+def test_check_names_the_remedy_where_the_wake_word_cannot_run(
+        pulse: PulseAudio, tmp_path: Path) -> None:
+    """A 32-bit Raspberry Pi OS has no pymicro-features: the process cannot import it."""
+    no_features = ("import sys; sys.modules['pymicro_features'] = None; "
+                   "from pivox.cli import main; sys.exit(main(sys.argv[1:]))")
+    check = subprocess.run(
+        [sys.executable, "-c", no_features, "check", "--config", "/dev/null",
+         "--set", "session.mode=wake_word", "--set", "button.enabled=false",
+         "--set", "led.enabled=false"], capture_output=True, text=True, timeout=60,
+        stdin=subprocess.DEVNULL, env={**os.environ, "OPENAI_API_KEY": SECRET})
+    lines = [line for line in check.stdout.splitlines() if "wake word" in line]
+    assert len(lines) == 1 and lines[0].startswith("FAIL the local wake word cannot run")
+    assert "64-bit Raspberry Pi OS" in lines[0] and "push_to_talk" in lines[0]
+    assert check.returncode == 1
+
+
 def test_devices_marks_the_selected_ones(pulse: PulseAudio,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["devices", "--set", "audio.output_device=pulse"]) == 0
@@ -81,6 +105,9 @@ def test_demo_runs_the_whole_loop_without_a_sound_card(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     leds = [line for line in result.stdout.splitlines() if line.startswith("LED: ")]
     states = [line.split()[1] for line in leds]
+    assert "(wake_word mode)" in result.stdout
+    # nothing streams until the wake word: idle (local listening) comes before listening
+    assert states.index("idle") < states.index("listening")
     for state in ("listening", "user_speaking", "thinking", "speaking"):
         assert state in states
     with wave.open(str(reply)) as wav:

@@ -56,6 +56,10 @@ DEFAULTS = {
     "server.reconnect_max_s": 30.0,
     "server.auth_retry_s": 300.0,
     "session.mode": "always_on",
+    "session.wake_word": "okay_nabu",
+    "session.wake_listen_s": 8.0,
+    "session.follow_up_s": 5.0,
+    "session.wake_earcon": False,
     "session.instructions": (
         "You are a helpful voice assistant on a smart speaker. Keep answers short."
     ),
@@ -70,7 +74,7 @@ DEFAULTS = {
     "audio.output_device": "",
     "audio.ring_ms": 10000,
     "audio.max_reply_s": 300,
-    "audio.preroll_ms": 300,
+    "audio.preroll_ms": 500,
     "audio.frame_ms": 20,
     "audio.volume": 100,
     "audio.latency_ms": 40,
@@ -115,7 +119,11 @@ BAD: dict[str, list[str]] = {
     "server.connect_timeout_s": ["0.9", "301"],
     "server.reconnect_max_s": ["0", "3601"],
     "server.auth_retry_s": ["9.9", "86401", "inf"],
-    "session.mode": ['"always-on"', '"ptt"'],
+    "session.mode": ['"always-on"', '"ptt"', '"wakeword"'],
+    "session.wake_word": ['"okay nabu"', '"hey_google"', "1"],
+    "session.wake_listen_s": ["0.5", "61", '"8"'],
+    "session.follow_up_s": ["-0.1", "60.5", "true"],
+    "session.wake_earcon": ['"yes"', "1"],
     "session.instructions": ["1", "[]", '"' + 'x' * 65537 + '"'],
     "session.voice": ['""', "1"],
     "session.transcription_model": ["false"],
@@ -163,7 +171,9 @@ GOOD: dict[str, list[tuple[str, object]]] = {
     "server.auth_style": [('"api-key"', "api-key")],
     "server.ping_interval_s": [("1", 1.0), ("600.0", 600.0)],
     "server.auth_retry_s": [("10", 10.0), ("86400", 86400.0)],
-    "session.mode": [('"push_to_talk"', "push_to_talk")],
+    "session.mode": [('"push_to_talk"', "push_to_talk"), ('"wake_word"', "wake_word")],
+    "session.wake_word": [('"hey_jarvis"', "hey_jarvis"), ('"alexa"', "alexa")],
+    "session.follow_up_s": [("0", 0.0), ("60", 60.0)],
     "session.vad_threshold": [("0", 0.0), ("1", 1.0)],
     "session.tools": [("[]", ()), ('["mute"]', ("mute",))],
     "audio.input_device": [("3", 3), ('"3"', 3), ('"USB Audio"', "USB Audio"), ('""', "")],
@@ -686,9 +696,11 @@ def test_the_table_has_one_row_per_key_in_order() -> None:
 
 def test_the_example_file_lists_every_key_at_its_default(tmp_path: Path) -> None:
     example = ROOT / "config" / "pivox.toml"
-    assert load_config(example) == Config()
+    # the one deliberate difference: the shipped file selects the wake word (README, "Modes")
+    assert load_config(example) == load_config(None, ["session.mode=wake_word"])
     # commented-out keys ("#key = value" or "# key = value") count as listed
     uncommented = re.sub(r"(?m)^# ?(\w+ = )", r"\1", example.read_text())
     doc = tomllib.loads(uncommented)
     assert sorted(f"{s}.{k}" for s, table in doc.items() for k in table) == sorted(ALL_KEYS)
-    assert load_config(write(tmp_path, uncommented)) == Config()
+    assert load_config(write(tmp_path, uncommented)) == load_config(
+        None, ["session.mode=wake_word"])

@@ -14,12 +14,14 @@ from pivox.machine import State as S
 
 PTT: m.Mode = "push_to_talk"
 AON: m.Mode = "always_on"
+WW: m.Mode = "wake_word"
 
 LONG_UP = m.ButtonUp(held_ms=800, short=False)
 SHORT_UP = m.ButtonUp(held_ms=90, short=True)
 
 # How to reach each state from boot, per mode (USER_SPEAKING is not a push-to-talk state,
 # IDLE not an always-on one).
+_WW_TURN = (m.Booted(), m.Connected(), m.WakeWordDetected(), m.SpeechStarted())
 PATHS: dict[m.Mode, dict[S, tuple[m.Input, ...]]] = {
     PTT: {
         S.BOOTING: (),
@@ -47,7 +49,21 @@ PATHS: dict[m.Mode, dict[S, tuple[m.Input, ...]]] = {
         S.AUTH_ERROR: (m.Booted(), m.AuthFailed()),
         S.AUDIO_ERROR: (m.Booted(), m.AudioFailed()),
     },
+    WW: {
+        S.BOOTING: (),
+        S.CONNECTING: (m.Booted(),),
+        S.IDLE: (m.Booted(), m.Connected()),
+        S.LISTENING: (m.Booted(), m.Connected(), m.WakeWordDetected()),
+        S.USER_SPEAKING: _WW_TURN,
+        S.THINKING: (*_WW_TURN, m.SpeechStopped()),
+        S.SPEAKING: (*_WW_TURN, m.SpeechStopped(), m.AudioStarted(response_id="r1")),
+        S.MUTED: (m.Booted(), m.Connected(), m.LongPress()),
+        S.OFFLINE: (m.Booted(), m.Disconnected()),
+        S.AUTH_ERROR: (m.Booted(), m.AuthFailed()),
+        S.AUDIO_ERROR: (m.Booted(), m.AudioFailed()),
+    },
 }
+MODES = (PTT, AON, WW)
 
 FINISHED = m.ResponseFinished(response_id="r1", status="completed")
 STARTS: dict[m.Mode, list[tuple[m.Input, ...]]] = {
@@ -62,6 +78,7 @@ SAMPLE_INPUTS: tuple[m.Input, ...] = (
     m.SpeechStarted(), m.SpeechStopped(), m.AudioStarted(response_id="r1"),
     m.AudioStarted(response_id="r2"), m.ResponseFinished(response_id="r1", status="completed"),
     m.ResponseFinished(response_id="r9", status="cancelled"), m.Drained(),
+    m.WakeWordDetected(), m.ListenTimeout(),
 )
 DOUBLE_TAP_ACTIONS = ("none", "mute", "interrupt", "repeat")
 
@@ -97,7 +114,7 @@ def test_the_table_has_one_rule_per_key_and_only_known_states() -> None:
 
 
 @pytest.mark.parametrize("action", DOUBLE_TAP_ACTIONS)
-@pytest.mark.parametrize("mode", [PTT, AON])
+@pytest.mark.parametrize("mode", MODES)
 def test_every_state_takes_or_ignores_every_input(mode: m.Mode, action: str) -> None:
     """Every (state, input) is a table transition or ignored (unchanged, no actions)."""
     for path in STARTS[mode]:
@@ -122,8 +139,8 @@ def test_every_rule_of_a_reachable_state_is_exercised() -> None:
                 for inp in SAMPLE_INPUTS:
                     machine = started(mode, path, action)
                     state = machine.state
-                    key = machine._key(inp)
-                    machine.handle(inp, 0.0)
+                    key = machine._key(inp, 100.0)
+                    machine.handle(inp, 100.0)
                     if machine.last_transition is not None:
                         hit.add((mode, state, key))
     reachable = {k for k in m.TRANSITIONS if k[1] in PATHS[k[0]]}
@@ -252,10 +269,96 @@ def test_always_on_ignores_the_push_to_talk_button() -> None:
     assert machine.state is S.LISTENING
 
 
+# ------------------------------------------------------------------ wake word
+
+
+def test_wake_word_idle_sends_nothing_and_the_wake_word_opens_a_turn() -> None:
+    machine = at(WW, S.IDLE)
+    assert not machine.streaming
+    assert machine.handle(m.WakeWordDetected(), 1.0) == [
+        m.ClearInput(), m.SendPreroll(), m.PlayEarcon()]
+    assert machine.state is S.LISTENING and machine.streaming
+    machine.handle(m.SpeechStarted(), 1.2)
+    assert machine.state is S.USER_SPEAKING and machine.streaming
+    machine.handle(m.SpeechStopped(), 3.0)
+    assert machine.state is S.THINKING and not machine.streaming
+    machine.handle(m.AudioStarted(response_id="r1"), 3.5)
+    assert machine.state is S.SPEAKING and not machine.streaming
+    machine.handle(m.ResponseFinished(response_id="r1", status="completed"), 4.0)
+    machine.handle(m.Drained(), 6.0)
+    assert machine.state is S.LISTENING and machine.streaming  # the follow-up window
+
+
+def test_follow_up_window_takes_speech_then_closes_at_its_deadline() -> None:
+    machine = m.DeviceMachine(WW, follow_up_s=4.0, listen_s=7.0)
+    drive(machine, PATHS[WW][S.SPEAKING])
+    machine.handle(m.ResponseFinished(response_id="r1", status="completed"), 20.0)
+    machine.handle(m.Drained(), 21.0)
+    assert machine.state is S.LISTENING and machine.listen_until == 25.0
+    assert machine.handle(m.ListenTimeout(), 24.9) == []
+    assert machine.state is S.LISTENING
+    # speech inside the window is a turn without the wake word
+    machine.handle(m.SpeechStarted(), 24.95)
+    assert machine.state is S.USER_SPEAKING
+    assert machine.handle(m.ListenTimeout(), 30.0) == []
+    machine.handle(m.SpeechStopped(), 31.0)
+    machine.handle(m.AudioStarted(response_id="r2"), 31.5)
+    machine.handle(m.ResponseFinished(response_id="r2", status="completed"), 32.0)
+    machine.handle(m.Drained(), 33.0)
+    assert machine.listen_until == 37.0
+    assert machine.handle(m.ListenTimeout(), 37.0) == [m.ClearInput()]
+    assert machine.state is S.IDLE and not machine.streaming
+
+
+def test_after_the_wake_word_silence_closes_the_window_after_listen_s() -> None:
+    machine = m.DeviceMachine(WW, follow_up_s=4.0, listen_s=7.0)
+    drive(machine, PATHS[WW][S.IDLE])
+    machine.handle(m.WakeWordDetected(), 10.0)
+    assert machine.listen_until == 17.0
+    machine.handle(m.WakeWordDetected(), 12.0)  # said again: the window starts over
+    assert machine.state is S.LISTENING and machine.listen_until == 19.0
+    assert machine.handle(m.ListenTimeout(), 18.0) == []
+    assert machine.handle(m.ListenTimeout(), 19.5) == [m.ClearInput()]
+    assert machine.state is S.IDLE
+
+
+@pytest.mark.parametrize("state", [S.THINKING, S.SPEAKING])
+def test_the_wake_word_over_a_reply_is_a_barge_in(state: S) -> None:
+    machine = at(WW, state)
+    assert machine.handle(m.WakeWordDetected(), 9.0) == [
+        m.Interrupt(), m.ClearInput(), m.SendPreroll(), m.PlayEarcon()]
+    assert machine.state is S.LISTENING and machine.streaming
+
+
+@pytest.mark.parametrize("state", [S.THINKING, S.SPEAKING])
+def test_wake_word_mode_takes_no_server_barge_in(state: S) -> None:
+    """Nothing is streamed over a reply, so a late speech_started is no barge-in."""
+    machine = at(WW, state)
+    assert machine.handle(m.SpeechStarted(), 9.0) == []
+    assert machine.state is state
+
+
+def test_wake_word_mode_button_gestures() -> None:
+    machine = at(WW, S.IDLE)
+    assert machine.handle(m.Tap(), 1.0) == [m.ClearInput()]  # talk without the wake word
+    assert machine.state is S.LISTENING and machine.streaming
+    assert machine.handle(m.Tap(), 2.0) == [m.ClearInput()]  # changed my mind
+    assert machine.state is S.IDLE and not machine.streaming
+    assert at(WW, S.USER_SPEAKING).handle(m.Tap(), 1.0) == [m.CommitInput()]
+    speaking = at(WW, S.SPEAKING)
+    assert speaking.handle(m.Tap(), 1.0) == [m.Interrupt()]
+    assert speaking.state is S.IDLE
+    muted = at(WW, S.LISTENING)
+    assert muted.handle(m.LongPress(), 1.0) == [m.SetMute(muted=True), m.ClearInput()]
+    assert muted.handle(m.WakeWordDetected(), 2.0) == []
+    assert muted.state is S.MUTED and not muted.streaming
+    assert at(WW, S.IDLE).handle(m.ButtonDown(), 1.0) == []
+
+
 # ------------------------------------------------------------------ replies
 
 
-@pytest.mark.parametrize(("mode", "rest"), [(PTT, S.IDLE), (AON, S.LISTENING)])
+@pytest.mark.parametrize(("mode", "rest"), [(PTT, S.IDLE), (AON, S.LISTENING), (WW, S.IDLE)])
 def test_a_reply_without_audio_ends_thinking_and_a_follow_up_can_speak(
     mode: m.Mode, rest: S
 ) -> None:
@@ -283,7 +386,7 @@ def test_speaking_ends_only_when_the_speaking_reply_finished_and_drained() -> No
 # ------------------------------------------------------------------ mute, link, errors
 
 
-@pytest.mark.parametrize("mode", [PTT, AON])
+@pytest.mark.parametrize("mode", MODES)
 def test_mute_survives_a_reconnect(mode: m.Mode) -> None:
     machine = at(mode, S.MUTED)
     machine.handle(m.Disconnected(), 1.0)
@@ -302,7 +405,7 @@ def test_mute_requests_toggle_only_when_they_change_something() -> None:
     assert machine.state is S.LISTENING and machine.streaming
 
 
-@pytest.mark.parametrize("mode", [PTT, AON])
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("state", [S.IDLE, S.LISTENING, S.USER_SPEAKING, S.THINKING,
                                    S.SPEAKING, S.MUTED, S.CONNECTING, S.AUTH_ERROR])
 def test_disconnected_goes_offline_and_connected_returns_to_rest(mode: m.Mode, state: S) -> None:
@@ -312,7 +415,7 @@ def test_disconnected_goes_offline_and_connected_returns_to_rest(mode: m.Mode, s
     machine.handle(m.Disconnected(), 1.0)
     assert machine.state is S.OFFLINE and not machine.streaming
     machine.handle(m.Connected(), 2.0)
-    rest = S.MUTED if state is S.MUTED else {PTT: S.IDLE, AON: S.LISTENING}[mode]
+    rest = S.MUTED if state is S.MUTED else {PTT: S.IDLE, AON: S.LISTENING, WW: S.IDLE}[mode]
     assert machine.state is rest
 
 
@@ -388,7 +491,7 @@ _INPUTS = st.one_of(
 
 
 @settings(max_examples=300, deadline=None)
-@given(mode=st.sampled_from([PTT, AON]), action=st.sampled_from(DOUBLE_TAP_ACTIONS),
+@given(mode=st.sampled_from(list(MODES)), action=st.sampled_from(DOUBLE_TAP_ACTIONS),
        inputs=st.lists(_INPUTS, max_size=60))
 def test_random_inputs_never_crash_and_never_stream_while_muted(
     mode: m.Mode, action: str, inputs: list[m.Input]
@@ -407,6 +510,8 @@ def test_random_inputs_never_crash_and_never_stream_while_muted(
             assert not machine.streaming
         if mode == PTT and machine.streaming:
             assert held
+        if mode == WW and machine.streaming:
+            assert machine.state in (S.LISTENING, S.USER_SPEAKING)
         if mode == PTT and m.CommitInput() in actions:
             assert isinstance(inp, m.ButtonUp) and not inp.short and not long_since_down
         if machine.last_transition is None:

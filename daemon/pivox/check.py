@@ -1,4 +1,5 @@
-"""`pivox check`: validate the config, the key's presence, the URL, the sound devices, GPIO."""
+"""`pivox check`: validate the config, the key's presence, the URL, the wake word (in
+wake_word mode), the sound devices, GPIO."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pivox.gpio import Button, Led, load_gpio
 from pivox.optional import MissingDependency
 from pivox.ring import AudioRing
 from pivox.secrets import load_api_key
+from pivox.wake import WakeWordDetector, WakeWordUnavailable
 
 
 def run_check(config: Config, gpio_module: ModuleType | None = None) -> int:
@@ -46,6 +48,13 @@ def run_check(config: Config, gpio_module: ModuleType | None = None) -> int:
                f"API key {'present' if key else 'missing'} "
                f"(credential {config.server.credential!r}, ${config.server.api_key_env}, "
                f"file {config.server.api_key_file or '-'})")
+    if config.session.mode == "wake_word":
+        try:
+            WakeWordDetector(config.session.wake_word)
+        except WakeWordUnavailable as exc:
+            report(False, str(exc))
+        else:
+            report(True, f"wake word {config.session.wake_word} loads")
     for ok, what in gpio_report(config, gpio_module):
         report(ok, what)
     try:

@@ -23,6 +23,7 @@ from typing import Any, get_type_hints
 from pivox.errors import ConfigError
 from pivox.led import parse_pattern
 from pivox.protocol import gemini
+from pivox.wake import MODELS as WAKE_WORDS
 
 OVERRIDE_SOURCE = "--set"
 """The `path` of a ConfigError raised by a `--set section.key=value` override."""
@@ -224,8 +225,28 @@ class SessionSettings:
     mode: str = _setting(
         "always_on",
         "`always_on` streams the mic and lets server VAD find turns; "
-        "`push_to_talk` streams while the button is held.",
-        choices=("always_on", "push_to_talk"),
+        "`push_to_talk` streams while the button is held; "
+        "`wake_word` sends nothing until the local wake word, then lets server VAD end the turn.",
+        choices=("always_on", "push_to_talk", "wake_word"),
+    )
+    wake_word: str = _setting(
+        "okay_nabu", "Wake word of `wake_word` mode (models built into pymicro-wakeword).",
+        choices=WAKE_WORDS,
+    )
+    wake_listen_s: float = _setting(
+        8.0,
+        "After the wake word, seconds to wait for speech before listening locally again.",
+        range=(1.0, 60.0),
+    )
+    follow_up_s: float = _setting(
+        5.0,
+        "After a reply in `wake_word` mode, seconds in which speech needs no wake word.",
+        range=(0.0, 60.0),
+    )
+    wake_earcon: bool = _setting(
+        False,
+        "Play a short chime when the wake word is heard (best with echo cancellation: "
+        "without it the server hears the chime).",
     )
     instructions: str = _setting(
         "You are a helpful voice assistant on a smart speaker. Keep answers short.",
@@ -274,7 +295,9 @@ class AudioSettings:
         range=(10, 3600),
     )
     preroll_ms: int = _setting(
-        300, "Mic audio kept from before a button press, in ms.", range=(0, 5000)
+        500,
+        "Mic audio sent ahead of a turn started by the button or the wake word, in ms.",
+        range=(0, 5000),
     )
     frame_ms: int = _setting(20, "Mic frame length, in ms.", range=(10, 100))
     volume: int = _setting(100, "Speaker volume, in percent.", range=(0, 100))

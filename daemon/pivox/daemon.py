@@ -62,10 +62,11 @@ from pivox.protocol.gemini import LinkState
 from pivox.protocol.provider import Wire, new_wire
 from pivox.ring import AudioRing
 from pivox.secrets import ApiKey, load_api_key
-from pivox.session import Connection, Endpoint, closed_by_auth, describe_close
+from pivox.session import Connection, Endpoint, closed_by_auth, describe_close, ended_by_server
 from pivox.systemd import Notifier
 from pivox.tools import call_tool, declared_tools
 from pivox.turns import TurnTracker
+from pivox.wake import earcon, wake_gate
 
 log = logging.getLogger("pivox.daemon")
 
@@ -108,7 +109,7 @@ def session_config(config: Config) -> SessionConfig:
     """The `session.update` pivox asks for, from the config."""
     s = config.session
     vad = None
-    if s.mode == "always_on":
+    if s.mode != "push_to_talk":
         vad = ServerVad(
             threshold=s.vad_threshold,
             prefix_padding_ms=s.vad_prefix_padding_ms,
@@ -138,6 +139,13 @@ def endpoint(config: Config, api_key: ApiKey | None) -> Endpoint:
         connect_timeout_s=s.connect_timeout_s,
         provider=s.provider,
     )
+
+
+def new_machine(config: Config) -> m.DeviceMachine:
+    """A fresh state machine for the config's mode."""
+    s = config.session
+    return m.DeviceMachine(s.mode, double_tap_action=config.button.double_tap_action,
+                           listen_s=s.wake_listen_s, follow_up_s=s.follow_up_s)
 
 
 def led_patterns(config: Config) -> dict[m.State, LedPattern]:
@@ -171,9 +179,7 @@ class Daemon:
         self.ring = AudioRing(config.audio.ring_ms * BYTES_PER_MS)
         self.playback = Playback(self.ring, config.audio.max_reply_s * 1000 * BYTES_PER_MS)
         self.capture = self._capture()
-        self.machine = m.DeviceMachine(
-            config.session.mode, double_tap_action=config.button.double_tap_action
-        )
+        self.machine = new_machine(config)
         self.gestures = self._gestures()
         self.patterns = led_patterns(config)
         self.turns = TurnTracker()
@@ -273,8 +279,7 @@ class Daemon:
         if (old.session.mode, old.button.double_tap_action) != (
                 new.session.mode, new.button.double_tap_action):
             # a new mode is a new machine: it starts over, and so does the session
-            self.machine = m.DeviceMachine(new.session.mode,
-                                           double_tap_action=new.button.double_tap_action)
+            self.machine = new_machine(new)
             self._feed(m.Booted())
             if self.audio.failed_since is not None:
                 self._feed(m.AudioFailed())
@@ -283,8 +288,10 @@ class Daemon:
                 key_changed):
             self.link_state.handle = None  # a new configuration is a new session, not resumed
             self._reconnect.set()
-        if old.audio != new.audio:
+        if (old.audio, old.session.mode, old.session.wake_word) != (
+                new.audio, new.session.mode, new.session.wake_word):
             self.capture = self._capture()
+        if old.audio != new.audio:
             self.audio.reopen(new)
         log.info("config reloaded from %s", self.config_path, extra={"PIVOX_EVENT": "reload"})
         self.notifier.ready(self._status_line())  # READY=1 ends systemd's "reloading" state
@@ -318,9 +325,11 @@ class Daemon:
         )
 
     def _capture(self) -> Capture:
-        """The mic pipeline the config asks for (echo canceller when on, fresh pre-roll)."""
-        a = self.config.audio
-        return Capture(PreRoll(a.preroll_ms * BYTES_PER_MS), canceller=open_canceller(a))
+        """The mic pipeline the config asks for (echo canceller when on, the wake word in
+        wake_word mode, fresh pre-roll)."""
+        a, s = self.config.audio, self.config.session
+        return Capture(PreRoll(a.preroll_ms * BYTES_PER_MS), canceller=open_canceller(a),
+                       gate=wake_gate(s.mode, s.wake_word))
 
     def _feed(self, inp: Any) -> None:
         """Hand one input to the machine, act on its actions, log the transition."""
@@ -346,6 +355,9 @@ class Daemon:
             pcm = self.capture.drain_preroll()
             if pcm:
                 self._send(InputAudioAppend(audio=pcm))
+        elif isinstance(action, m.PlayEarcon) and self.config.session.wake_earcon:
+            self.playback.write(earcon(), "earcon", "earcon")
+            self.playback.finish()  # the silence after it is no underrun
         elif isinstance(action, m.CommitInput):
             self.turns.start(self.clock(), self.ring.underruns)
             self._send(InputAudioCommit())
@@ -408,6 +420,8 @@ class Daemon:
         captured = self.capture.feed(mic, far, streaming=streaming)
         if captured.append is not None:
             self._send(InputAudioAppend(audio=captured.append))
+        if captured.woke:  # after the frame went into the pre-roll the turn starts with
+            self._feed(m.WakeWordDetected())
 
     # ------------------------------------------------------------------ tick
 
@@ -429,6 +443,9 @@ class Daemon:
             self.playback.pump()
             self._check_playback(now)
             self._check_reply_timeout(now)
+            if (self.machine.mode == "wake_word" and self.machine.state is m.State.LISTENING
+                    and now >= self.machine.listen_until):
+                self._feed(m.ListenTimeout())
             self._check_renewal(now)
             if self.led is not None:
                 self.led.tick(now)
@@ -552,10 +569,22 @@ class Daemon:
                 backoff.reset()
             if isinstance(reason, AuthError):
                 await self._auth_failed(str(reason))
-            elif reason is not None:
-                await self._offline(backoff, reason)
+            elif reason is not None and not self._ended_quietly(reason, backoff):
+                await self._offline(backoff, describe_close(reason))
 
-    async def _serve(self, conn: Connection, ep: Endpoint) -> str | AuthError | None:
+    def _ended_quietly(self, reason: BaseException, backoff: Backoff) -> bool:
+        """The server closed normally while the device sat idle with nothing sent (wake-word
+        mode): reconnect at once, no OFFLINE, an info line. Only the first time in a row: a
+        server that keeps closing gets the backoff and the warnings."""
+        if not (ended_by_server(reason) and self.machine.state is m.State.IDLE
+                and self.config.session.mode == "wake_word" and backoff.attempt == 0):
+            return False
+        backoff.next_delay()  # counted, not waited
+        log.info("%s while idle; reconnecting", describe_close(reason),
+                 extra={"PIVOX_EVENT": "session_ended"})
+        return True
+
+    async def _serve(self, conn: Connection, ep: Endpoint) -> BaseException | None:
         """Run one session; returns why it ended (None: a reload asked to reconnect)."""
         self.conn = conn
         self.stats["connects"] += 1
@@ -572,17 +601,15 @@ class Daemon:
             asyncio.create_task(self._sender(conn), name="sender"),
             asyncio.create_task(self._reconnect.wait(), name="reconnect"),
         }
-        result: str | AuthError | None = None
+        result: BaseException | None = None
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             task = done.pop()
             exc = None if task.cancelled() else task.exception()
-            if isinstance(exc, AuthError):
-                result = exc
-            elif exc is not None and closed_by_auth(exc):
+            if exc is not None and closed_by_auth(exc):
                 result = AuthError(describe_close(exc))
-            elif exc is not None:
-                result = describe_close(exc)
+            else:
+                result = exc
         finally:
             for task in tasks:
                 task.cancel()

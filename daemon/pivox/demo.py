@@ -1,9 +1,11 @@
 """`pivox demo`: the whole loop on any Linux box, against the bundled server, no Pi, no key.
 
 With a sound card (and a terminal) the simulated button is the Enter key: press Enter to
-start talking, Enter again to stop. Without one, a generated spoken question (or
-`--input-wav`) is the microphone and the replies go to `--output-wav`; the demo ends
-after the first reply has played.
+start talking, Enter again to stop. Without one, a generated spoken question is the
+microphone, in wake_word mode: "Okay Nabu, what time is it?" in an espeak-ng voice the
+detector is verified to hear (tests/test_wake.py); with `--input-wav`, or where the detector
+cannot run, the file is streamed in always_on mode. The replies go to `--output-wav`; the
+demo ends after the first reply has played.
 """
 
 from __future__ import annotations
@@ -27,10 +29,14 @@ from pivox.machine import State
 from pivox.server import GeminiServer, RealtimeServer, ServerOptions
 from pivox.server.voice import speech, tones
 from pivox.simgpio import SimButton, SimLed
+from pivox.wake import unavailable_reason
 
 log = logging.getLogger("pivox.demo")
 
 DEMO_TIMEOUT_S = 90.0
+WAKE_WORD = "Okay Nabu"
+DEMO_VOICE = ("en-us", 150)
+"""espeak-ng voice and words per minute of the generated question (detected: tests/test_wake.py)."""
 
 
 def has_sound_card() -> bool:
@@ -44,10 +50,12 @@ def has_sound_card() -> bool:
     return True
 
 
-def prompt_pcm(question: str) -> bytes:
-    """Half a second of silence, the question spoken (tones without espeak-ng), silence."""
+def prompt_pcm(question: str, wake_word: bool) -> bytes:
+    """Half a second of silence, the question spoken (after the wake word if asked; tones
+    without espeak-ng), silence."""
     silence = bytes(24_000)
-    voice = speech(question) or tones(1500)
+    text = f"{WAKE_WORD}, {question}" if wake_word else question
+    voice = speech(text, *DEMO_VOICE) or tones(1500)
     return silence + voice + silence * 3
 
 
@@ -98,11 +106,13 @@ async def _with_sound_card(config: Config) -> int:
 async def _with_files(args: argparse.Namespace, config: Config) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="pivox-demo-"))
     input_wav = Path(args.input_wav) if args.input_wav else workdir / "question.wav"
+    wake = not args.input_wav and unavailable_reason() is None
     if not args.input_wav:
-        write_wav(input_wav, prompt_pcm(args.question))
+        write_wav(input_wav, prompt_pcm(args.question, wake))
     output_wav = Path(args.output_wav or "pivox-demo-reply.wav")
+    mode = "wake_word" if wake else "always_on"
     config = dataclasses.replace(
-        config, session=dataclasses.replace(config.session, mode="always_on"))
+        config, session=dataclasses.replace(config.session, mode=mode, wake_word="okay_nabu"))
     open_mic, open_speaker = file_audio(input_wav, output_wav)
     mics: list[FileMicrophone] = []
 
@@ -114,7 +124,7 @@ async def _with_files(args: argparse.Namespace, config: Config) -> int:
     hardware = Hardware(open_microphone=open_microphone, open_speaker=open_speaker,
                         open_button=None, open_led=_sim_led)
     daemon = Daemon(config, hardware)
-    print(f"no sound card in use: the microphone plays {input_wav}")
+    print(f"no sound card in use: the microphone plays {input_wav} ({mode} mode)")
     runner = asyncio.create_task(daemon.run())
     try:
         async with asyncio.timeout(DEMO_TIMEOUT_S):

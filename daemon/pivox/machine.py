@@ -11,11 +11,20 @@ a `ButtonUp` of a press shorter than `min_hold_ms` is a discard, not a commit (t
 speaking response's `ResponseFinished` (an underrun mid-reply must not end SPEAKING);
 `LongPress`, `MuteRequested` and a double tap configured as "mute" all toggle mute.
 Each mode ignores the inputs it has no use for: push-to-talk takes no `Tap` and no server
-VAD events, always-on takes no `ButtonDown`/`ButtonUp`.
+VAD events, always-on and wake-word take no `ButtonDown`/`ButtonUp`, only wake-word takes
+`WakeWordDetected` and `ListenTimeout`.
 
 "Rest" is where the device settles when nothing is going on: the link state while not
 connected (CONNECTING, OFFLINE or AUTH_ERROR), MUTED while muted (mute survives a
-reconnect), else IDLE (push-to-talk) or LISTENING (always-on).
+reconnect), else IDLE (push-to-talk, wake-word) or LISTENING (always-on).
+
+Wake-word mode: IDLE listens locally and sends nothing; the wake word (or a tap) starts
+LISTENING, which streams (pre-roll first) until server VAD ends the turn. After a reply has
+played, LISTENING again for the follow-up window: speech needs no wake word there. LISTENING
+that hears no speech ends at its deadline (`listen_s` after the wake word, `follow_up_s`
+after a reply): the daemon feeds `ListenTimeout` on its ticks, and the machine takes it only
+once the deadline has passed. Nothing is streamed while thinking or speaking; the wake word
+spoken over a reply is the barge-in.
 
 Inputs named like server events (`SpeechStarted`, `SpeechStopped`) are the machine's own
 classes, not those of `pivox.events`: the daemon translates.
@@ -30,7 +39,7 @@ from typing import Literal, get_args
 
 log = logging.getLogger("pivox.machine")
 
-Mode = Literal["push_to_talk", "always_on"]
+Mode = Literal["push_to_talk", "always_on", "wake_word"]
 
 
 class State(enum.Enum):
@@ -147,6 +156,16 @@ class Drained:
     """The speaker ring is empty (the daemon may send it every tick while SPEAKING)."""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WakeWordDetected:
+    """The local detector heard the wake word end (wake-word mode)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListenTimeout:
+    """A clock tick while LISTENING in wake-word mode; taken only past the listen deadline."""
+
+
 Input = (
     Booted
     | Connected
@@ -165,6 +184,8 @@ Input = (
     | AudioStarted
     | ResponseFinished
     | Drained
+    | WakeWordDetected
+    | ListenTimeout
 )
 
 # --------------------------------------------------------------------------- actions
@@ -178,6 +199,11 @@ class ClearInput:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SendPreroll:
     """Send the kept pre-roll audio now, before the live frames."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlayEarcon:
+    """Play the short chime that says the wake word was heard (if the config asks for it)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -205,7 +231,7 @@ class RunAction:
     name: str
 
 
-Action = ClearInput | SendPreroll | CommitInput | Interrupt | SetMute | RunAction
+Action = ClearInput | SendPreroll | PlayEarcon | CommitInput | Interrupt | SetMute | RunAction
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -254,6 +280,8 @@ _RUN = RunAction(name="<double_tap_action>")
 S = State
 _P: tuple[Mode, ...] = ("push_to_talk",)
 _A: tuple[Mode, ...] = ("always_on",)
+_W: tuple[Mode, ...] = ("wake_word",)
+_AW: tuple[Mode, ...] = ("always_on", "wake_word")
 _ACTIVE = (S.IDLE, S.LISTENING, S.USER_SPEAKING, S.THINKING, S.SPEAKING)
 _CONNECTED = (*_ACTIVE, S.MUTED)
 _NOT_LINKED = (S.BOOTING, S.CONNECTING, S.OFFLINE, S.AUTH_ERROR)
@@ -284,21 +312,33 @@ _RULES: tuple[tuple[tuple[Mode, ...], tuple[State, ...], type, Target, tuple[Act
     (_P, (S.LISTENING, S.USER_SPEAKING), ButtonUp, S.THINKING, (CommitInput(),)),
     (_P, (S.LISTENING, S.USER_SPEAKING), _ShortRelease, _Rest, (ClearInput(),)),
     (_P, (S.IDLE,), AudioStarted, S.SPEAKING, ()),
-    # always-on: server VAD drives the turn; speech over a reply is a barge-in
-    (_A, (S.LISTENING,), SpeechStarted, S.USER_SPEAKING, ()),
+    # always-on and wake-word: server VAD drives the turn
+    (_AW, (S.LISTENING,), SpeechStarted, S.USER_SPEAKING, ()),
     (_A, (S.THINKING, S.SPEAKING), SpeechStarted, S.USER_SPEAKING, (Interrupt(),)),
-    (_A, (S.USER_SPEAKING,), SpeechStopped, S.THINKING, ()),
-    # a tap starts a turn by hand (what the server buffered before is dropped) and ends it
+    (_AW, (S.USER_SPEAKING,), SpeechStopped, S.THINKING, ()),
+    # a tap ends the user's turn by hand, or interrupts a reply
+    (_AW, (S.USER_SPEAKING,), Tap, S.THINKING, (CommitInput(),)),
+    (_AW, (S.THINKING, S.SPEAKING), Tap, _Rest, (Interrupt(),)),
+    (_AW, (S.LISTENING,), AudioStarted, S.SPEAKING, ()),
+    # always-on: a tap starts a turn by hand (what the server buffered before is dropped)
     (_A, (S.LISTENING,), Tap, S.USER_SPEAKING, (ClearInput(),)),
-    (_A, (S.USER_SPEAKING,), Tap, S.THINKING, (CommitInput(),)),
-    (_A, (S.THINKING, S.SPEAKING), Tap, _Rest, (Interrupt(),)),
-    (_A, (S.LISTENING,), AudioStarted, S.SPEAKING, ()),
+    # wake-word: the wake word or a tap opens the turn, pre-roll first; the wake word over a
+    # reply is a barge-in; a listen window without speech closes; a reply opens a follow-up
+    (_W, (S.IDLE,), WakeWordDetected, S.LISTENING, (ClearInput(), SendPreroll(), PlayEarcon())),
+    (_W, (S.THINKING, S.SPEAKING), WakeWordDetected, S.LISTENING,
+     (Interrupt(), ClearInput(), SendPreroll(), PlayEarcon())),
+    (_W, (S.LISTENING,), WakeWordDetected, _Stay, ()),
+    (_W, (S.IDLE,), Tap, S.LISTENING, (ClearInput(),)),
+    (_W, (S.LISTENING,), Tap, _Rest, (ClearInput(),)),
+    (_W, (S.LISTENING,), ListenTimeout, _Rest, (ClearInput(),)),
+    (_W, (S.IDLE,), AudioStarted, S.SPEAKING, ()),
+    (_AW, (S.SPEAKING,), Drained, S.LISTENING, ()),
     # replies, both modes: a reply without audio ends THINKING; SPEAKING ends when drained
     (MODES, (S.THINKING,), AudioStarted, S.SPEAKING, ()),
     (MODES, (S.SPEAKING,), AudioStarted, _Stay, ()),
     (MODES, (S.THINKING,), ResponseFinished, _Rest, ()),
     (MODES, (S.SPEAKING,), ResponseFinished, _Stay, ()),
-    (MODES, (S.SPEAKING,), Drained, _Rest, ()),
+    (_P, (S.SPEAKING,), Drained, _Rest, ()),
     # double tap
     (MODES, (S.THINKING, S.SPEAKING), _InterruptRequest, _Rest, (Interrupt(),)),
     (MODES, _CONNECTED, DoubleTap, _Stay, (_RUN,)),
@@ -322,14 +362,18 @@ TRANSITIONS = _build()
 _IGNORED_BY_MODE: dict[Mode, tuple[type, ...]] = {
     "push_to_talk": (Tap, SpeechStarted, SpeechStopped),
     "always_on": (ButtonDown, ButtonUp),
+    "wake_word": (ButtonDown, ButtonUp),
 }
 
 _STREAMING: dict[Mode, frozenset[State]] = {
     "push_to_talk": frozenset({S.LISTENING, S.USER_SPEAKING}),
     "always_on": frozenset({S.LISTENING, S.USER_SPEAKING, S.THINKING, S.SPEAKING}),
+    "wake_word": frozenset({S.LISTENING, S.USER_SPEAKING}),
 }
 
-_MODE_REST: dict[Mode, State] = {"push_to_talk": S.IDLE, "always_on": S.LISTENING}
+_MODE_REST: dict[Mode, State] = {
+    "push_to_talk": S.IDLE, "always_on": S.LISTENING, "wake_word": S.IDLE
+}
 
 _DOUBLE_TAP_KEYS: dict[str, type | None] = {
     "none": None,
@@ -350,11 +394,16 @@ _LINK: dict[type, State | None] = {
 class DeviceMachine:
     """The device's state; feed it inputs with `handle`, carry out the actions it returns."""
 
-    def __init__(self, mode: Mode, double_tap_action: str = "none") -> None:
+    def __init__(self, mode: Mode, double_tap_action: str = "none", *,
+                 listen_s: float = 8.0, follow_up_s: float = 5.0) -> None:
+        """`listen_s`, `follow_up_s`: wake-word mode's listen windows (see the module doc)."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         self.mode: Mode = mode
         self.double_tap_action = double_tap_action
+        self.listen_s = listen_s
+        self.follow_up_s = follow_up_s
+        self._listen_until = 0.0
         self._state = State.BOOTING
         self._link: State | None = State.BOOTING
         self._muted = False
@@ -379,12 +428,17 @@ class DeviceMachine:
         """Whether mic frames may be sent now; never while muted."""
         if self._muted or self._state not in _STREAMING[self.mode]:
             return False
-        return self.mode == "always_on" or self._held
+        return self.mode != "push_to_talk" or self._held
+
+    @property
+    def listen_until(self) -> float:
+        """Wake-word mode: when the current LISTENING window closes without speech."""
+        return self._listen_until
 
     def handle(self, inp: Input, now: float) -> list[Action]:
         """Take one input at time `now` (seconds); return the actions to carry out in order."""
         self._note(inp)
-        key = self._key(inp)
+        key = self._key(inp, now)
         rule = None if key is None else TRANSITIONS.get((self.mode, self._state, key))
         if rule is None:
             log.debug("%s ignored in %s at %.3f", type(inp).__name__, self._state.value, now)
@@ -400,6 +454,9 @@ class DeviceMachine:
         old = self._state
         self._state = self._resolve(target)
         self._remember_reply(inp)
+        if self._state is State.LISTENING and isinstance(inp, WakeWordDetected | Tap | Drained):
+            self._listen_until = now + (self.follow_up_s if isinstance(inp, Drained)
+                                        else self.listen_s)
         self.last_transition = Transition(old=old, new=self._state, input=inp, actions=actions)
         return list(actions)
 
@@ -411,7 +468,7 @@ class DeviceMachine:
         elif isinstance(inp, ButtonDown | ButtonUp):
             self._held = isinstance(inp, ButtonDown)
 
-    def _key(self, inp: Input) -> type | None:
+    def _key(self, inp: Input, now: float) -> type | None:
         """The table key of `inp`, or None when it is to be ignored whatever the state."""
         if isinstance(inp, _IGNORED_BY_MODE[self.mode]):
             return None
@@ -427,6 +484,8 @@ class DeviceMachine:
             return ResponseFinished if inp.response_id == self._speaking else None
         if isinstance(inp, Drained):
             return Drained if self._finished else None
+        if isinstance(inp, ListenTimeout):
+            return ListenTimeout if now >= self._listen_until else None
         return type(inp)
 
     def _resolve(self, target: Target) -> State:

@@ -187,6 +187,13 @@ def closed_by_auth(exc: BaseException) -> bool:
     )
 
 
+def ended_by_server(exc: BaseException) -> bool:
+    """True for a normal close by the server (1000, 1001), e.g. at its session's maximum length."""
+    return isinstance(exc, ConnectionClosed) and exc.rcvd is not None and (
+        exc.rcvd.code in (1000, 1001)
+    )
+
+
 def describe_close(exc: BaseException) -> str:
     """A short human reason for a lost or failed connection."""
     if isinstance(exc, ConnectionClosed):

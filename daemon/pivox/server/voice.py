@@ -69,14 +69,17 @@ def tones(reply_ms: int | None = None) -> bytes:
 
 
 @functools.lru_cache(maxsize=64)
-def speech(text: str) -> bytes | None:
-    """`text` spoken by espeak-ng at 24 kHz, or None when espeak-ng is missing or fails."""
+def speech(text: str, voice: str = "", words_per_minute: int = 0) -> bytes | None:
+    """`text` spoken by espeak-ng at 24 kHz, or None when espeak-ng is missing or fails;
+    `voice` (e.g. "en-us+m3") and `words_per_minute` default to espeak-ng's own."""
     binary = shutil.which("espeak-ng")
     if binary is None:
         return None
+    options = (["-v", voice] if voice else []) + (
+        ["-s", str(words_per_minute)] if words_per_minute else [])
     try:
         wav = subprocess.run(
-            [binary, "--stdout", text], capture_output=True, check=True, timeout=20
+            [binary, *options, "--stdout", text], capture_output=True, check=True, timeout=20
         ).stdout
         with wave.open(io.BytesIO(wav)) as reader:
             rate, width, channels = (

@@ -1,0 +1,137 @@
+"""Benchmark: CPU of `pivox run` in wake_word mode in an idle room, beside its floors, in one run.
+
+Run: .venv/bin/python bench/wake_cpu.py [--rounds N] [--window S] [--warmup S]
+
+The room talks but nobody says the wake word: the private PulseAudio's paced pipe source
+(tests/pulse.py) plays generated speech without it (tests/wake_corpus.py: sentences and
+near-misses, ten espeak-ng voices) round and round. Every program below hears the same
+frames; CPU is measured as in bench/daemon_cpu.py (utime+stime of the process over
+`--window` s after `--warmup` s, % of one core):
+
+- floor: PyAudio duplex only (bench/floor_duplex.py), the duplex floor of daemon_cpu.py;
+- floor + bare wake word: its mic callback runs soxr and pymicro-wakeword on every frame as
+  their docs show (`floor_duplex.py --wake okay_nabu`);
+- floor + bare AEC + wake word: the same after WebRTC AEC3 (`--aec --wake okay_nabu`);
+- pivox run, push_to_talk, AEC off: pivox with the WebSocket open, nothing sent, no library;
+- pivox run, wake_word, AEC off: the same plus the detector;
+- pivox run, wake_word (AEC on, the shipped config): the same plus the echo canceller.
+
+Ratios: the detector's cost inside pivox (wake_word - push_to_talk, AEC off) against the
+bare library's (floor + wake word - floor), target <= 1.2x; the libraries' cost inside pivox
+(wake_word with AEC - push_to_talk) against the bare libraries'; and everything pivox adds
+over the duplex floor against the bare libraries alone. Appends/s must be 0 in every row.
+Not a test: nothing passes or fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests package
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # daemon_cpu beside this file
+
+from tests.pulse import MicWriter, PulseAudio
+from tests.wake_corpus import other_speech
+
+from daemon_cpu import CONFIG, PIVOX, Scenario, ServerThread, machine, measure
+from pivox.server import ServerOptions
+
+BENCH = Path(__file__).resolve().parent
+FLOOR = "floor: PyAudio duplex only"
+LIBRARY = "floor + bare wake word"
+LIBRARIES = "floor + bare AEC + wake word"
+PTT = "pivox: push_to_talk, AEC off"
+WAKE = "pivox: wake_word, AEC off"
+WAKE_AEC = "pivox: wake_word, AEC on"
+CONFIGS = {PTT: ("push_to_talk", "false"), WAKE: ("wake_word", "false"),
+           WAKE_AEC: ("wake_word", "true")}
+
+
+class Room:
+    """Keeps the mic writer playing the room's speech while the bench runs."""
+
+    def __init__(self, mic: MicWriter, seconds: float) -> None:
+        self.mic = mic
+        self.speech = other_speech(seconds)
+        threading.Thread(target=self._run, name="bench-room", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            if self.mic.pending < len(self.speech) // 4:
+                self.mic.play(self.speech)
+            time.sleep(0.1)
+
+
+def run(args: argparse.Namespace) -> dict[str, Scenario]:
+    """All rounds; returns the scenarios by name."""
+    out = {name: Scenario(name) for name in (FLOOR, LIBRARY, LIBRARIES, PTT, WAKE, WAKE_AEC)}
+    with PulseAudio() as pulse, tempfile.TemporaryDirectory() as tmp:
+        assert pulse.mic is not None
+        Room(pulse.mic, 60)
+        server = ServerThread(ServerOptions(port=0, speed=1.0, reply="ramp", reply_ms=500))
+        floor = [sys.executable, str(BENCH / "floor_duplex.py")]
+        commands = {
+            FLOOR: floor,
+            LIBRARY: [*floor, "--wake", "okay_nabu"],
+            LIBRARIES: [*floor, "--aec", "--wake", "okay_nabu"],
+        }
+        for name, (mode, aec) in CONFIGS.items():
+            path = Path(tmp, f"{mode}-{aec}.toml")
+            path.write_text(CONFIG.format(url=server.url).replace(
+                'mode = "always_on"', f'mode = "{mode}"') + f"[audio]\necho_cancellation = {aec}\n")
+            commands[name] = [str(PIVOX), "run", "--config", str(path)]
+        try:
+            for r in range(args.rounds):
+                print(f"round {r + 1}/{args.rounds} ...", file=sys.stderr, flush=True)
+                order = list(commands.items())
+                for name, cmd in order if r % 2 == 0 else order[::-1]:
+                    out[name].samples.append(measure(cmd, pulse.env, server, args))
+        finally:
+            server.close()
+    return out
+
+
+def report(results: dict[str, Scenario], args: argparse.Namespace) -> None:
+    """Print the table and the ratios."""
+    print(f"machine: {machine()}")
+    print(f"{args.rounds} rounds, {args.warmup:.0f} s warm-up, {args.window:.0f} s window; "
+          "CPU in % of one core, medians (each round in brackets)")
+    print(f"{'program':<36} {'CPU %':>6} {'RSS MB':>7} {'appends/s':>9}  rounds")
+    for s in results.values():
+        rounds = ", ".join(f"{x.cpu:.2f}" for x in s.samples)
+        print(f"{s.name:<36} {s.median('cpu'):6.2f} {s.median('rss'):7.1f} "
+              f"{s.median('appends'):9.1f}  [{rounds}]")
+    cpu = {name: s.median("cpu") for name, s in results.items()}
+    library = cpu[LIBRARY] - cpu[FLOOR]
+    libraries = cpu[LIBRARIES] - cpu[FLOOR]
+    detector = cpu[WAKE] - cpu[PTT]
+    both = cpu[WAKE_AEC] - cpu[PTT]
+    print(f"bare wake word: {library:.2f} % of a core; inside pivox (wake_word - push_to_talk, "
+          f"AEC off): {detector:.2f} %; ratio {detector / library:.2f}x (target <= 1.2x)")
+    print(f"bare AEC + wake word: {libraries:.2f} %; inside pivox (wake_word with AEC - "
+          f"push_to_talk): {both:.2f} %; ratio {both / libraries:.2f}x (target <= 1.2x)")
+    print(f"pivox wake_word with AEC over the duplex floor: {cpu[WAKE_AEC] - cpu[FLOOR]:.2f} % "
+          f"= {(cpu[WAKE_AEC] - cpu[FLOOR]) / libraries:.2f}x the bare libraries (pivox's own "
+          f"loop, push_to_talk over the floor: {cpu[PTT] - cpu[FLOOR]:.2f} %)")
+    print(f"RSS: wake_word {results[WAKE].median('rss') - results[PTT].median('rss'):+.1f} MB, "
+          f"with AEC {results[WAKE_AEC].median('rss') - results[PTT].median('rss'):+.1f} MB "
+          "over push_to_talk")
+
+
+def main() -> None:
+    """Parse the arguments, run, print."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--window", type=float, default=15.0, help="seconds measured")
+    parser.add_argument("--warmup", type=float, default=5.0, help="seconds before measuring")
+    args = parser.parse_args()
+    report(run(args), args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""WakeWordDetector on arrays: generated speech in, detections out (no devices, no clock)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import pytest
+
+from pivox.demo import prompt_pcm
+from pivox.wake import (
+    MODELS,
+    WakeWordDetector,
+    WakeWordUnavailable,
+    unavailable_reason,
+    wake_gate,
+)
+from tests.wake_corpus import WAKE_VOICES, needs_espeak, other_speech, say, silence
+
+FRAME = 960  # 20 ms of 24 kHz PCM16, what the mic delivers
+
+
+def detections(detector: WakeWordDetector, pcm: bytes, frame: int = FRAME) -> list[int]:
+    """Byte offsets (end of the frame) at which `detector` fired."""
+    return [i + frame for i in range(0, len(pcm), frame) if detector.process(pcm[i:i + frame])]
+
+
+@pytest.fixture(scope="module")
+def detector() -> WakeWordDetector:
+    return WakeWordDetector("okay_nabu")
+
+
+@needs_espeak
+@pytest.mark.parametrize(("voice", "wpm"), WAKE_VOICES)
+def test_okay_nabu_is_detected_once_near_its_end(
+        detector: WakeWordDetector, voice: str, wpm: int) -> None:
+    detector.reset()
+    word = say("Okay Nabu", voice, wpm)
+    lead = silence(1000)
+    hits = detections(detector, lead + word + silence(1500))
+    assert len(hits) == 1
+    end = len(lead) + len(word)  # espeak-ng's own trailing silence is inside `word`
+    assert len(lead) + len(word) // 3 < hits[0] <= end + 48 * 1000
+
+
+@needs_espeak
+def test_detector_starts_over_after_a_detection(detector: WakeWordDetector) -> None:
+    detector.reset()
+    utterance = silence(500) + say("Okay Nabu") + silence(500)
+    assert len(detections(detector, utterance * 3)) == 3
+
+
+@needs_espeak
+def test_frames_of_any_whole_number_of_samples(detector: WakeWordDetector) -> None:
+    detector.reset()
+    pcm = silence(500) + say("Okay Nabu") + silence(1000)
+    assert len(detections(detector, pcm, frame=2 * 7)) == 1
+    assert len(detections(detector, pcm, frame=2 * 4800)) == 1
+
+
+@needs_espeak
+def test_reset_forgets_what_was_heard(detector: WakeWordDetector) -> None:
+    word = say("Okay Nabu")
+    detector.reset()
+    head = word[: len(word) // 2 // FRAME * FRAME]
+    detections(detector, silence(500) + head)
+    detector.reset()
+    assert detections(detector, word[len(head):] + silence(1000)) == []
+
+
+@needs_espeak
+def test_ten_minutes_of_other_speech_never_wake_it(detector: WakeWordDetector) -> None:
+    """Sentences and near-misses ("okay", "nah boo", "hey", ...) in ten voices, processed
+    faster than real time in one stream, as the mic would deliver them."""
+    detector.reset()
+    pcm = other_speech(600)
+    assert len(pcm) >= 600 * 48000
+    assert detections(detector, pcm) == []
+
+
+@needs_espeak
+def test_the_demo_question_starts_with_a_detected_wake_word(detector: WakeWordDetector) -> None:
+    detector.reset()
+    assert len(detections(detector, prompt_pcm("What time is it?", wake_word=True))) == 1
+    assert detections(detector, prompt_pcm("What time is it?", wake_word=False)) == []
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_every_shipped_model_loads_and_stays_quiet_on_silence(model: str) -> None:
+    assert detections(WakeWordDetector(model), silence(3000)) == []
+
+
+def test_unknown_model_is_refused_with_the_choices() -> None:
+    with pytest.raises(ValueError, match="okay_nabu, alexa, hey_jarvis, hey_mycroft"):
+        WakeWordDetector("hey_computer")
+
+
+def test_missing_library_names_the_remedy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a 32-bit Raspberry Pi OS sees: pymicro-features cannot be imported."""
+    assert unavailable_reason() is None
+    monkeypatch.setitem(sys.modules, "pymicro_features", None)  # import raises ImportError
+    reason = unavailable_reason()
+    assert reason is not None
+    assert "64-bit Raspberry Pi OS" in reason and "push_to_talk" in reason
+    with pytest.raises(WakeWordUnavailable, match="64-bit Raspberry Pi OS"):
+        WakeWordDetector()
+
+
+def test_the_gate_exists_only_in_wake_word_mode() -> None:
+    assert wake_gate("always_on", "okay_nabu") is None
+    assert wake_gate("push_to_talk", "okay_nabu") is None
+    assert isinstance(wake_gate("wake_word", "alexa"), WakeWordDetector)
+
+
+def test_where_the_detector_cannot_run_the_log_says_so_in_one_line(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setitem(sys.modules, "pymicro_features", None)
+    with caplog.at_level(logging.INFO, logger="pivox.wake"):
+        assert wake_gate("wake_word", "okay_nabu") is None
+    [record] = caplog.records
+    assert record.levelno == logging.ERROR
+    assert "64-bit Raspberry Pi OS" in record.getMessage()
+    assert "push_to_talk" in record.getMessage()
