@@ -7,6 +7,11 @@ process at it (os.environ XDG_RUNTIME_DIR and PULSE_SERVER, so in-process PyAudi
 uses it) and gives `env` for child processes. A `MicWriter` thread paces the pipe
 source (960 bytes every 20 ms against fixed deadlines, the recipe of TESTING.md);
 `record()` captures the sink monitor with `parec`. Leaving the context stops all.
+
+`PulseAudio(room=True)` builds the echo room of TESTING.md instead: the pipe source is the
+user's voice, and the mic (the default source) is the monitor of a second null sink
+`pivox_room`, into which two loopbacks mix the user and the speaker's monitor (the echo,
+`ECHO_LATENCY_MS` late; `set_echo_db` sets its level, `echo_delay_ms` measures its delay).
 """
 
 from __future__ import annotations
@@ -32,6 +37,9 @@ SOURCE = "pivox_mic"
 # (64 KiB = 1.4 s by default); one page holds 85 ms.
 PIPE_BYTES = 4096
 START_TIMEOUT_S = 10.0
+ROOM = "pivox_room"
+ECHO_LATENCY_MS = 30
+USER_LATENCY_MS = 20
 
 _SCRIPT = """\
 load-module module-native-protocol-unix auth-anonymous=1
@@ -40,7 +48,18 @@ sink_properties=device.description={sink}
 load-module module-pipe-source source_name={source} file={fifo} rate={rate} channels=1 \
 format=s16le
 set-default-sink {sink}
+"""
+_PLAIN = """\
 set-default-source {source}
+"""
+_ROOM = """\
+load-module module-null-sink sink_name={room} rate={rate} channels=1 \
+sink_properties=device.description={room}
+load-module module-loopback source={source} sink={room} latency_msec={user_ms} \
+source_dont_move=true sink_dont_move=true
+load-module module-loopback source={sink}.monitor sink={room} latency_msec={echo_ms} \
+source_dont_move=true sink_dont_move=true
+set-default-source {room}.monitor
 """
 
 
@@ -170,9 +189,10 @@ class Recording:
 
 
 class PulseAudio:
-    """A private PulseAudio server with a paced mic; a context manager."""
+    """A private PulseAudio server with a paced mic (or an echo room); a context manager."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, room: bool = False) -> None:
+        self.room = room
         self.dir = ""
         self.env: dict[str, str] = {}
         self.mic: MicWriter | None = None
@@ -202,6 +222,9 @@ class PulseAudio:
         script = os.path.join(self.dir, "pa.pa")
         with open(script, "w") as f:
             f.write(_SCRIPT.format(sink=SINK, source=SOURCE, rate=RATE, fifo=fifo))
+            f.write((_ROOM if self.room else _PLAIN).format(
+                sink=SINK, source=SOURCE, room=ROOM, rate=RATE,
+                user_ms=USER_LATENCY_MS, echo_ms=ECHO_LATENCY_MS))
         self.env = {
             **os.environ,
             "HOME": self.dir,
@@ -247,9 +270,42 @@ class PulseAudio:
             raise PulseError(f"pactl {' '.join(args)} failed: {done.stderr.strip()}")
         return done.stdout
 
-    def record(self) -> Recording:
+    def record(self, device: str = f"{SINK}.monitor") -> Recording:
         """Start capturing what the speaker sink plays (its monitor), as raw s16le 24 kHz."""
-        return Recording(self.env, f"{SINK}.monitor")
+        return Recording(self.env, device)
+
+    def loopback_input(self, source: str) -> int:
+        """The index of the sink input of the room's loopback from `source`."""
+        modules = {}
+        for line in self.pactl("list", "short", "modules").splitlines():
+            index, name, args = [*line.split("\t"), "", ""][:3]
+            if name == "module-loopback" and f"source={source} " in args + " ":
+                modules[index] = args
+        if len(modules) != 1:
+            raise PulseError(f"expected one loopback from {source}, found {modules}")
+        (module,) = modules
+        index = None
+        for line in self.pactl("list", "sink-inputs").splitlines():
+            line = line.strip()
+            if line.startswith("Sink Input #"):
+                index = int(line.removeprefix("Sink Input #"))
+            elif line == f"Owner Module: {module}" and index is not None:
+                return index
+        raise PulseError(f"no sink input of loopback module {module}")
+
+    def set_echo_db(self, db: float) -> None:
+        """Room only: the level of the speaker's echo in the mic, in dB (0: as played)."""
+        self._set_volume_db(f"{SINK}.monitor", db)
+
+    def set_user_db(self, db: float) -> None:
+        """Room only: the level of the user's voice in the mic, in dB."""
+        self._set_volume_db(SOURCE, db)
+
+    def _set_volume_db(self, source: str, db: float) -> None:
+        # pactl reads "-6dB" as 6 dB less than now (a sign means relative): pass the raw
+        # volume, which is cubic in amplitude (pa_sw_volume_from_dB)
+        raw = round(65536 * 10 ** (db / 60))
+        self.pactl("set-sink-input-volume", str(self.loopback_input(source)), str(raw))
 
     @contextlib.contextmanager
     def recording(self) -> Iterator[Recording]:

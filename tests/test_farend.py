@@ -18,7 +18,7 @@ def frames(n: int, start: int = 0) -> list[bytes]:
 
 
 def test_steady_streams_pair_frame_for_frame_at_a_fixed_offset() -> None:
-    far = FarEnd(48_000, max_lag=7200, target_lag=1920)
+    far = FarEnd(48_000, target_lag=1920)
     sent = frames(50)
     far.write(sent[0])
     far.write(sent[1])  # the speaker runs two periods ahead
@@ -27,34 +27,40 @@ def test_steady_streams_pair_frame_for_frame_at_a_fixed_offset() -> None:
         far.write(sent[i])
         got.append(far.take(FRAME))
     assert got == sent[:48]
-    assert far.level == 2 * FRAME and far.padded == far.skipped == 0
+    assert far.level == 2 * FRAME and far.skipped == 0
 
 
-def test_a_late_speaker_is_padded_once_and_the_level_rises_to_absorb_it() -> None:
-    far = FarEnd(48_000, max_lag=7200, target_lag=1920)
-    sent = frames(4)
+def test_a_frame_the_speaker_has_not_written_yet_waits_for_it() -> None:
+    far = FarEnd(48_000, target_lag=1920)
+    sent = frames(3)
     far.write(sent[0])
     assert far.take(FRAME) == sent[0]
-    assert far.take(FRAME) == bytes(FRAME)  # the speaker's callback came late
-    far.write(sent[1])
-    far.write(sent[2])  # ... and then twice
-    assert far.take(FRAME) == sent[1]
-    far.write(sent[3])
-    assert far.take(FRAME) == sent[2]  # one frame of slack now: the same jitter pads no more
-    assert far.padded == FRAME and far.level == FRAME
+    assert far.take(FRAME) is None  # the speaker's callback is late: ask again later
+    far.write(sent[1][:500])
+    assert far.take(FRAME) is None
+    far.write(sent[1][500:])
+    far.write(sent[2])
+    assert [far.take(FRAME), far.take(FRAME)] == sent[1:]  # the pairing did not move
 
 
-def test_a_burst_past_max_lag_is_skipped_down_to_target() -> None:
-    far = FarEnd(48_000, max_lag=4 * FRAME, target_lag=FRAME)
-    sent = frames(8)
-    for frame in sent:
+def test_a_level_that_stays_above_target_for_a_window_is_skipped_down_once() -> None:
+    far = FarEnd(48_000, target_lag=FRAME, window=4)
+    sent = frames(20)
+    for frame in sent[:6]:
+        far.write(frame)  # a burst: the reference runs 5 frames ahead
+    got = []
+    for frame in sent[6:14]:
         far.write(frame)
-    assert far.take(FRAME) == sent[6]  # keeps target_lag (one frame) behind the newest
-    assert far.skipped == 6 * FRAME and far.level == FRAME
+        got.append(far.take(FRAME))
+    # the level left after each take of the first window never fell below 6 frames: the 4th
+    # take skips 5 of them, leaving target_lag (1 frame) after it
+    assert got[:4] == [*sent[0:3], sent[8]]
+    assert got[4:] == sent[9:13]
+    assert far.skipped == 5 * FRAME and far.level == FRAME
 
 
 def test_unwrite_takes_back_what_was_never_heard_but_not_what_was_taken() -> None:
-    far = FarEnd(48_000, max_lag=7200, target_lag=1920)
+    far = FarEnd(48_000, target_lag=1920)
     sent = frames(3)
     for frame in sent:
         far.write(frame)
@@ -65,22 +71,24 @@ def test_unwrite_takes_back_what_was_never_heard_but_not_what_was_taken() -> Non
     assert far.take(FRAME) == sent[0]
 
 
-def test_partial_frame_is_real_bytes_then_zeros() -> None:
-    far = FarEnd(4800, max_lag=2400, target_lag=960)
-    far.write(b"\x01" * 100)
-    assert far.take(FRAME) == b"\x01" * 100 + bytes(FRAME - 100)
+def test_when_full_the_oldest_give_way() -> None:
+    far = FarEnd(2 * FRAME, target_lag=FRAME)
+    sent = frames(3)
+    for frame in sent:
+        far.write(frame)
+    assert far.take(FRAME) == sent[1] and far.skipped == FRAME
 
 
 def test_limits_are_checked() -> None:
     with pytest.raises(ValueError, match="target_lag"):
-        FarEnd(100, max_lag=200, target_lag=50)
+        FarEnd(100, target_lag=200)
 
 
 @given(st.lists(st.tuples(st.booleans(), st.integers(1, 700)), max_size=60))
 def test_never_loses_order_or_exceeds_capacity(steps: list[tuple[bool, int]]) -> None:
-    """Against a model: bytes come out in the order written, skips drop the oldest, pads are
-    zeros, and the level never exceeds capacity."""
-    far = FarEnd(2000, max_lag=1500, target_lag=500)
+    """Against a model: bytes come out in the order written, skips drop the oldest, a take
+    is all or nothing, and the level stays within 0..capacity."""
+    far = FarEnd(2000, target_lag=500, window=3)
     counter = 0
     written: list[int] = []  # byte values in write order, 1..255
     taken: list[int] = []
@@ -91,16 +99,17 @@ def test_never_loses_order_or_exceeds_capacity(steps: list[tuple[bool, int]]) ->
             far.write(chunk)
             written.extend(chunk)
         else:
-            taken.extend(far.take(n))
+            level = far.level
+            got = far.take(n)
+            assert (got is None) == (level < n)
+            taken.extend(got or b"")
         assert 0 <= far.level <= 2000
-    real = [b for b in taken if b]
     it = iter(written)
-    assert all(b in it for b in real)  # a subsequence of what was written, in order
-    assert len(taken) - len(real) == far.padded
+    assert all(b in it for b in taken)  # a subsequence of what was written, in order
 
 
 def test_speaker_and_mic_threads() -> None:
-    far = FarEnd(48_000, max_lag=9600, target_lag=1920)
+    far = FarEnd(48_000, target_lag=48_000)
     sent = frames(2000)
     got: list[bytes] = []
 
@@ -110,10 +119,12 @@ def test_speaker_and_mic_threads() -> None:
 
     thread = threading.Thread(target=speaker)
     thread.start()
-    while thread.is_alive() or far.level:
-        got.append(far.take(FRAME))
+    while len(got) < len(sent):
+        frame = far.take(FRAME)
+        if frame is not None:
+            got.append(frame)
+        elif not thread.is_alive() and far.level < FRAME:
+            break
     thread.join()
-    real = [frame for frame in got if any(frame)]
-    assert all(len(f) == FRAME for f in got)
     it = iter(sent)
-    assert all(any(f == s for s in it) for f in real if f == f[:1] * FRAME)
+    assert got and all(any(f == s for s in it) for f in got)

@@ -1,11 +1,13 @@
 """`pivox check`: validate the config, the key's presence, the URL, the wake word (in
-wake_word mode), the sound devices, GPIO."""
+wake_word mode), the sound devices, GPIO, and the room's echo (a chirp played and recorded:
+`pivox.echotest`)."""
 
 from __future__ import annotations
 
 from types import ModuleType
 from urllib.parse import urlsplit
 
+from pivox.aec import load_webrtc
 from pivox.audio import Microphone, Speaker, list_devices, select_device
 from pivox.config import Config, is_loopback
 from pivox.errors import ConfigError, DeviceError
@@ -79,7 +81,30 @@ def run_check(config: Config, gpio_module: ModuleType | None = None) -> int:
             report(True, f"{kind} device {info.name!r} opens at {device.device_rate} Hz")
         finally:
             device.close()
+    if not failures:
+        report(*_echo_check(config))
     return 1 if failures else 0
+
+
+def _echo_check(config: Config) -> tuple[bool, str]:
+    """Play a chirp, record it: the echo's delay and the ERLE reached, in one line."""
+    a = config.audio
+    if not a.echo_cancellation:
+        return True, "echo self-test skipped: audio.echo_cancellation = false"
+    try:
+        load_webrtc()
+    except MissingDependency as exc:
+        return False, f"echo cancellation unavailable: {exc}"
+    from pivox.echotest import measure_echo  # numpy work only when the devices work
+
+    try:
+        echo = measure_echo(a.input_device, a.output_device)
+    except (DeviceError, TimeoutError) as exc:
+        return False, f"echo self-test: {exc}"
+    if echo.delay_ms is None or echo.echo_db is None:
+        return echo.works, f"echo self-test: {echo.verdict}"
+    return echo.works, (f"echo self-test: delay {echo.delay_ms:.0f} ms, echo at "
+                        f"{echo.echo_db:.0f} dB; {echo.verdict}")
 
 
 _IN_USE_HINT = " (is pivox.service running? stop it first)"

@@ -2,11 +2,15 @@
 and hand each mic frame to the loop with the far-end reference that belongs to it.
 
 The speaker records what it hands out into a `FarEnd`; the mic's callback (PortAudio's
-thread) takes the same number of reference bytes for each frame, so the pairing follows
-the streams' frame counters and not the loop's timing, then does only
-`loop.call_soon_threadsafe(on_frame, mic, far)`. Muted frames never leave that thread.
-Everything else runs on the loop. Failures reach the owner through `on_failed(error)` /
-`on_recovered()`; the owner decides what the device state becomes.
+thread) does only `loop.call_soon_threadsafe(...)` with the frame (muted frames stay there).
+On the loop each mic frame takes its reference from the FarEnd, in order; a frame whose
+reference the speaker has not written yet waits (PulseAudio may deliver the mic's burst
+before the speaker's), up to `FAR_WAIT_FRAMES`; past that, or at once when the speaker wrote
+nothing during the last `FAR_IDLE_FRAMES` mic frames (not started yet, reopening), the
+speaker counts as stalled and frames go on with silence as their reference until it writes
+again. Then `on_frame(mic, far)`. Everything else runs on the loop. Failures reach the owner
+through `on_failed(error)` / `on_recovered()`; the owner decides what the device state
+becomes.
 
 No device call that can block in PortAudio (start, close, the barge-in flush) runs on the
 loop: each goes through `pivox.devicecall.DeviceCalls`, on its own thread with a deadline.
@@ -23,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
@@ -44,10 +49,13 @@ AUDIO_GRACE_S = 5.0
 """Time a freshly opened stream gets before a missing callback counts as a stall (a PulseAudio
 null sink, for one, pulls nothing for about 2 s after it opens)."""
 FAR_END_MS = 1000
-FAR_MAX_LAG_MS = 200
-"""A reference further ahead of the mic than this is skipped down to FAR_TARGET_LAG_MS: past
-the playback latency plus the room, it would come after the echo it should explain."""
-FAR_TARGET_LAG_MS = 40
+FAR_WAIT_FRAMES = 50
+"""Mic frames (1 s) held for a late speaker before it counts as stalled."""
+FAR_IDLE_FRAMES = 5
+"""Mic frames (100 ms) without a single speaker write after which it counts as stalled."""
+FAR_TARGET_LAG_MS = 10
+"""Slack the far-end reference keeps above its lowest level over a second of mic frames (see
+`pivox.farend`): what is not needed against the callbacks' jitter is lead over the echo."""
 OPEN_TIMEOUT_S = 5.0
 """Deadline of opening and starting one device (PortAudio enumerates devices first)."""
 CLOSE_TIMEOUT_S = 1.0
@@ -108,7 +116,7 @@ class AudioDevices:
         self._open_speaker = open_speaker
         self._open_microphone = open_microphone
         self.ring = ring
-        self.far_end = FarEnd(FAR_END_MS * BYTES_PER_MS, max_lag=FAR_MAX_LAG_MS * BYTES_PER_MS,
+        self.far_end = FarEnd(FAR_END_MS * BYTES_PER_MS,
                               target_lag=FAR_TARGET_LAG_MS * BYTES_PER_MS)
         self._on_frame = on_frame
         self._muted = muted
@@ -126,6 +134,12 @@ class AudioDevices:
         self._opened_at = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._busy = 0  # device calls the loop waits for (open, flush): no health check now
+        self._waiting: deque[bytes] = deque()
+        self._speaker_stalled = False
+        self._last_written = 0
+        self._frames_since_write = 0
+        self.stalls = 0
+        """Times the speaker fell FAR_WAIT_FRAMES behind the mic (its reference went silent)."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing: set[asyncio.Task[None]] = set()
         self._flushing: tuple[AudioDevice, asyncio.Future[int]] | None = None
@@ -246,7 +260,9 @@ class AudioDevices:
         return device
 
     def _detach(self) -> list[AudioDevice]:
-        """The open devices, which the loop no longer touches: they are for closing."""
+        """The open devices, which the loop no longer touches: they are for closing (mic
+        frames still waiting for their reference are dropped)."""
+        self._waiting.clear()
         devices = [d for d in (self.mic, self.speaker) if d is not None]
         self.mic = self.speaker = None
         return devices
@@ -278,14 +294,36 @@ class AudioDevices:
         return task
 
     def _frame_threadsafe(self, frame: bytes) -> None:
-        """PortAudio's thread: pair the frame with its reference, hand both to the loop.
+        """PortAudio's thread: hand the frame to the loop, never block; muted frames stay here.
 
         `muted()` reads a plain bool across threads: a frame read just as mute flips is
-        checked again on the loop. The reference is taken even when muted, so the pairing
-        holds across a mute.
+        checked again on the loop.
         """
-        far = self.far_end.take(len(frame))
         loop = self._loop
         if loop is not None and not loop.is_closed() and not self._muted():
             with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(self._on_frame, frame, far)
+                loop.call_soon_threadsafe(self._frame, frame)
+
+    def _frame(self, frame: bytes) -> None:
+        """The loop: pair waiting mic frames with their reference, in order, and pass them on."""
+        waiting = self._waiting
+        waiting.append(frame)
+        written = self.far_end.written
+        self._frames_since_write = 0 if written != self._last_written else (
+            self._frames_since_write + 1)
+        self._last_written = written
+        idle = self._frames_since_write >= FAR_IDLE_FRAMES
+        while waiting:
+            far = self.far_end.take(len(waiting[0]))
+            if far is not None:
+                self._speaker_stalled = False
+            elif self._speaker_stalled or idle or len(waiting) > FAR_WAIT_FRAMES:
+                if not self._speaker_stalled:
+                    self.stalls += 1
+                    log.debug("speaker %d frames behind the mic: echo reference silent",
+                              len(waiting), extra={"PIVOX_EVENT": "far_end_stall"})
+                self._speaker_stalled = True
+                far = bytes(len(waiting[0]))
+            else:
+                return
+            self._on_frame(waiting.popleft(), far)

@@ -6,17 +6,21 @@ Single-producer / single-consumer, like `AudioRing`:
   PCM each callback handed to the sound card (after volume; zeros while nothing plays), and
   `unwrite` (from `Speaker.flush`, while no callback runs) takes back what was handed but
   dropped unheard;
-- the consumer is the mic side (PortAudio's input callback thread): `take` returns one
-  mic frame's worth of reference per mic frame.
+- the consumer is the loop: `take(n)` returns the reference for the next mic frame of `n`
+  bytes, or None while the speaker has not written it yet (the caller holds the mic frame
+  and asks again; see `pivox.devices`).
 
-Pairing is by counters, not clocks: each mic frame takes the next bytes the speaker wrote, so
-in a steady state far byte k meets the mic at a fixed offset (the fill level) and AEC3 finds
-the acoustic delay on top of it. The level moves only when the streams slip: when the speaker
-is late (or not running) `take` pads with zeros, which raises the level just enough that the
-same jitter no longer runs it dry; when the level exceeds `max_lag` (a stall, a burst after a
-reopen) `take` skips the oldest bytes down to `target_lag`, keeping the reference ahead of the
-echo it explains. Both are counted. One lock guards the indices and copies (linear in the
-bytes touched, never held across a blocking call). No I/O.
+Pairing is by counters, not clocks: mic frame k meets reference bytes [k*n, (k+1)*n) plus a
+fixed offset, whatever the threads' timing (PulseAudio delivers both streams in bursts after
+its stalls, up to 150 ms apart here), so the echo's delay as AEC3 sees it stays put: every
+change of it costs a re-convergence, and the echo leaks meanwhile.
+
+The offset: left alone it settles near the output plus the input latency, which leaves the
+reference only the room's acoustic delay ahead of its echo (3 ms measured in the echo room:
+too close). So when the level left after a take stays above `target_lag` for a whole `window`
+of takes, `take` skips the excess once (`skipped`); the reference then leads its echo by that
+much more. One lock guards the indices and copies (linear in the bytes touched, never held
+across a blocking call). No I/O.
 """
 
 from __future__ import annotations
@@ -29,25 +33,31 @@ __all__ = ["FarEnd"]
 class FarEnd:
     """A bounded byte FIFO of reference PCM: `write` on the speaker side, `take` on the mic side."""
 
-    __slots__ = ("_buf", "_capacity", "_lock", "_max_lag", "_read", "_target_lag",
-                 "_written", "padded", "skipped")
+    __slots__ = ("_buf", "_capacity", "_lock", "_lowest", "_read", "_takes", "_target_lag",
+                 "_window", "_written", "skipped")
 
-    def __init__(self, capacity: int, *, max_lag: int, target_lag: int) -> None:
-        """Keep up to `capacity` bytes; skip down to `target_lag` once past `max_lag` bytes."""
-        if not 0 <= target_lag <= max_lag <= capacity:
-            raise ValueError(f"need 0 <= target_lag <= max_lag <= capacity, got "
-                             f"{target_lag}, {max_lag}, {capacity}")
+    def __init__(self, capacity: int, *, target_lag: int, window: int = 50) -> None:
+        """Keep up to `capacity` bytes; skip down to `target_lag` when the level stays above it
+        for `window` takes."""
+        if not 0 <= target_lag <= capacity or window <= 0:
+            raise ValueError(f"need 0 <= target_lag <= capacity and window > 0, got "
+                             f"{target_lag}, {capacity}, {window}")
         self._capacity = capacity
-        self._max_lag = max_lag
         self._target_lag = target_lag
+        self._window = window
+        self._takes = 0
+        self._lowest = capacity
         self._buf = bytearray(capacity)
         self._lock = threading.Lock()
         self._written = 0  # bytes ever written (the producer's counter)
         self._read = 0  # bytes ever taken or skipped (the consumer's counter)
-        self.padded = 0
-        """Zero bytes `take` handed out because the speaker had not written them yet."""
         self.skipped = 0
-        """Reference bytes `take` dropped to bring the level back to `target_lag`."""
+        """Reference bytes dropped: to bring the level down to `target_lag`, or when full."""
+
+    @property
+    def written(self) -> int:
+        """Bytes ever written: the producer's counter."""
+        return self._written
 
     @property
     def level(self) -> int:
@@ -76,19 +86,22 @@ class FarEnd:
         with self._lock:
             self._written -= max(0, min(n, self._written - self._read))
 
-    def take(self, n: int) -> bytes:
-        """Consumer: the next `n` bytes of reference, zero-padded if the speaker is behind."""
+    def take(self, n: int) -> bytes | None:
+        """Consumer: the next `n` bytes of reference, or None until the speaker wrote them."""
         with self._lock:
             level = self._written - self._read
-            if level > self._max_lag + n:
-                drop = level - self._target_lag - n
-                self._read += drop
-                self.skipped += drop
-                level -= drop
-            got = min(n, level)
+            if level < n:
+                return None
+            self._lowest = min(self._lowest, level - n)
+            self._takes += 1
+            if self._takes == self._window:
+                if self._lowest > self._target_lag:  # never ran low: lead the echo by more
+                    drop = self._lowest - self._target_lag
+                    self._read += drop
+                    self.skipped += drop
+                self._takes, self._lowest = 0, self._capacity
             at = self._read % self._capacity
-            first = min(got, self._capacity - at)
-            out = bytes(self._buf[at : at + first]) + bytes(self._buf[: got - first])
-            self._read += got
-            self.padded += n - got
-        return out + bytes(n - got) if got < n else out
+            first = min(n, self._capacity - at)
+            out = bytes(self._buf[at : at + first]) + bytes(self._buf[: n - first])
+            self._read += n
+        return out
