@@ -50,9 +50,9 @@ from daemon_cpu import (  # type: ignore[import-not-found]
 from pivox.aec import EchoCanceller, load_webrtc
 from pivox.capture import Capture
 from pivox.config import load_config
-from pivox.daemon import session_config
 from pivox.echotest import measure_echo
 from pivox.events import SessionUpdate
+from pivox.link import session_config
 from pivox.preroll import PreRoll
 from pivox.protocol.openai import encode_client_event
 from pivox.server import ServerOptions

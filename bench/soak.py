@@ -135,8 +135,8 @@ async def soak(args: argparse.Namespace) -> dict[str, object]:
             started = time.monotonic()
             for n in range(args.turns):
                 await asyncio.wait_for(wait_idle(daemon), 60)
-                if daemon.stats["connects"] != links:  # a new link took the faults: queue more
-                    links = daemon.stats["connects"]
+                if daemon.link.stats["connects"] != links:  # a new link took the faults: queue more
+                    links = daemon.link.stats["connects"]
                     # The in-process server keeps a record of every link; drop the old ones so
                     # RSS measures the daemon, not the test peer's bookkeeping.
                     del server.connections[:-1]
@@ -150,7 +150,7 @@ async def soak(args: argparse.Namespace) -> dict[str, object]:
                     gc.collect()
                     start = usage()
                 if (n + 1) % 100 == 0:
-                    print(f"  {n + 1} turns, {daemon.stats['connects'] - 1} reconnects, "
+                    print(f"  {n + 1} turns, {daemon.link.stats['connects'] - 1} reconnects, "
                           f"{usage()}, {time.monotonic() - started:.0f} s", flush=True)
             gc.collect()
             end = usage()
@@ -159,7 +159,7 @@ async def soak(args: argparse.Namespace) -> dict[str, object]:
     assert start is not None
     return {
         "turns": args.turns, "completed": completed, "failed": failed,
-        "reconnects": daemon.stats["connects"] - 1, "bad_events": daemon.stats["bad_events"],
+        "reconnects": daemon.link.stats["connects"] - 1, "bad_events": daemon.stats["bad_events"],
         "wall_s": round(time.monotonic() - started, 1),
         "boot": boot, "start": start, "end": end,
         "rss_growth_kib": end["rss_kib"] - start["rss_kib"],

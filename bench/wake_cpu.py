@@ -26,19 +26,23 @@ Not a test: nothing passes or fails.
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests package
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # daemon_cpu beside this file
 
 from tests.pulse import MicWriter, PulseAudio
-from tests.wake_corpus import other_speech
+from tests.wake_corpus import other_speech_parts
 
 from daemon_cpu import CONFIG, PIVOX, Scenario, ServerThread, machine, measure
+from pivox.events import InputAudioAppend, InputAudioClear
 from pivox.server import ServerOptions
 
 BENCH = Path(__file__).resolve().parent
@@ -57,7 +61,7 @@ class Room:
 
     def __init__(self, mic: MicWriter, seconds: float) -> None:
         self.mic = mic
-        self.speech = other_speech(seconds)
+        self.speech, self.said = other_speech_parts(seconds)
         threading.Thread(target=self._run, name="bench-room", daemon=True).start()
 
     def _run(self) -> None:
@@ -67,12 +71,31 @@ class Room:
             time.sleep(0.1)
 
 
+def false_wakes(server: ServerThread, room: Room) -> list[str]:
+    """What the room said where each wake's pre-roll (the append after a clear) was taken."""
+    assert server.server is not None
+    out = []
+    speech = np.frombuffer(room.speech, np.int16).astype(np.float64)
+    for record in list(server.server.connections):
+        events = [event for _, event in tuple(record.received)]
+        for before, event in itertools.pairwise(events):
+            if isinstance(before, InputAudioClear) and isinstance(event, InputAudioAppend):
+                pre = np.frombuffer(event.audio, np.int16).astype(np.float64)
+                n = 1 << (len(pre) + len(speech)).bit_length()
+                xcorr = np.fft.irfft(np.fft.rfft(speech, n) * np.conj(np.fft.rfft(pre, n)), n)
+                end = 2 * (int(np.argmax(xcorr)) + len(pre))  # where the detector fired
+                said = [s for s in room.said if s[0] < end][-2:]
+                out.append(f"at {end / 48000:.1f} s of the room loop, after "
+                           + " / ".join(f"{t!r} ({v}, {w} wpm)" for _, t, v, w in said))
+    return out
+
+
 def run(args: argparse.Namespace) -> dict[str, Scenario]:
     """All rounds; returns the scenarios by name."""
     out = {name: Scenario(name) for name in (FLOOR, LIBRARY, LIBRARIES, PTT, WAKE, WAKE_AEC)}
     with PulseAudio() as pulse, tempfile.TemporaryDirectory() as tmp:
         assert pulse.mic is not None
-        Room(pulse.mic, 60)
+        room = Room(pulse.mic, 60)
         server = ServerThread(ServerOptions(port=0, speed=1.0, reply="ramp", reply_ms=500))
         floor = [sys.executable, str(BENCH / "floor_duplex.py")]
         commands = {
@@ -91,6 +114,8 @@ def run(args: argparse.Namespace) -> dict[str, Scenario]:
                 order = list(commands.items())
                 for name, cmd in order if r % 2 == 0 else order[::-1]:
                     out[name].samples.append(measure(cmd, pulse.env, server, args))
+            for line in false_wakes(server, room):
+                print(f"false wake: {line}", flush=True)
         finally:
             server.close()
     return out

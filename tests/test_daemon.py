@@ -180,7 +180,7 @@ async def test_no_frames_are_sent_while_muted(
         daemon_config(server.url, "always_on", "button.long_press_ms=300"), gpio_double
     ) as (daemon, led):
         await wait_until(lambda: daemon.machine.state is State.LISTENING, what="listening")
-        await wait_until(lambda: daemon.stats["appends"] > 10, what="streaming")
+        await wait_until(lambda: daemon.link.stats["appends"] > 10, what="streaming")
         gpio_double.press(BUTTON)
         await wait_until(lambda: daemon.machine.state is State.MUTED, what="muted")
         gpio_double.release(BUTTON)

@@ -196,7 +196,7 @@ async def test_reconnects_after_the_server_went_away(
                 again.sessions = served.server.sessions
             async with again:
                 await wait_until(lambda: daemon.machine.state is State.LISTENING
-                                 and daemon.session_id is not None, 15, what="reconnected")
+                                 and daemon.link.session_id is not None, 15, what="reconnected")
                 if isinstance(again, GeminiServer):
                     if remembers:
                         assert again.connections[0].resumed
@@ -259,7 +259,9 @@ async def test_gemini_renews_an_aging_connection_while_quiet(
     async with serve("gemini") as served, running(
         served.config("push_to_talk", "gemini.reconnect_after_s=1"), gpio_double
     ) as (daemon, led):
-        await wait_until(lambda: served.connections >= 2, 10, what="renewed")
+        # the record exists from the handshake on; the setup arrives a frame later
+        await wait_until(lambda: served.connections >= 2
+                         and served.server.connections[1].setup is not None, 10, what="renewed")
         assert served.server.connections[1].resumed
         assert daemon.machine.state is State.IDLE and "offline" not in led.states
 

@@ -71,7 +71,7 @@ def messages(logs: pytest.LogCaptureFixture, logger: str = "pivox.daemon") -> li
 
 def assert_reconnects_within_backoff(logs: pytest.LogCaptureFixture) -> None:
     """Every `offline ... reconnecting in X s` is followed by a connect within X + slack."""
-    records = [r for r in logs.records if r.name == "pivox.daemon"]
+    records = [r for r in logs.records if r.name == "pivox.link"]
     offline = [i for i, r in enumerate(records) if r.getMessage().startswith("offline:")]
     assert offline, "the daemon never went offline"
     for i in offline:
@@ -108,7 +108,7 @@ async def fault_next_link(daemon: Daemon, server: RealtimeServer, spec: str) -> 
     links = len(server.connections) + 1
     await idle_on(daemon, server, links)
     server.inject(parse_fault(spec))
-    daemon._reconnect.set()  # as a config reload does
+    daemon.link.reconnect()  # as a config reload does
     # >=: a link that fails at once may already have been replaced by the time we look
     await wait_until(lambda: len(server.connections) > links, what="the faulty link")
 
@@ -183,7 +183,7 @@ async def test_close_1008_is_auth_error_retried_slowly(
             await idle_on(daemon, server, 2)
             assert server.handshakes == 2
             assert led.states[-1] == "idle"
-    assert any("auth error" in m and "1008" in m for m in messages(logs))
+    assert any("auth error" in m and "1008" in m for m in messages(logs, "pivox.link"))
 
 
 async def test_a_stall_with_a_live_link_is_not_a_disconnect(
@@ -198,7 +198,7 @@ async def test_a_stall_with_a_live_link_is_not_a_disconnect(
         await fault_next_link(daemon, server, "stall:60:after=2")
         await idle_on(daemon, server, 2)
         await asyncio.sleep(3.0)
-        assert len(server.connections) == 2 and daemon.conn is not None
+        assert len(server.connections) == 2 and daemon.link.conn is not None
         assert daemon.machine.state is State.IDLE and led.states[-1] == "idle"
 
 
@@ -259,7 +259,7 @@ async def test_bad_input_mid_reply_is_skipped_and_the_reply_plays_in_full(
         assert any(t.startswith("fault:") for t in server.connections[0].sent)
         assert heard == pytest.approx(800, abs=1) and missing == 0
         assert tail_states(led, 5) == TURN_STATES
-        assert len(server.connections) == 1 and daemon.conn is not None
+        assert len(server.connections) == 1 and daemon.link.conn is not None
     if logged is not None:
         assert any(logged in m for m in messages(logs)), messages(logs)
     else:
@@ -278,7 +278,8 @@ async def test_frame_over_the_link_limit_reconnects(
         await fault_next_link(daemon, server, f"oversized:{MAX_FRAME_BYTES + 1}:after=2")
         await idle_on(daemon, server, 3)
         assert "offline" in led.states
-    assert any("offline: connection dropped: closed with 1009" in m for m in messages(logs))
+    assert any("offline: connection dropped: closed with 1009" in m
+               for m in messages(logs, "pivox.link"))
     assert_reconnects_within_backoff(logs)
 
 
@@ -389,7 +390,7 @@ async def test_audio_device_lost_is_audio_error_then_recovers(
             await wait_until(lambda: daemon.machine.state is State.AUDIO_ERROR, 20,
                              "audio error")
             assert led.states[-1] == "audio_error"
-            assert daemon.conn is not None  # the link is kept meanwhile
+            assert daemon.link.conn is not None  # the link is kept meanwhile
             await asyncio.sleep(3.0)  # reopening fails meanwhile, with backoff
             own.pactl("load-module", module, *arguments.split())
             own.pactl(set_default, name)
@@ -419,7 +420,7 @@ async def test_audio_input_errors_are_audio_error_then_recover(
         await asyncio.sleep(AUDIO_GRACE_S)  # past the grace a fresh stream gets
         broken["on"] = True
         await wait_until(lambda: daemon.machine.state is State.AUDIO_ERROR, 10, "audio error")
-        assert led.states[-1] == "audio_error" and daemon.conn is not None
+        assert led.states[-1] == "audio_error" and daemon.link.conn is not None
         await asyncio.sleep(2.5)  # reopening is refused meanwhile, with backoff
         broken["on"] = False
         await wait_until(lambda: daemon.machine.state is State.IDLE, 40, "recovered")
@@ -463,10 +464,10 @@ async def test_memory_does_not_grow_over_repeated_faults(
             daemon_config(f"{server.url}?{faults}", "push_to_talk", "server.reconnect_max_s=1"),
             gpio_double,
         ) as (daemon, _led):
-            await wait_until(lambda: daemon.stats["connects"] >= 5, 30, "warm-up links")
+            await wait_until(lambda: daemon.link.stats["connects"] >= 5, 30, "warm-up links")
             gc.collect()
             before = daemon_bytes(tracemalloc.take_snapshot())
-            await wait_until(lambda: daemon.stats["connects"] >= 25, 60, "20 more links")
+            await wait_until(lambda: daemon.link.stats["connects"] >= 25, 60, "20 more links")
             gc.collect()
             after = daemon_bytes(tracemalloc.take_snapshot())
             assert daemon.stats["bad_events"] >= 2 * 20  # malformed and bad_base64 each link

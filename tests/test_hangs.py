@@ -56,7 +56,7 @@ async def test_a_wedged_speaker_is_abandoned_and_the_loop_keeps_going(
             wedge.set()
             await wait_until(lambda: daemon.machine.state is State.AUDIO_ERROR, 10, "audio error")
             await wait_until(lambda: "close" in WedgedSpeaker.inside, 5, "the close stuck")
-            assert led.states[-1] == "audio_error" and daemon.conn is not None
+            assert led.states[-1] == "audio_error" and daemon.link.conn is not None
             # the loop runs on while the close is stuck: the retry opens a new speaker
             # (which wedges too), and the LED blinks
             before = len(gpio_double.calls)
@@ -136,7 +136,7 @@ async def test_a_suspended_sink_is_audio_error_then_recovers(
             own.pactl("suspend-sink", SINK, "1")
             await wait_until(lambda: daemon.machine.state is State.AUDIO_ERROR, 20,
                              "audio error")
-            assert led.states[-1] == "audio_error" and daemon.conn is not None
+            assert led.states[-1] == "audio_error" and daemon.link.conn is not None
             await asyncio.sleep(2.0)
             own.pactl("suspend-sink", SINK, "0")
             await wait_until(lambda: daemon.machine.state is State.IDLE, 40, "recovered")

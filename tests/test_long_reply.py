@@ -39,7 +39,7 @@ async def test_a_reply_sent_at_socket_speed_plays_whole_on_one_link(
         # the end was heard; a loaded machine's monitor recording drops a few steps now and
         # then (0-128 of the 24 000 here, the old code as much), the daemon none
         assert heard == pytest.approx(REPLY_MS, abs=1) and missing < REPLY_MS * 3 // 100
-        assert len(server.connections) == 1 and daemon.conn is not None
+        assert len(server.connections) == 1 and daemon.link.conn is not None
         assert daemon.playback.pending == 0 and daemon.playback.dropped == 0
     assert not any(m.startswith("offline") for m in messages(logs)), messages(logs)
 

@@ -56,7 +56,8 @@ async def test_a_press_sends_the_pre_roll_first(
         daemon_config(server.url, "push_to_talk", "audio.preroll_ms=300"), gpio_double
     ) as (daemon, _led):
         await wait_until(lambda: daemon.machine.state is State.IDLE, what="idle")
-        await asyncio.sleep(0.5)  # more than 300 ms of mic audio heard before the press
+        preroll_ms = daemon.config.audio.preroll_ms
+        await asyncio.sleep(preroll_ms / 1000 + 0.2)  # more mic audio than the pre-roll holds
         gpio_double.press(BUTTON)
         await wait_until(lambda: any(isinstance(e, InputAudioAppend) for e in received(server)),
                          what="first append")
@@ -65,7 +66,7 @@ async def test_a_press_sends_the_pre_roll_first(
         first = [type(e) for e in events].index(InputAudioClear)
         pre_roll = events[first + 1]
         assert isinstance(pre_roll, InputAudioAppend)
-        assert len(pre_roll.audio) == 300 * BYTES_PER_MS
+        assert len(pre_roll.audio) == preroll_ms * BYTES_PER_MS
 
 
 # --------------------------------------------------------------------------- Playback (pure)

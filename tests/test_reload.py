@@ -152,8 +152,9 @@ async def test_sighup_switches_the_provider_and_applies_gemini_settings(
         await wait_until(lambda: daemon.machine.state is State.LISTENING, what="listening")
         write_gemini(gemini.url, "Kore")
         os.kill(os.getpid(), signal.SIGHUP)
-        await wait_until(lambda: len(gemini.connections) == 1 and daemon.session_id is not None,
-                         what="on gemini")
+        await wait_until(
+            lambda: len(gemini.connections) == 1 and daemon.link.session_id is not None,
+            what="on gemini")
         write_gemini(gemini.url, "Puck")
         os.kill(os.getpid(), signal.SIGHUP)
         await wait_until(lambda: len(gemini.connections) == 2

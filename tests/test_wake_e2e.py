@@ -111,7 +111,7 @@ async def test_a_minute_of_other_speech_sends_nothing(
         await wait_until(lambda: daemon.machine.state is State.IDLE, what="idle")
         mic.play(speech)
         await wait_until(lambda: not mic.pending, OTHER_SPEECH_S + 30, what="speech played")
-        assert appended(server) == [] and daemon.stats["appends"] == 0
+        assert appended(server) == [] and daemon.link.stats["appends"] == 0
         assert daemon.machine.state is State.IDLE
         mic.play(wake_then("what time is it").pcm + silence(800))
         await wait_until(lambda: daemon.stats["turns"] == 1, 15, what="the wake word works")
@@ -169,7 +169,7 @@ async def test_muted_the_wake_word_sends_nothing(
         mic.play(wake_then("what time is it").pcm + silence(800))
         await wait_until(lambda: not mic.pending, 10, what="played")
         assert daemon.machine.state is State.MUTED
-        assert appended(server) == [] and daemon.stats["appends"] == 0
+        assert appended(server) == [] and daemon.link.stats["appends"] == 0
 
 
 async def test_server_ending_an_idle_session_reconnects_quietly(
@@ -181,7 +181,7 @@ async def test_server_ending_an_idle_session_reconnects_quietly(
         with caplog.at_level(logging.INFO, logger="pivox"):
             async with running(wake_config(server.url), gpio_double) as (daemon, led):
                 await wait_until(lambda: len(server.connections) == 2
-                                 and daemon.machine.state is State.IDLE and daemon.conn
+                                 and daemon.machine.state is State.IDLE and daemon.link.conn
                                  is not None, what="reconnected")
                 mic.play(wake_then("what time is it").pcm + silence(800))
                 await wait_until(lambda: daemon.stats["turns"] == 1, 15, what="a turn")

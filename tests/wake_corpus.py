@@ -24,6 +24,7 @@ __all__ = [
     "WAKE_VOICES",
     "Utterance",
     "other_speech",
+    "other_speech_parts",
     "say",
     "silence",
     "voiced",
@@ -101,18 +102,27 @@ def say(text: str, voice: str = "en-us", words_per_minute: int = 150) -> bytes:
 def other_speech(seconds: float, gap_ms: int = 300) -> bytes:
     """At least `seconds` of speech without the wake word: sentences and near-misses in
     turn, cycling through voices and speeds, `gap_ms` of silence between utterances."""
+    return other_speech_parts(seconds, gap_ms)[0]
+
+
+def other_speech_parts(seconds: float, gap_ms: int = 300,
+                       ) -> tuple[bytes, list[tuple[int, str, str, int]]]:
+    """`other_speech` and what is said where: (byte offset, text, voice, words per minute)."""
     texts = itertools.cycle(itertools.chain.from_iterable(
         zip(SENTENCES, itertools.cycle(NEAR_MISSES), strict=False)))
     voices = itertools.cycle(VOICES)
     speeds = itertools.cycle((130, 150, 175, 160))
     wanted = int(2 * SAMPLE_RATE * seconds)
     parts: list[bytes] = []
+    said: list[tuple[int, str, str, int]] = []
     total = 0
     while total < wanted:
-        part = say(next(texts), next(voices), next(speeds)) + silence(gap_ms)
+        text, voice, wpm = next(texts), next(voices), next(speeds)
+        part = say(text, voice, wpm) + silence(gap_ms)
+        said.append((total, text, voice, wpm))
         parts.append(part)
         total += len(part)
-    return b"".join(parts)
+    return b"".join(parts), said
 
 
 def voiced(pcm: bytes, threshold: int = 300) -> tuple[int, int]:

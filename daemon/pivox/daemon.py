@@ -1,6 +1,6 @@
 """The composition root: builds the parts from `Config` and routes events and actions.
 
-The asyncio loop owns the WebSocket, the state machine and every send. PortAudio's
+The asyncio loop owns the link (`pivox.link`), the state machine and every send. PortAudio's
 threads touch only `AudioRing` (the speaker) and `loop.call_soon_threadsafe` (the mic);
 GPIO edges arrive the same way. Every decision is made by the pure core
 (`machine`, `gestures`, `protocol`, `ring`, `turns`); this module wires it to the edges.
@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pivox import machine as m
-from pivox.backoff import Backoff
 from pivox.capture import Capture
 from pivox.config import Config, load_config
 from pivox.devices import AudioDevices, OpenMicrophone, OpenSpeaker, open_canceller
@@ -27,7 +26,6 @@ from pivox.errors import AuthError, ConfigError, DeviceError, ProtocolError
 from pivox.events import (
     AudioDelta,
     AudioDone,
-    ClientEvent,
     Error,
     FunctionCallDone,
     FunctionCallOutput,
@@ -42,10 +40,7 @@ from pivox.events import (
     ResponseCreated,
     ResponseDone,
     ServerEvent,
-    ServerVad,
-    SessionConfig,
     SessionCreated,
-    SessionUpdate,
     SpeechStarted,
     SpeechStopped,
     TranscriptDone,
@@ -53,18 +48,17 @@ from pivox.events import (
 )
 from pivox.gestures import ButtonGestures
 from pivox.led import DEFAULT_PATTERNS, LedPattern, parse_pattern
+from pivox.link import Link, endpoint
 from pivox.logsafe import shown
 from pivox.memory import pin_mmap_threshold
 from pivox.playback import Playback
 from pivox.preroll import PreRoll
 from pivox.protocol.fastpath import decode_audio, decode_into_ring
-from pivox.protocol.gemini import LinkState
-from pivox.protocol.provider import Wire, new_wire
+from pivox.protocol.provider import Wire
 from pivox.ring import AudioRing
 from pivox.secrets import ApiKey, load_api_key
-from pivox.session import Connection, Endpoint, closed_by_auth, describe_close, ended_by_server
 from pivox.systemd import Notifier
-from pivox.tools import call_tool, declared_tools
+from pivox.tools import call_tool
 from pivox.turns import TurnTracker
 from pivox.wake import earcon, wake_gate
 
@@ -76,15 +70,6 @@ TICK_S = 0.02
 SPEAKING_TICK_S = 0.05
 IDLE_TICK_S = 0.1
 ANIMATED = ("blink", "pulse")
-STABLE_SESSION_S = 10.0
-RENEW_GRACE_S = 60.0
-"""How long an aging connection waits for a quiet moment before it is renewed anyway."""
-OUTBOX_LIMIT = 250
-"""Events (5 s of mic frames) that may wait for a slow link; past it new mic frames are dropped
-(control events never are)."""
-LINK_CLOSE_S = 1.0
-"""Time the closing handshake gets; stop closes the link and the devices side by side, so the
-process is gone within 2 s of SIGTERM (`pivox.cli` exits hard past STOP_DEADLINE_S)."""
 
 
 class Indicator(Protocol):
@@ -103,42 +88,6 @@ class Hardware:
     open_speaker: OpenSpeaker
     open_button: Callable[[Config, Callable[[bool, float], None]], Any] | None
     open_led: Callable[[Config], Indicator] | None
-
-
-def session_config(config: Config) -> SessionConfig:
-    """The `session.update` pivox asks for, from the config."""
-    s = config.session
-    vad = None
-    if s.mode != "push_to_talk":
-        vad = ServerVad(
-            threshold=s.vad_threshold,
-            prefix_padding_ms=s.vad_prefix_padding_ms,
-            silence_duration_ms=s.vad_silence_duration_ms,
-        )
-    return SessionConfig(
-        instructions=s.instructions,
-        voice=config.gemini.voice if config.server.provider == "gemini" else s.voice,
-        turn_detection=vad,
-        transcription_model=s.transcription_model or None,
-        tools=declared_tools(tuple(s.tools)),
-    )
-
-
-def endpoint(config: Config, api_key: ApiKey | None) -> Endpoint:
-    """Where to connect, from the config and the key (`[gemini]` when it is the provider)."""
-    s, g = config.server, config.gemini
-    gemini = s.provider == "gemini"
-    return Endpoint(
-        url=g.url if gemini else s.url,
-        model=g.model if gemini else s.model,
-        dialect=s.dialect,
-        auth_style=g.auth_style if gemini else s.auth_style,
-        api_key=api_key,
-        ping_interval_s=s.ping_interval_s,
-        ping_timeout_s=s.ping_timeout_s,
-        connect_timeout_s=s.connect_timeout_s,
-        provider=s.provider,
-    )
 
 
 def new_machine(config: Config) -> m.DeviceMachine:
@@ -191,15 +140,9 @@ class Daemon:
         )
         self.button: Any = None
         self.led: Indicator | None = None
-        self.conn: Connection | None = None
-        self.session_id: str | None = None
-        self.stats = {
-            "connects": 0, "appends": 0, "dropped_frames": 0, "bad_events": 0, "turns": 0
-        }
-        self._outbox: deque[ClientEvent] = deque()
-        self._outbox_ready = asyncio.Event()
+        self.link = Link(self, self.notifier, clock)
+        self.stats = {"bad_events": 0, "turns": 0}
         self._stop = asyncio.Event()
-        self._reconnect = asyncio.Event()
         self._active_response: str | None = None
         self._playing_response: str | None = None
         self._cancelled: deque[str] = deque(maxlen=32)
@@ -210,13 +153,6 @@ class Daemon:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._on_stop = on_stop
         self._silencing: set[asyncio.Task[None]] = set()
-        self.link_state = LinkState()
-        """What outlives a connection to Gemini: the session's resumption handle, the ids."""
-        self._connected_at = 0.0
-        self._session_started = False
-        self._renew_by: float | None = None
-        """When set, reconnect (resuming the session) at the first quiet moment, at the
-        latest at this time: the server said goAway, or the connection is getting old."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -232,7 +168,7 @@ class Daemon:
         log.info("pivox running in %s mode", self.config.session.mode,
                  extra={"PIVOX_STATE": self.machine.state.value})
         tasks = [
-            asyncio.create_task(self._connection_loop(), name="connection"),
+            asyncio.create_task(self.link.run(), name="link"),
             asyncio.create_task(self._tick_loop(), name="tick"),
         ]
         await self._stop.wait()
@@ -251,7 +187,7 @@ class Daemon:
         return 0
 
     def stop(self) -> None:
-        """Ask run() to finish: the link and the devices close within about LINK_CLOSE_S."""
+        """Ask run() to finish: the link and the devices close within about a second."""
         if not self._stop.is_set() and self._on_stop is not None:
             self._on_stop()
         self._stop.set()
@@ -286,8 +222,7 @@ class Daemon:
             key_changed = True
         if (old.server, old.gemini, old.session) != (new.server, new.gemini, new.session) or (
                 key_changed):
-            self.link_state.handle = None  # a new configuration is a new session, not resumed
-            self._reconnect.set()
+            self.link.reconnect(resume=False)  # a new configuration is a new session
         if (old.audio, old.session.mode, old.session.wake_word) != (
                 new.audio, new.session.mode, new.session.wake_word):
             self.capture = self._capture()
@@ -350,18 +285,18 @@ class Daemon:
 
     def _act(self, action: Any) -> None:
         if isinstance(action, m.ClearInput):
-            self._send(InputAudioClear())
+            self.link.send(InputAudioClear())
         elif isinstance(action, m.SendPreroll):
             pcm = self.capture.drain_preroll()
             if pcm:
-                self._send(InputAudioAppend(audio=pcm))
+                self.link.send(InputAudioAppend(audio=pcm))
         elif isinstance(action, m.PlayEarcon) and self.config.session.wake_earcon:
             self.playback.write(earcon(), "earcon", "earcon")
             self.playback.finish()  # the silence after it is no underrun
         elif isinstance(action, m.CommitInput):
             self.turns.start(self.clock(), self.ring.underruns)
-            self._send(InputAudioCommit())
-            self._send(ResponseCreate())
+            self.link.send(InputAudioCommit())
+            self.link.send(ResponseCreate())
         elif isinstance(action, m.Interrupt):
             self._barge_in()
         elif isinstance(action, m.RunAction):
@@ -369,8 +304,8 @@ class Daemon:
 
     def _run_action(self, name: str) -> None:
         if name == "repeat":
-            self._send(UserText(text="Please repeat your last answer."))
-            self._send(ResponseCreate())
+            self.link.send(UserText(text="Please repeat your last answer."))
+            self.link.send(ResponseCreate())
         elif name != "none":
             log.debug("double-tap action %s is handled by the state machine", name)
 
@@ -386,8 +321,8 @@ class Daemon:
         return f"{state.value.replace('_', ' ')}, connected to {host}"
 
     def _fields(self, **fields: Any) -> dict[str, Any]:
-        if self.session_id:
-            fields.setdefault("SESSION_ID", self.session_id)
+        if self.link.session_id:
+            fields.setdefault("SESSION_ID", self.link.session_id)
         if self.turns.current is not None:
             fields.setdefault("TURN_ID", self.turns.current.turn_id)
         return fields
@@ -416,10 +351,10 @@ class Daemon:
         """One mic frame and its far-end reference, on the loop: through the capture pipeline."""
         if self.machine.state is m.State.MUTED:
             return
-        streaming = self.machine.streaming and self.conn is not None
+        streaming = self.machine.streaming and self.link.up
         captured = self.capture.feed(mic, far, streaming=streaming)
         if captured.append is not None:
-            self._send(InputAudioAppend(audio=captured.append))
+            self.link.send(InputAudioAppend(audio=captured.append))
         if captured.woke:  # after the frame went into the pre-roll the turn starts with
             self._feed(m.WakeWordDetected())
 
@@ -446,7 +381,7 @@ class Daemon:
             if (self.machine.mode == "wake_word" and self.machine.state is m.State.LISTENING
                     and now >= self.machine.listen_until):
                 self._feed(m.ListenTimeout())
-            self._check_renewal(now)
+            self.link.check_renewal(now)
             if self.led is not None:
                 self.led.tick(now)
             self.audio.check(now, self.config)
@@ -465,25 +400,6 @@ class Daemon:
             if self.machine.state is not m.State.SPEAKING:
                 self._finish_turn()
 
-    def _check_renewal(self, now: float) -> None:
-        """Renew an aging or goAway'd Gemini connection while nothing is being said: the new
-        one resumes the session by its handle, and the device does not leave its state."""
-        if self.conn is None or self.config.server.provider != "gemini":
-            return
-        limit = self.config.gemini.reconnect_after_s
-        if self._renew_by is None and limit and now - self._connected_at >= limit:
-            self._renew_by = now + RENEW_GRACE_S
-        if self._renew_by is None:
-            return
-        state = self.machine.state
-        quiet = state in (m.State.IDLE, m.State.MUTED) or (
-            state is m.State.LISTENING and self.machine.mode == "always_on")
-        if quiet or now >= self._renew_by:
-            log.info("renewing the connection, resuming the session",
-                     extra=self._fields(PIVOX_EVENT="renew"))
-            self._renew_by = None
-            self._reconnect.set()
-
     def _check_reply_timeout(self, now: float) -> None:
         """THINKING with no word from the server for too long: give the reply up."""
         timeout = self.config.session.response_timeout_s
@@ -494,7 +410,7 @@ class Daemon:
                     extra=self._fields(RESPONSE_ID=response_id, PIVOX_EVENT="reply_timeout"))
         if response_id is not None:
             self._cancelled.append(response_id)
-            self._send(ResponseCancel(response_id=response_id))
+            self.link.send(ResponseCancel(response_id=response_id))
         self._active_response = None
         self._tool_followup = False
         self.turns.finish()
@@ -528,119 +444,27 @@ class Daemon:
             self.notifier.watchdog_ping()
             self._last_ping = now
 
-    # ------------------------------------------------------------------ network
+    # ------------------------------------------------------------------ link
 
-    def _send(self, event: ClientEvent) -> None:
-        """Queue a client event; only mic frames are dropped when the link falls behind."""
-        if self.conn is None:
-            return
-        if isinstance(event, InputAudioAppend):
-            self.stats["appends"] += 1
-            if len(self._outbox) >= OUTBOX_LIMIT:
-                self.stats["dropped_frames"] += 1
-                return
-        self._outbox.append(event)
-        self._outbox_ready.set()
-
-    async def _sender(self, conn: Connection) -> None:
-        while True:
-            await self._outbox_ready.wait()
-            self._outbox_ready.clear()
-            while self._outbox:
-                await conn.send(self._outbox.popleft())
-
-    async def _connection_loop(self) -> None:
-        backoff = Backoff(cap=self.config.server.reconnect_max_s)
-        while True:
-            ep = endpoint(self.config, self.api_key)
-            wire = new_wire(ep.provider, dialect=ep.dialect, model=ep.model,
-                            state=self.link_state)
-            try:
-                conn = await Connection.open(ep, wire)
-            except AuthError as exc:
-                await self._auth_failed(str(exc))
-                continue
-            except Exception as exc:  # any failure to connect is retried with backoff
-                await self._offline(backoff, describe_close(exc))
-                continue
-            started = self.clock()
-            reason = await self._serve(conn, ep)
-            if self.clock() - started >= STABLE_SESSION_S:
-                backoff.reset()
-            if isinstance(reason, AuthError):
-                await self._auth_failed(str(reason))
-            elif reason is not None and not self._ended_quietly(reason, backoff):
-                await self._offline(backoff, describe_close(reason))
-
-    def _ended_quietly(self, reason: BaseException, backoff: Backoff) -> bool:
-        """The server closed normally while the device sat idle with nothing sent (wake-word
-        mode): reconnect at once, no OFFLINE, an info line. Only the first time in a row: a
-        server that keeps closing gets the backoff and the warnings."""
-        if not (ended_by_server(reason) and self.machine.state is m.State.IDLE
-                and self.config.session.mode == "wake_word" and backoff.attempt == 0):
-            return False
-        backoff.next_delay()  # counted, not waited
-        log.info("%s while idle; reconnecting", describe_close(reason),
-                 extra={"PIVOX_EVENT": "session_ended"})
-        return True
-
-    async def _serve(self, conn: Connection, ep: Endpoint) -> BaseException | None:
-        """Run one session; returns why it ended (None: a reload asked to reconnect)."""
-        self.conn = conn
-        self.stats["connects"] += 1
-        self._outbox.clear()
-        self._reconnect.clear()
-        self._connected_at, self._session_started, self._renew_by = self.clock(), False, None
-        log.info("connected to %s (%s)", ep.host,
-                 "gemini" if ep.provider == "gemini" else ep.dialect,
-                 extra={"PIVOX_EVENT": "connected"})
-        self._send(SessionUpdate(session=session_config(self.config)))
+    def link_up(self) -> None:
+        """Link: the session is open."""
         self._feed(m.Connected())
-        tasks = {
-            asyncio.create_task(self._receiver(conn), name="receiver"),
-            asyncio.create_task(self._sender(conn), name="sender"),
-            asyncio.create_task(self._reconnect.wait(), name="reconnect"),
-        }
-        result: BaseException | None = None
-        try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            task = done.pop()
-            exc = None if task.cancelled() else task.exception()
-            if exc is not None and closed_by_auth(exc):
-                result = AuthError(describe_close(exc))
-            else:
-                result = exc
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            self.conn = None
-            self._outbox.clear()
-            self.session_id = None
-            if not self._session_started:  # a handle the server would not resume: drop it
-                self.link_state.handle = None
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(conn.close(), LINK_CLOSE_S)
-        return result
 
-    async def _offline(self, backoff: Backoff, reason: str) -> None:
-        delay = backoff.next_delay()
+    def link_down(self, *, auth: bool) -> None:
+        """Link: the session is gone (`auth`: the server refused the key)."""
         self._drop_playback()
-        self._feed(m.Disconnected())
-        log.warning("offline: %s; reconnecting in %.1f s (attempt %d)", reason, delay,
-                    backoff.attempt, extra={"PIVOX_EVENT": "offline"})
-        self.notifier.status(f"reconnecting in {delay:.0f} s (attempt {backoff.attempt}): "
-                             f"{reason}")
-        await asyncio.sleep(delay)
+        self._feed(m.AuthFailed() if auth else m.Disconnected())
 
-    async def _auth_failed(self, reason: str) -> None:
-        delay = self.config.server.auth_retry_s
-        self._drop_playback()
-        self._feed(m.AuthFailed())
-        log.error("auth error: %s; check the API key; retrying in %.0f s", reason, delay,
-                  extra={"PIVOX_EVENT": "auth_error"})
-        self.notifier.status("auth error: check the API key")
-        await asyncio.sleep(delay)
+    def quiet(self) -> bool:
+        """Link: nothing is being said, so the connection may be renewed now."""
+        state = self.machine.state
+        return state in (m.State.IDLE, m.State.MUTED) or (
+            state is m.State.LISTENING and self.machine.mode == "always_on")
+
+    def idle_locally(self) -> bool:
+        """Link: idle in wake-word mode, nothing sent, so a session the server ends costs
+        nothing and is reopened quietly."""
+        return self.machine.state is m.State.IDLE and self.config.session.mode == "wake_word"
 
     def _drop_playback(self) -> None:
         """The link is gone: what is still queued belongs to a session that no longer exists."""
@@ -652,14 +476,9 @@ class Daemon:
 
     # ------------------------------------------------------------------ receive
 
-    async def _receiver(self, conn: Connection) -> None:
-        while True:
-            frame = await conn.recv()
-            self._waiting_since = self.clock()
-            await self._on_frame(frame, conn.wire)
-
-    async def _on_frame(self, frame: bytes, wire: Wire) -> None:
-        """Decode one frame: audio deltas by the fast path, anything else in full."""
+    async def on_frame(self, frame: bytes, wire: Wire) -> None:
+        """Link: decode one frame, audio deltas by the fast path, anything else in full."""
+        self._waiting_since = self.clock()
         chunk = wire.parse_audio(frame)
         if chunk is not None:
             response_id, item_id = chunk.response_id, chunk.item_id
@@ -695,9 +514,8 @@ class Daemon:
             if event.response_id not in self._cancelled:
                 await self._play(event.response_id, event.item_id, event.audio)
         elif isinstance(event, SessionCreated):
-            self._session_started = True
-            self.session_id = str(event.session.get("id") or "") or None
-            log.info("session %s created", self.session_id,
+            self.link.session_created(str(event.session.get("id") or "") or None)
+            log.info("session %s created", self.link.session_id,
                      extra=self._fields(PIVOX_EVENT="session_created"))
         elif isinstance(event, SpeechStarted):
             self._feed(m.SpeechStarted())
@@ -724,7 +542,7 @@ class Daemon:
             left_s = (event.time_left_ms or 0) / 1000
             log.info("server says goAway, %.1f s left; renewing at the first quiet moment",
                      left_s, extra=self._fields(PIVOX_EVENT="go_away"))
-            self._renew_by = self.clock() + left_s / 2
+            self.link.renew_within(left_s / 2)
 
     def _response_done(self, event: ResponseDone) -> None:
         if self._active_response == event.response_id:
@@ -738,7 +556,7 @@ class Daemon:
                                            PIVOX_EVENT="response_done"))
         if self._tool_followup:
             self._tool_followup = False
-            self._send(ResponseCreate())
+            self.link.send(ResponseCreate())
             if self.machine.state is m.State.THINKING:
                 return  # the spoken answer to the tool's result is still to come
         self._feed(m.ResponseFinished(response_id=event.response_id, status=event.status))
@@ -747,7 +565,7 @@ class Daemon:
         output = call_tool(self, tuple(self.config.session.tools), event.name, event.arguments)
         log.info("tool %s(%s) -> %s", event.name, event.arguments, output,
                  extra=self._fields(RESPONSE_ID=event.response_id, PIVOX_EVENT="tool_call"))
-        self._send(FunctionCallOutput(call_id=event.call_id, output=output))
+        self.link.send(FunctionCallOutput(call_id=event.call_id, output=output))
         self._tool_followup = True
 
     def _server_error(self, event: Error) -> None:
@@ -784,7 +602,7 @@ class Daemon:
         if response_id is None:
             return
         self._cancelled.append(response_id)
-        self._send(ResponseCancel(response_id=response_id))
+        self.link.send(ResponseCancel(response_id=response_id))
         truncate = item_id if item_id is not None and playing == response_id else None
         self._playing_response = self._active_response = None
         self.turns.finish()
@@ -799,7 +617,7 @@ class Daemon:
         if item_id is None:
             return
         played_ms = max(0, self.ring.played(item_id) - unheard) // BYTES_PER_MS
-        self._send(ItemTruncate(item_id=item_id, content_index=0, audio_end_ms=played_ms))
+        self.link.send(ItemTruncate(item_id=item_id, content_index=0, audio_end_ms=played_ms))
         log.info("barge-in: cancelled %s after %d ms of %s", response_id, played_ms, item_id,
                  extra=self._fields(RESPONSE_ID=response_id, ITEM_ID=item_id,
                                     PIVOX_EVENT="barge_in"))
