@@ -151,7 +151,7 @@ def loopback_delay_ms(room: PulseAudio) -> float:
 @pytest.mark.parametrize("echo_db", [-6, 0])
 def test_check_measures_the_echo_delay_of_the_room(room: PulseAudio, echo_db: int) -> None:
     """`pivox check`'s echo self-test: delay within 10 ms of the loopback's, echo level
-    within 1 dB of the loopback's volume, and the canceller's ERLE."""
+    within 1 dB of the loopback's volume, and a verdict that the room will work."""
     room.set_echo_db(echo_db)
     report = measure_echo()
     delay = loopback_delay_ms(room)

@@ -128,3 +128,25 @@ def test_speaker_and_mic_threads() -> None:
     thread.join()
     it = iter(sent)
     assert got and all(any(f == s for s in it) for f in got)
+
+
+def test_pass_over_keeps_the_pairing_and_drops_the_late_bytes() -> None:
+    far = FarEnd(48_000, target_lag=1920)
+    sent = frames(4)
+    far.write(sent[0])
+    assert far.take(FRAME) == sent[0]
+    assert far.pass_over(FRAME) == bytes(FRAME)  # the speaker stalled: silence, position gone
+    far.write(sent[1])  # ... its late frame 1 is dropped
+    far.write(sent[2])
+    assert far.take(FRAME) == sent[2] and far.late == FRAME
+
+
+def test_reanchor_restarts_at_the_newest_byte_when_the_speaker_is_behind() -> None:
+    far = FarEnd(48_000, target_lag=1920)
+    for _ in range(5):
+        far.pass_over(FRAME)  # a sink that has not started pulling
+    sent = frames(2)
+    far.write(sent[0])  # behind: late
+    far.reanchor()
+    far.write(sent[1])
+    assert far.take(FRAME) == sent[1] and far.reanchored == 1

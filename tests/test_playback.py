@@ -53,7 +53,7 @@ async def test_a_press_sends_the_pre_roll_first(
     start_realtime_server: StartServer, gpio_double: GpioDouble, mic: Any,
 ) -> None:
     async with start_realtime_server() as server, running(
-        daemon_config(server.url, "push_to_talk"), gpio_double
+        daemon_config(server.url, "push_to_talk", "audio.preroll_ms=300"), gpio_double
     ) as (daemon, _led):
         await wait_until(lambda: daemon.machine.state is State.IDLE, what="idle")
         preroll_ms = daemon.config.audio.preroll_ms

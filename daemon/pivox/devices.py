@@ -7,10 +7,11 @@ On the loop each mic frame takes its reference from the FarEnd, in order; a fram
 reference the speaker has not written yet waits (PulseAudio may deliver the mic's burst
 before the speaker's), up to `FAR_WAIT_FRAMES`; past that, or at once when the speaker wrote
 nothing during the last `FAR_IDLE_FRAMES` mic frames (not started yet, reopening), the
-speaker counts as stalled and frames go on with silence as their reference until it writes
-again. Then `on_frame(mic, far)`. Everything else runs on the loop. Failures reach the owner
-through `on_failed(error)` / `on_recovered()`; the owner decides what the device state
-becomes.
+speaker counts as stalled and frames go on with silence as their reference, their positions
+given up (`FarEnd.pass_over`: the pairing stays put), until it writes again (still behind:
+the pairing restarts at its newest byte). Then `on_frame(mic, far)`. Everything else runs
+on the loop. Failures reach the owner through `on_failed(error)` / `on_recovered()`; the
+owner decides what the device state becomes.
 
 No device call that can block in PortAudio (start, close, the barge-in flush) runs on the
 loop: each goes through `pivox.devicecall.DeviceCalls`, on its own thread with a deadline.
@@ -315,6 +316,9 @@ class AudioDevices:
         idle = self._frames_since_write >= FAR_IDLE_FRAMES
         while waiting:
             far = self.far_end.take(len(waiting[0]))
+            if far is None and self._speaker_stalled and not idle:  # back, maybe behind
+                self.far_end.reanchor()
+                self._speaker_stalled = False
             if far is not None:
                 self._speaker_stalled = False
             elif self._speaker_stalled or idle or len(waiting) > FAR_WAIT_FRAMES:
@@ -323,7 +327,7 @@ class AudioDevices:
                     log.debug("speaker %d frames behind the mic: echo reference silent",
                               len(waiting), extra={"PIVOX_EVENT": "far_end_stall"})
                 self._speaker_stalled = True
-                far = bytes(len(waiting[0]))
+                far = self.far_end.pass_over(len(waiting[0]))
             else:
                 return
             self._on_frame(waiting.popleft(), far)

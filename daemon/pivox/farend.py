@@ -8,7 +8,10 @@ Single-producer / single-consumer, like `AudioRing`:
   dropped unheard;
 - the consumer is the loop: `take(n)` returns the reference for the next mic frame of `n`
   bytes, or None while the speaker has not written it yet (the caller holds the mic frame
-  and asks again; see `pivox.devices`).
+  and asks again; see `pivox.devices`); `pass_over(n)` gives up on a stalled speaker: zeros,
+  and the bytes it writes for those positions later are dropped (`late`), so the pairing
+  stays where it was; `reanchor()` restarts the pairing at the speaker's newest byte when
+  it is back but still behind.
 
 Pairing is by counters, not clocks: mic frame k meets reference bytes [k*n, (k+1)*n) plus a
 fixed offset, whatever the threads' timing (PulseAudio delivers both streams in bursts after
@@ -34,7 +37,7 @@ class FarEnd:
     """A bounded byte FIFO of reference PCM: `write` on the speaker side, `take` on the mic side."""
 
     __slots__ = ("_buf", "_capacity", "_lock", "_lowest", "_read", "_takes", "_target_lag",
-                 "_window", "_written", "skipped")
+                 "_window", "_written", "late", "reanchored", "skipped")
 
     def __init__(self, capacity: int, *, target_lag: int, window: int = 50) -> None:
         """Keep up to `capacity` bytes; skip down to `target_lag` when the level stays above it
@@ -53,6 +56,10 @@ class FarEnd:
         self._read = 0  # bytes ever taken or skipped (the consumer's counter)
         self.skipped = 0
         """Reference bytes dropped: to bring the level down to `target_lag`, or when full."""
+        self.late = 0
+        """Bytes written for positions `pass_over` had already given up on (dropped)."""
+        self.reanchored = 0
+        """Times the pairing restarted at the speaker's newest byte."""
 
     @property
     def written(self) -> int:
@@ -61,16 +68,21 @@ class FarEnd:
 
     @property
     def level(self) -> int:
-        """Bytes written and not yet taken."""
+        """Bytes written and not yet taken (negative: the speaker is that far behind)."""
         return self._written - self._read
 
     def write(self, pcm: bytes | bytearray | memoryview) -> None:
         """Producer: append `pcm`; when full, the oldest untaken bytes give way (skipped)."""
         src = memoryview(pcm).cast("B")
         cap = self._capacity
-        if len(src) > cap:
-            src = src[len(src) - cap :]
         with self._lock:
+            behind = max(0, min(len(src), self._read - self._written))
+            self.late += behind
+            self._written += behind
+            src = src[behind:]
+            if len(src) > cap:
+                self._written += len(src) - cap
+                src = src[len(src) - cap :]
             at = self._written % cap
             first = min(len(src), cap - at)
             self._buf[at : at + first] = src[:first]
@@ -85,6 +97,24 @@ class FarEnd:
         """Producer: take back the last `n` bytes written (never what was already taken)."""
         with self._lock:
             self._written -= max(0, min(n, self._written - self._read))
+
+    def pass_over(self, n: int) -> bytes:
+        """Consumer: silence for the next `n` bytes the stalled speaker has not written."""
+        with self._lock:
+            got = max(0, min(n, self._written - self._read))
+            at = self._read % self._capacity
+            first = min(got, self._capacity - at)
+            out = bytes(self._buf[at : at + first]) + bytes(self._buf[: got - first])
+            self._read += n
+            self._takes, self._lowest = 0, self._capacity
+        return out + bytes(n - got)
+
+    def reanchor(self) -> None:
+        """Consumer: restart the pairing at the speaker's newest byte (it is back, but behind)."""
+        with self._lock:
+            if self._read > self._written:
+                self._read = self._written
+                self.reanchored += 1
 
     def take(self, n: int) -> bytes | None:
         """Consumer: the next `n` bytes of reference, or None until the speaker wrote them."""
