@@ -10,7 +10,9 @@ Run: .venv/bin/python bench/aec.py [--rounds 3] [--window 10] [--warmup 5]   # a
    mic) with duplex traffic (bench/daemon_cpu.py's: a 400 ms tone every 5 s, 3.6 s ramp
    replies): `pivox run` always-on with audio.echo_cancellation true and false, and
    bench/floor_duplex.py with and without websocket, and with `--aec` (bare AEC3 in its
-   live mic callback, far end silent). The bare library also in a tight loop:
+   live mic callback, its far end the received replies, as pivox's). Each cost is the
+   median over rounds of (with - without) measured back to back in the same round, so
+   the machine's load drift between rounds cancels. The bare library also in a tight loop:
    pywebrtc-audio's AudioProcessor (AEC3, 10 ms blocks) on 50 frames per second of the
    same kind (tone + silence mic, ramp far end), timed in this process. Target: pivox's AEC
    cost (AEC on - AEC off) <= 1.2x the bare library's.
@@ -96,6 +98,12 @@ def bare_ms_per_s(frames_per_s: float, seconds: float = 10.0) -> float:
     return per_frame * frames_per_s * 1000
 
 
+def paired_ms(with_: Scenario, without: Scenario) -> float:
+    """Median over rounds of the CPU difference, each round's pair back to back, in ms per s."""
+    return statistics.median(a.cpu - b.cpu for a, b in zip(with_.samples, without.samples,
+                                                           strict=True)) * 10
+
+
 def cpu_rows(args: argparse.Namespace) -> list[str]:
     out = {name: Scenario(name) for name in (
         "floor: PyAudio duplex only", "floor: + websocket, duplex traffic",
@@ -104,11 +112,11 @@ def cpu_rows(args: argparse.Namespace) -> list[str]:
     with PulseAudio() as pulse, tempfile.TemporaryDirectory() as tmp:
         replies = ServerThread(ServerOptions(port=0, speed=1.0, reply="ramp", reply_ms=3600))
         configs = {}
-        for on in (True, False):
-            path = Path(tmp) / f"aec-{on}.toml"
+        for aec_on in (True, False):
+            path = Path(tmp) / f"aec-{aec_on}.toml"
             path.write_text(CONFIG.format(url=replies.url)
-                            + f"[audio]\necho_cancellation = {str(on).lower()}\n")
-            configs[on] = [str(PIVOX), "run", "--config", str(path)]
+                            + f"[audio]\necho_cancellation = {str(aec_on).lower()}\n")
+            configs[aec_on] = [str(PIVOX), "run", "--config", str(path)]
         update = SessionUpdate(session=session_config(load_config(None, [
             "session.mode=always_on"])))
         floor = [sys.executable, str(BENCH / "floor_duplex.py")]
@@ -135,9 +143,9 @@ def cpu_rows(args: argparse.Namespace) -> list[str]:
     bare = [bare_ms_per_s(50.0) for _ in range(args.rounds)]
     rows = [f"{s.name:<38} {s.median('cpu'):6.2f}  [{', '.join(f'{x.cpu:.2f}' for x in s.samples)}]"
             for s in out.values()]
-    added = (on.median("cpu") - off.median("cpu")) * 10  # % of a core -> ms per s
-    live = (out["floor: + websocket + bare AEC3"].median("cpu")
-            - out["floor: + websocket, duplex traffic"].median("cpu")) * 10
+    added = paired_ms(on, off)
+    live = paired_ms(out["floor: + websocket + bare AEC3"],
+                     out["floor: + websocket, duplex traffic"])
     rows.append(f"{'bare AudioProcessor, 50 frames/s':<38} {statistics.median(bare) / 10:6.2f}  "
                 f"[{', '.join(f'{b / 10:.2f}' for b in bare)}]")
     rows.append(f"pivox AEC cost (on - off): {added:.1f} ms CPU per s = "
@@ -145,7 +153,8 @@ def cpu_rows(args: argparse.Namespace) -> list[str]:
                 f"appends/s {rate:.1f}")
     floor_ws_cpu = out["floor: + websocket, duplex traffic"].median("cpu")
     rows.append(f"pivox AEC on vs floor with websocket: {on.median('cpu') / floor_ws_cpu:.2f}x")
-    rows.append(f"bare AEC3 in the floor's live callback (far end silent): {live:.1f} ms per s;"
+    rows.append(f"bare AEC3 in the floor's live callback (far end: the replies): {live:.1f} ms "
+                f"per s;"
                 f" pivox's AEC cost {added / live:.2f}x that" if live > 0 else
                 "bare AEC3 in the floor's callback: below this machine's noise")
     return rows

@@ -10,8 +10,10 @@ frames are dropped. With --url each mic frame goes to the server as an
 (written round and round, like pivox's ring). `--session` is a frame sent first (pivox's
 `session.update`, so the server runs the same VAD). The bare libraries pivox wraps, called
 in the mic callback on every frame as their docs show, no pivox code (the floors
-bench/wake_cpu.py sets pivox beside): with --aec WebRTC AEC3 (pywebrtc-audio, 10 ms blocks,
-the far end is the silence the speaker plays), then with --wake soxr 24 -> 16 kHz and
+bench/wake_cpu.py sets pivox beside): with --aec WebRTC AEC3 (pywebrtc-audio, 10 ms blocks;
+the far end is the received reply audio, one mic frame's worth per mic frame in arrival
+order, zeros while none is queued: the same content pivox's speaker hands its canceller,
+though this speaker plays silence), then with --wake soxr 24 -> 16 kHz and
 pymicro-wakeword's features and model. Runs until SIGTERM or SIGINT.
 """
 
@@ -22,6 +24,7 @@ import asyncio
 import base64
 import os
 import signal
+from collections import deque
 from collections.abc import Callable
 
 import orjson
@@ -34,10 +37,13 @@ RING_BYTES = RATE * 2 * 10
 DELTA_TYPES = ("response.output_audio.delta", "response.audio.delta")  # GA, beta
 
 
-async def stream(ws: ClientConnection, frames: asyncio.Queue[bytes]) -> None:
-    """Send mic frames as appends and keep the received audio, until cancelled."""
+async def stream(ws: ClientConnection, frames: asyncio.Queue[bytes],
+                 far: deque[bytes] | None = None) -> None:
+    """Send mic frames as appends and keep the received audio, until cancelled; with `far`,
+    also queue the received audio there in whole mic frames (the echo reference)."""
     ring = bytearray(RING_BYTES)
     head = 0
+    pending = bytearray()
 
     async def send() -> None:
         while True:
@@ -54,12 +60,19 @@ async def stream(ws: ClientConnection, frames: asyncio.Queue[bytes]) -> None:
                 end = min(head + len(pcm), RING_BYTES)
                 ring[head:end] = pcm[: end - head]
                 head = end % RING_BYTES
+                if far is not None:
+                    pending += pcm
+                    while len(pending) >= FRAMES * 2:
+                        far.append(bytes(pending[: FRAMES * 2]))
+                        del pending[: FRAMES * 2]
     finally:
         sender.cancel()
 
 
-def bare_libraries(aec: bool, wake: str | None) -> Callable[[bytes], None] | None:
-    """The libraries pivox's echo canceller and detector wrap, on one mic frame."""
+def bare_libraries(aec: bool, wake: str | None,
+                   far_frames: deque[bytes]) -> Callable[[bytes], None] | None:
+    """The libraries pivox's echo canceller and detector wrap, on one mic frame (the echo
+    reference: the next frame of `far_frames`, zeros when it is empty)."""
     if not aec and wake is None:
         return None
     import numpy as np
@@ -70,7 +83,7 @@ def bare_libraries(aec: bool, wake: str | None) -> Callable[[bytes], None] | Non
     block = RATE // 100
     apm = pywebrtc_audio.AudioProcessor(sample_rate=RATE, echo_cancellation=True,
                                         noise_suppression=False) if aec else None
-    far = np.zeros(block, np.int16)
+    silence = np.zeros(FRAMES, np.int16)
     resampler = soxr.ResampleStream(RATE, 16000, 1, dtype="int16")
     features = MicroWakeWordFeatures()
     detector = MicroWakeWord.from_builtin(Model(wake)) if wake else None
@@ -78,7 +91,8 @@ def bare_libraries(aec: bool, wake: str | None) -> Callable[[bytes], None] | Non
     def process(frame: bytes) -> None:
         pcm = np.frombuffer(frame, np.int16)
         if apm is not None:
-            pcm = np.concatenate([apm.process(pcm[at:at + block], far)
+            far = np.frombuffer(far_frames.popleft(), np.int16) if far_frames else silence
+            pcm = np.concatenate([apm.process(pcm[at:at + block], far[at:at + block])
                                   for at in range(0, len(pcm), block)])
         if detector is not None:
             for f in features.process_streaming(resampler.resample_chunk(pcm).tobytes()):
@@ -95,7 +109,8 @@ async def run(url: str | None, session: str | None, aec: bool, wake: str | None)
         loop.add_signal_handler(sig, stop.set)
     frames: asyncio.Queue[bytes] = asyncio.Queue()
     silence = bytes(FRAMES * 2)
-    detect = bare_libraries(aec, wake)
+    far_frames: deque[bytes] = deque(maxlen=RING_BYTES // (FRAMES * 2))
+    detect = bare_libraries(aec, wake, far_frames)
 
     def speaker(data: bytes | None, count: int, info: dict[str, float], status: int) -> tuple:
         return silence, pyaudio.paContinue
@@ -121,7 +136,7 @@ async def run(url: str | None, session: str | None, aec: bool, wake: str | None)
         async with connect(url, compression=None, max_size=None) as ws:
             if session:
                 await ws.send(session)
-            task = asyncio.create_task(stream(ws, frames))
+            task = asyncio.create_task(stream(ws, frames, far_frames if aec else None))
             await stop.wait()
             task.cancel()
     finally:
