@@ -1,7 +1,7 @@
 """Benchmark: echo cancellation in pivox: ERLE in the echo room, CPU beside its floors and the
 bare library, and the latency the capture pipeline adds.
 
-Run: .venv/bin/python bench/aec.py [--rounds 3] [--window 10] [--warmup 5]   # about 4 min
+Run: .venv/bin/python bench/aec.py [--rounds 3] [--window 15] [--warmup 5]   # about 8 min
 
 1. ERLE: `pivox check`'s echo self-test (`pivox.echotest.measure_echo`: 8 chirps, ERLE after
    2 s) in the echo room of TESTING.md (tests/pulse.py `room=True`, loopback 30 ms) at echo
@@ -197,7 +197,7 @@ def latency_rows(reps: int = 2000) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--window", type=float, default=10.0)
+    parser.add_argument("--window", type=float, default=15.0)
     parser.add_argument("--warmup", type=float, default=5.0)
     parser.add_argument("--skip-cpu", action="store_true", help="ERLE and latency only")
     args = parser.parse_args()
