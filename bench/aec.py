@@ -4,7 +4,7 @@ bare library, and the latency the capture pipeline adds.
 Run: .venv/bin/python bench/aec.py [--rounds 3] [--window 15] [--warmup 5]   # about 8 min
 
 1. ERLE: `pivox check`'s echo self-test (`pivox.echotest.measure_echo`: 8 chirps, ERLE after
-   2 s) in the echo room of TESTING.md (tests/pulse.py `room=True`, loopback 30 ms) at echo
+   2 s) in the echo room of TESTING.md (tests/pulse.py `room=True`, loopback 30 and 150 ms) at echo
    levels -20, -6 and 0 dB: the delay it measures, the echo level and the ERLE reached.
 2. CPU: separate processes on a private PulseAudio (null sink speaker, paced pipe-source
    mic) with duplex traffic (bench/daemon_cpu.py's: a 400 ms tone every 5 s, 3.6 s ramp
@@ -62,11 +62,13 @@ from pivox.server.voice import ramp
 
 FRAME = 480  # samples per 20 ms at 24 kHz
 LEVELS_DB = (-20, -6, 0)
+ROOM_DELAYS_MS = (30, 150)
 
 
-def erle_rows() -> list[str]:
+def erle_rows(echo_ms: int) -> list[str]:
+    """pivox check's self-test in an echo room whose loopback is `echo_ms` late, per level."""
     rows = []
-    with PulseAudio(room=True) as room:
+    with PulseAudio(room=True, echo_ms=echo_ms) as room:
         measure_echo()  # a fresh room sink's first seconds are off; see pivox.echotest
         for db in LEVELS_DB:
             room.set_echo_db(db)
@@ -202,10 +204,11 @@ def main() -> None:
     parser.add_argument("--skip-cpu", action="store_true", help="ERLE and latency only")
     args = parser.parse_args()
     print(f"machine: {machine()}")
-    print("ERLE in the echo room (loopback 30 ms), pivox check's self-test:")
-    print(f"{'echo level':>12} {'delay ms':>9} {'echo dB':>9} {'ERLE dB':>8}")
-    for row in erle_rows():
-        print(row)
+    for echo_ms in ROOM_DELAYS_MS:
+        print(f"ERLE in the echo room (loopback {echo_ms} ms), pivox check's self-test:")
+        print(f"{'echo level':>12} {'delay ms':>9} {'echo dB':>9} {'ERLE dB':>8}")
+        for row in erle_rows(echo_ms):
+            print(row)
     print("capture pipeline latency:")
     for row in latency_rows():
         print("  " + row)

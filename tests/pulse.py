@@ -11,7 +11,8 @@ source (960 bytes every 20 ms against fixed deadlines, the recipe of TESTING.md)
 `PulseAudio(room=True)` builds the echo room of TESTING.md instead: the pipe source is the
 user's voice, and the mic (the default source) is the monitor of a second null sink
 `pivox_room`, into which two loopbacks mix the user and the speaker's monitor (the echo,
-`ECHO_LATENCY_MS` late; `set_echo_db` sets its level, `echo_delay_ms` measures its delay).
+`echo_ms` late, ECHO_LATENCY_MS by default; `set_echo_db` sets its level, `echo_delay_ms`
+measures its delay).
 """
 
 from __future__ import annotations
@@ -191,8 +192,9 @@ class Recording:
 class PulseAudio:
     """A private PulseAudio server with a paced mic (or an echo room); a context manager."""
 
-    def __init__(self, *, room: bool = False) -> None:
+    def __init__(self, *, room: bool = False, echo_ms: int = ECHO_LATENCY_MS) -> None:
         self.room = room
+        self.echo_ms = echo_ms
         self.dir = ""
         self.env: dict[str, str] = {}
         self.mic: MicWriter | None = None
@@ -224,7 +226,7 @@ class PulseAudio:
             f.write(_SCRIPT.format(sink=SINK, source=SOURCE, rate=RATE, fifo=fifo))
             f.write((_ROOM if self.room else _PLAIN).format(
                 sink=SINK, source=SOURCE, room=ROOM, rate=RATE,
-                user_ms=USER_LATENCY_MS, echo_ms=ECHO_LATENCY_MS))
+                user_ms=USER_LATENCY_MS, echo_ms=self.echo_ms))
         self.env = {
             **os.environ,
             "HOME": self.dir,
