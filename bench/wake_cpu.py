@@ -16,8 +16,10 @@ frames; CPU is measured as in bench/daemon_cpu.py (utime+stime of the process ov
 - pivox run, wake_word, AEC off: the same plus the detector;
 - pivox run, wake_word (AEC on, the shipped config): the same plus the echo canceller.
 
-Ratios: the detector's cost inside pivox (wake_word - push_to_talk, AEC off) against the
-bare library's (floor + wake word - floor), target <= 1.2x; the libraries' cost inside pivox
+Ratios (each cost the median over rounds of (with - without) measured in the same round, so
+the machine's load drift between rounds cancels): the detector's cost inside pivox
+(wake_word - push_to_talk, AEC off) against the bare library's (floor + wake word - floor),
+target <= 1.2x; the libraries' cost inside pivox
 (wake_word with AEC - push_to_talk) against the bare libraries'; and everything pivox adds
 over the duplex floor against the bare libraries alone. Appends/s must be 0 in every row.
 Not a test: nothing passes or fails.
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import statistics
 import sys
 import tempfile
 import threading
@@ -132,10 +135,16 @@ def report(results: dict[str, Scenario], args: argparse.Namespace) -> None:
         print(f"{s.name:<36} {s.median('cpu'):6.2f} {s.median('rss'):7.1f} "
               f"{s.median('appends'):9.1f}  [{rounds}]")
     cpu = {name: s.median("cpu") for name, s in results.items()}
-    library = cpu[LIBRARY] - cpu[FLOOR]
-    libraries = cpu[LIBRARIES] - cpu[FLOOR]
-    detector = cpu[WAKE] - cpu[PTT]
-    both = cpu[WAKE_AEC] - cpu[PTT]
+
+    def cost(with_: str, without: str) -> float:
+        """Median over rounds of (with - without) in the same round: load drift cancels."""
+        pairs = zip(results[with_].samples, results[without].samples, strict=True)
+        return statistics.median(a.cpu - b.cpu for a, b in pairs)
+
+    library = cost(LIBRARY, FLOOR)
+    libraries = cost(LIBRARIES, FLOOR)
+    detector = cost(WAKE, PTT)
+    both = cost(WAKE_AEC, PTT)
     print(f"bare wake word: {library:.2f} % of a core; inside pivox (wake_word - push_to_talk, "
           f"AEC off): {detector:.2f} %; ratio {detector / library:.2f}x (target <= 1.2x)")
     print(f"bare AEC + wake word: {libraries:.2f} %; inside pivox (wake_word with AEC - "
