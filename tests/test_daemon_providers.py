@@ -243,7 +243,10 @@ async def test_gemini_go_away_resumes_the_session_on_a_new_connection_unnoticed(
     async with serve("gemini", go_away_s=1.0, time_left_s=5.0) as served, running(
         served.config("always_on"), gpio_double
     ) as (daemon, led):
-        await wait_until(lambda: served.connections >= 2, 10, what="a second connection")
+        # the record exists from the handshake on; the setup (with the handle) a frame later
+        await wait_until(lambda: served.connections >= 2
+                         and served.server.connections[1].setup is not None, 10,
+                         what="a second connection, set up")
         first, second = served.server.connections[:2]
         await first.closed.wait()
         assert first.close_code == 1000  # pivox closed it, ahead of the server
