@@ -3,7 +3,7 @@ bare library, and the latency the capture pipeline adds.
 
 Run: .venv/bin/python bench/aec.py [--rounds 3] [--window 15] [--warmup 5]   # about 8 min
 
-1. ERLE: `pivox check`'s echo self-test (`pivox.echotest.measure_echo`: 8 chirps, ERLE after
+1. ERLE: `pivox check`'s echo self-test (`pivox.audio.echotest.measure_echo`: 8 chirps, ERLE after
    2 s) in the echo room of TESTING.md (tests/pulse.py `room=True`, loopback 30 and 150 ms) at echo
    levels -20, -6 and 0 dB: the delay it measures, the echo level and the ERLE reached.
 2. CPU: separate processes on a private PulseAudio (null sink speaker, paced pipe-source
@@ -49,13 +49,13 @@ from daemon_cpu import (  # type: ignore[import-not-found]
     machine,
     measure,
 )
-from pivox.aec import EchoCanceller, load_webrtc
-from pivox.capture import Capture
+from pivox.audio.aec import EchoCanceller, load_webrtc
+from pivox.audio.capture import Capture
+from pivox.audio.echotest import measure_echo
 from pivox.config import load_config
-from pivox.echotest import measure_echo
-from pivox.events import SessionUpdate
-from pivox.link import session_config
-from pivox.preroll import PreRoll
+from pivox.core.events import SessionUpdate
+from pivox.core.preroll import PreRoll
+from pivox.net.link import session_config
 from pivox.protocol.openai import encode_client_event
 from pivox.server import ServerOptions
 from pivox.server.voice import ramp

@@ -43,8 +43,8 @@ from tests.fixtures_server import pcm_silence, pcm_tone
 from tests.pulse import MicWriter, PulseAudio
 
 from pivox.config import load_config
-from pivox.events import FunctionCallOutput, InputAudioAppend, SessionUpdate
-from pivox.link import session_config
+from pivox.core.events import FunctionCallOutput, InputAudioAppend, SessionUpdate
+from pivox.net.link import session_config
 from pivox.protocol.openai import encode_client_event
 from pivox.server import RealtimeServer, ServerOptions
 

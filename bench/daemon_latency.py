@@ -40,14 +40,14 @@ from tests.gpio_double import GpioDouble
 from tests.pulse import SINK, MicWriter, PulseAudio, Recording
 from websockets.asyncio.client import connect
 
-from pivox.audio import Speaker
+from pivox.audio.soundcard import Speaker
+from pivox.cli.hardware import gpio_button, open_pyaudio_microphone
 from pivox.config import Config, load_config
+from pivox.core.events import InputAudioAppend, ItemTruncate, ServerEvent, SpeechStarted
+from pivox.core.farend import FarEnd
+from pivox.core.machine import State
+from pivox.core.ring import AudioRing
 from pivox.daemon import BYTES_PER_MS, Daemon, Hardware
-from pivox.events import InputAudioAppend, ItemTruncate, ServerEvent, SpeechStarted
-from pivox.farend import FarEnd
-from pivox.hardware import gpio_button, open_pyaudio_microphone
-from pivox.machine import State
-from pivox.ring import AudioRing
 from pivox.server import RealtimeServer, ServerOptions
 
 BUTTON = 17

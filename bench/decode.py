@@ -33,13 +33,13 @@ import orjson
 import pybase64
 
 from pivox.config import AudioSettings
+from pivox.core.events import AudioDelta, ItemId, ResponseId
+from pivox.core.ring import AudioRing
 from pivox.daemon import BYTES_PER_MS
-from pivox.events import AudioDelta, ItemId, ResponseId
 from pivox.protocol.fastpath import decode_audio, decode_into_ring, parse_audio_delta
 from pivox.protocol.gemini import OUTPUT_MIME, GeminiCodec
 from pivox.protocol.gemini_fastpath import parse_audio
 from pivox.protocol.openai import decode_server_event, encode_server_event
-from pivox.ring import AudioRing
 
 SIZES = (960, 9_600, 48_000)
 TARGET_SECONDS = 0.05  # per repetition and path

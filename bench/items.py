@@ -24,11 +24,11 @@ import statistics
 import time
 from collections.abc import Callable
 
-from pivox.ring import AudioRing
-from pivox.turns import TurnTracker
+from pivox.core.ring import AudioRing
+from pivox.core.turns import TurnTracker
 
 try:
-    from pivox.playback import Playback
+    from pivox.audio.playback import Playback
 except ImportError:  # the code before the fix, for a before/after comparison
     Playback = None  # type: ignore[assignment,misc]
 

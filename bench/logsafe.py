@@ -1,4 +1,4 @@
-"""What `pivox.logsafe.SafeRecords` costs per log line, against the same handler without it.
+"""What `pivox.host.logsafe.SafeRecords` costs per log line, against the same handler without it.
 
     .venv/bin/python bench/logsafe.py [--lines 20000] [--reps 5]
 
@@ -21,8 +21,8 @@ import statistics
 import time
 from collections.abc import Callable
 
-from pivox.logsafe import RateLimiter, SafeRecords
-from pivox.logsetup import PlainFormatter
+from pivox.host.logsafe import RateLimiter, SafeRecords
+from pivox.host.logsetup import PlainFormatter
 
 
 def moving_clock() -> Callable[[], float]:

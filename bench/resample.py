@@ -31,9 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pivox.audio import Speaker
-from pivox.resample import Resampler
-from pivox.ring import AudioRing
+from pivox.audio.soundcard import Speaker
+from pivox.core.resample import Resampler
+from pivox.core.ring import AudioRing
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE_REV = "main"
@@ -41,7 +41,7 @@ BASELINE_REV = "main"
 
 def old_module(rev: str) -> types.ModuleType:
     """The resampler module as it was at `rev`."""
-    source = subprocess.run(["git", "show", f"{rev}:daemon/pivox/resample.py"], cwd=ROOT,
+    source = subprocess.run(["git", "show", f"{rev}:daemon/pivox/core/resample.py"], cwd=ROOT,
                             capture_output=True, text=True, check=True).stdout
     module = types.ModuleType("old_resample")
     exec(compile(source, "old_resample.py", "exec"), module.__dict__)
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     old = old_module(args.baseline_rev).Resampler
     seconds = 10.0
     print(f"python {sys.version.split()[0]}, numpy {np.__version__}, baseline "
-          f"{args.baseline_rev}:daemon/pivox/resample.py")
+          f"{args.baseline_rev}:daemon/pivox/core/resample.py")
     print(f"{'row':<34} {'old (linear)':>13} {'soxr':>10} {'ratio':>8}")
     for rate_in, rate_out in ((48000, 24000), (24000, 48000)):
         pcm = sweep(rate_in, seconds, f1=min(rate_in, rate_out) / 2 * 0.99)

@@ -29,12 +29,12 @@ from array import array
 from collections.abc import Callable
 from pathlib import Path
 
+from pivox.audio.filedevices import FileMicrophone, FileSpeaker, write_wav
 from pivox.config import Config, load_config
+from pivox.core.farend import FarEnd
+from pivox.core.machine import State
+from pivox.core.ring import AudioRing
 from pivox.daemon import Daemon, Hardware
-from pivox.farend import FarEnd
-from pivox.filedevices import FileMicrophone, FileSpeaker, write_wav
-from pivox.machine import State
-from pivox.ring import AudioRing
 from pivox.server import RealtimeServer, ServerOptions
 from pivox.server.faults import parse_fault
 

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests packag
 
 from tests.wake_corpus import CONFUSABLE, NEAR_MISSES, VOICES, other_speech, say, silence
 
-from pivox.wake import WakeWordDetector
+from pivox.audio.wake import WakeWordDetector
 
 SPEEDS = (130, 150, 175)
 FRAME = 960

@@ -45,7 +45,7 @@ from tests.pulse import MicWriter, PulseAudio
 from tests.wake_corpus import other_speech_parts
 
 from daemon_cpu import CONFIG, PIVOX, Scenario, ServerThread, machine, measure
-from pivox.events import InputAudioAppend, InputAudioClear
+from pivox.core.events import InputAudioAppend, InputAudioClear
 from pivox.server import ServerOptions
 
 BENCH = Path(__file__).resolve().parent

@@ -40,14 +40,14 @@ from tests.gpio_double import GpioDouble
 from tests.pulse import MicWriter, PulseAudio
 from tests.wake_corpus import WAKE_VOICES, Utterance, silence, wake_then
 
-from pivox import machine as m
+from pivox.audio.wake import WakeWordDetector
+from pivox.cli.hardware import open_pyaudio_microphone
 from pivox.config import Config
+from pivox.core import machine as m
+from pivox.core.events import InputAudioAppend
+from pivox.core.machine import State
 from pivox.daemon import Daemon
-from pivox.events import InputAudioAppend
-from pivox.hardware import open_pyaudio_microphone
-from pivox.machine import State
 from pivox.server import RealtimeServer, ServerOptions
-from pivox.wake import WakeWordDetector
 
 LEAD_MS = 300
 FRAME = 960

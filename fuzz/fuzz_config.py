@@ -13,7 +13,7 @@ import atheris
 
 with atheris.instrument_imports():
     from pivox.config import load_config
-    from pivox.errors import ConfigError
+    from pivox.core.errors import ConfigError
 
 PATH = os.path.join(tempfile.mkdtemp(prefix="pivox-fuzz-"), "pivox.toml")
 

@@ -11,8 +11,8 @@ import typing
 import atheris
 
 with atheris.instrument_imports():
-    from pivox.errors import ProtocolError
-    from pivox.events import ServerEvent
+    from pivox.core.errors import ProtocolError
+    from pivox.core.events import ServerEvent
     from pivox.protocol.openai import decode_server_event
 
 ACCEPTED = (ProtocolError, *typing.get_args(ServerEvent))

@@ -11,10 +11,10 @@ import sys
 import atheris
 
 with atheris.instrument_imports():
-    from pivox.events import AudioDelta
+    from pivox.core.events import AudioDelta
+    from pivox.core.ring import AudioRing
     from pivox.protocol.fastpath import decode_audio, decode_into_ring, parse_audio_delta
     from pivox.protocol.openai import decode_server_event
-    from pivox.ring import AudioRing
 
 HEAD = (b'{"type":"response.output_audio.delta","event_id":"e","response_id":"r",'
         b'"item_id":"i","output_index":0,"content_index":0,"delta":"')

@@ -15,8 +15,8 @@ import typing
 import atheris
 
 with atheris.instrument_imports():
-    from pivox.errors import ProtocolError
-    from pivox.events import AudioDelta, ServerEvent
+    from pivox.core.errors import ProtocolError
+    from pivox.core.events import AudioDelta, ServerEvent
     from pivox.protocol.fastpath import decode_audio
     from pivox.protocol.gemini import GeminiCodec, LinkState
     from pivox.protocol.gemini_fastpath import parse_audio

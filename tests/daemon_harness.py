@@ -13,14 +13,14 @@ from array import array
 from collections.abc import AsyncIterator, Callable
 from typing import Any, ClassVar, Protocol
 
-from pivox.audio import Microphone, Speaker
+from pivox.audio.soundcard import Microphone, Speaker
+from pivox.cli.hardware import gpio_button, open_pyaudio_microphone, open_pyaudio_speaker
 from pivox.config import Config, load_config
+from pivox.core.errors import DeviceError
+from pivox.core.events import InputAudioAppend
 from pivox.daemon import Daemon, Hardware
-from pivox.errors import DeviceError
-from pivox.events import InputAudioAppend
-from pivox.gpio import Led
-from pivox.hardware import gpio_button, open_pyaudio_microphone, open_pyaudio_speaker
-from pivox.secrets import ApiKey
+from pivox.host.gpio import Led
+from pivox.net.secrets import ApiKey
 from pivox.server import RealtimeServer
 from tests.gpio_double import GpioDouble
 

@@ -20,8 +20,8 @@ import orjson
 import pytest_asyncio
 from websockets.asyncio.client import ClientConnection, connect
 
-from pivox.errors import ProtocolError
-from pivox.events import Dialect, ServerEvent, Unknown
+from pivox.core.errors import ProtocolError
+from pivox.core.events import Dialect, ServerEvent, Unknown
 from pivox.protocol.openai import decode_server_event
 from pivox.server import RealtimeServer, ServerOptions
 from tests.sdk_models import server_event_model

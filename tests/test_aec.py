@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from pivox.aec import EchoCanceller, MissingDependency, erle_db, load_webrtc
+from pivox.audio.aec import EchoCanceller, MissingDependency, erle_db, load_webrtc
 from pivox.server.voice import speech
 
 RATE = 24000

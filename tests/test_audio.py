@@ -11,11 +11,18 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import pytest
 
-from pivox.audio import DeviceInfo, Microphone, Speaker, format_devices, list_devices, select_device
-from pivox.errors import DeviceError
-from pivox.farend import FarEnd
-from pivox.resample import Resampler
-from pivox.ring import AudioRing
+from pivox.audio.soundcard import (
+    DeviceInfo,
+    Microphone,
+    Speaker,
+    format_devices,
+    list_devices,
+    select_device,
+)
+from pivox.core.errors import DeviceError
+from pivox.core.farend import FarEnd
+from pivox.core.resample import Resampler
+from pivox.core.ring import AudioRing
 from tests.pulse import PulseAudio
 
 RATE = 24000

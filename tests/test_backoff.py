@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pivox.backoff import Backoff
+from pivox.core.backoff import Backoff
 
 
 def test_bound_doubles_up_to_the_cap_and_reset_starts_again() -> None:

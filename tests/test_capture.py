@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from pivox.aec import EchoCanceller, erle_db
-from pivox.capture import Capture
-from pivox.preroll import PreRoll
+from pivox.audio.aec import EchoCanceller, erle_db
+from pivox.audio.capture import Capture
+from pivox.core.preroll import PreRoll
 from pivox.server.voice import speech
 
 FRAME = 960

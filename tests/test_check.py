@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pivox.check import gpio_report, run_check
+from pivox.cli.check import gpio_report, run_check
 from pivox.config import load_config
 from tests.gpio_double import GpioDouble
 from tests.pulse import PulseAudio

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pivox.cli import main
+from pivox.cli.main import main
 from tests.pulse import PulseAudio
 
 SECRET = "sk-test-0123456789abcdefSECRET"
@@ -79,7 +79,7 @@ def test_check_names_the_remedy_where_the_wake_word_cannot_run(
         pulse: PulseAudio, tmp_path: Path) -> None:
     """A 32-bit Raspberry Pi OS has no pymicro-features: the process cannot import it."""
     no_features = ("import sys; sys.modules['pymicro_features'] = None; "
-                   "from pivox.cli import main; sys.exit(main(sys.argv[1:]))")
+                   "from pivox.cli.main import main; sys.exit(main(sys.argv[1:]))")
     check = subprocess.run(
         [sys.executable, "-c", no_features, "check", "--config", "/dev/null",
          "--set", "session.mode=wake_word", "--set", "button.enabled=false",

@@ -21,7 +21,7 @@ from pivox.config import (
     config_table_markdown,
     load_config,
 )
-from pivox.errors import ConfigError
+from pivox.core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -12,8 +12,7 @@ from typing import Any
 
 import pytest
 
-from pivox.daemon import BYTES_PER_MS
-from pivox.events import (
+from pivox.core.events import (
     InputAudioAppend,
     InputAudioClear,
     InputAudioCommit,
@@ -21,9 +20,10 @@ from pivox.events import (
     ResponseCancel,
     ResponseCreate,
 )
-from pivox.machine import State
+from pivox.core.machine import State
+from pivox.daemon import BYTES_PER_MS
+from pivox.net.secrets import ApiKey
 from pivox.protocol import fastpath
-from pivox.secrets import ApiKey
 from pivox.server.faults import parse_fault
 from tests.daemon_harness import (
     BUTTON,

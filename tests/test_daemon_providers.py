@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 
 from pivox.config import Config
+from pivox.core.machine import State
 from pivox.daemon import BYTES_PER_MS
-from pivox.machine import State
+from pivox.net.secrets import ApiKey
 from pivox.protocol.gemini import ActivityEnd, ActivityStart, AudioIn, ToolResponse
-from pivox.secrets import ApiKey
 from pivox.server import GeminiServer, RealtimeServer, ServerOptions
 from tests.daemon_harness import (
     BUTTON,

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from pivox.echotest import measure_echo
-from pivox.events import ResponseCancel
-from pivox.machine import State
+from pivox.audio.echotest import measure_echo
+from pivox.core.events import ResponseCancel
+from pivox.core.machine import State
 from pivox.server.voice import speech
 from tests.daemon_harness import daemon_config, received, running, wait_until
 from tests.fixtures_server import StartServer

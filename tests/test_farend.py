@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pivox.farend import FarEnd
+from pivox.core.farend import FarEnd
 
 FRAME = 960
 

@@ -10,11 +10,11 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from pivox.events import AudioDelta, ItemId, ResponseId
+from pivox.core.events import AudioDelta, ItemId, ResponseId
+from pivox.core.ring import AudioRing
 from pivox.protocol import fastpath
 from pivox.protocol.fastpath import AudioChunk, decode_audio, decode_into_ring, parse_audio_delta
 from pivox.protocol.openai import decode_server_event
-from pivox.ring import AudioRing
 
 TYPES = ("response.output_audio.delta", "response.audio.delta")
 CANONICAL = ("type", "event_id", "response_id", "item_id", "output_index", "content_index")

@@ -19,13 +19,13 @@ from typing import Any
 
 import pytest
 
+from pivox.audio.devices import AUDIO_GRACE_S
+from pivox.core.events import InputAudioCommit, ResponseCancel
+from pivox.core.machine import State
 from pivox.daemon import BYTES_PER_MS, Daemon
-from pivox.devices import AUDIO_GRACE_S
-from pivox.events import InputAudioCommit, ResponseCancel
-from pivox.machine import State
+from pivox.net.session import MAX_FRAME_BYTES
 from pivox.server import RealtimeServer
 from pivox.server.faults import parse_fault
-from pivox.session import MAX_FRAME_BYTES
 from tests.daemon_harness import (
     BUTTON,
     FailingMicrophone,

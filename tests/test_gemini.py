@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pivox.errors import ProtocolError
-from pivox.events import (
+from pivox.core.errors import ProtocolError
+from pivox.core.events import (
     AudioDelta,
     AudioDone,
     CallId,

@@ -10,12 +10,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pivox.events import AudioDelta
+from pivox.core.events import AudioDelta
+from pivox.core.ring import AudioRing
 from pivox.protocol import fastpath
 from pivox.protocol.fastpath import decode_into_ring
 from pivox.protocol.gemini import OUTPUT_MIME, GeminiCodec, LinkState
 from pivox.protocol.gemini_fastpath import parse_audio
-from pivox.ring import AudioRing
 
 OPENER = orjson.dumps({"serverContent": {"modelTurn": {"parts": [{"inlineData": {
     "mimeType": OUTPUT_MIME, "data": "AAAAAA=="}}]}}})

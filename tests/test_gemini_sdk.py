@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 import pytest
 
-from pivox.events import (
+from pivox.core.events import (
     AudioDelta,
     CallId,
     ClientEvent,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pivox.gestures import ButtonGestures
-from pivox.machine import ButtonDown, ButtonUp, DoubleTap, LongPress, Tap
+from pivox.core.gestures import ButtonGestures
+from pivox.core.machine import ButtonDown, ButtonUp, DoubleTap, LongPress, Tap
 
 
 def run(g: ButtonGestures, edges: list[tuple[float, bool]], poll_every: float = 0.02) -> list:

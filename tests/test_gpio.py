@@ -10,12 +10,12 @@ import threading
 
 import pytest
 
-from pivox import machine as m
-from pivox.errors import DeviceError
-from pivox.gestures import ButtonGestures
-from pivox.gpio import Button, Led, load_gpio
-from pivox.led import DEFAULT_PATTERNS, DIM_LEVEL, LedPattern
-from pivox.simgpio import SimButton, SimLed
+from pivox.core import machine as m
+from pivox.core.errors import DeviceError
+from pivox.core.gestures import ButtonGestures
+from pivox.core.led import DEFAULT_PATTERNS, DIM_LEVEL, LedPattern
+from pivox.host.gpio import Button, Led, load_gpio
+from pivox.host.simgpio import SimButton, SimLed
 from tests.gpio_double import GpioDouble
 
 PIN = 17

@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 
-from pivox.audio import Speaker
-from pivox.devices import AUDIO_GRACE_S
-from pivox.machine import State
+from pivox.audio.devices import AUDIO_GRACE_S
+from pivox.audio.soundcard import Speaker
+from pivox.core.machine import State
 from tests.daemon_harness import WedgedSpeaker, daemon_config, running, wait_until
 from tests.fixtures_server import StartServer, pcm_tone
 from tests.gpio_double import GpioDouble

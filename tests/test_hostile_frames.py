@@ -24,7 +24,7 @@ import orjson
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
-from pivox.session import MAX_FRAME_BYTES
+from pivox.net.session import MAX_FRAME_BYTES
 from tests.daemon_harness import wait_until
 from tests.pulse import PulseAudio
 

@@ -24,8 +24,8 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
-from pivox.secrets import ApiKey
-from pivox.session import Connection, Endpoint
+from pivox.net.secrets import ApiKey
+from pivox.net.session import Connection, Endpoint
 from tests.fixtures_server import StartServer
 from tests.pulse import PulseAudio
 

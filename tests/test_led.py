@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pivox.led import DEFAULT_PATTERNS, DIM_LEVEL, LedPattern, brightness, parse_pattern
-from pivox.machine import State
+from pivox.core.led import DEFAULT_PATTERNS, DIM_LEVEL, LedPattern, brightness, parse_pattern
+from pivox.core.machine import State
 
 
 def test_every_state_has_a_pattern_a_single_led_can_tell_apart() -> None:

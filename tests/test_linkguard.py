@@ -11,7 +11,7 @@ import orjson
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
-from pivox.session import Connection, Endpoint
+from pivox.net.session import Connection, Endpoint
 
 ERROR = orjson.dumps({"type": "error", "error": {"type": "server_error", "message": "binary"}})
 TEXT = orjson.dumps({"type": "session.created", "session": {"id": "sess_text"}})

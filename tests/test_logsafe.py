@@ -20,15 +20,15 @@ from typing import Any
 
 import pytest
 
-from pivox.logsafe import (
+from pivox.host.logsafe import (
     MAX_ARG_CHARS,
     MAX_FIELD_CHARS,
     RateLimiter,
     SafeRecords,
     register_secret,
 )
-from pivox.logsetup import JournalFieldHandler, PlainFormatter
-from pivox.secrets import ApiKey
+from pivox.host.logsetup import JournalFieldHandler, PlainFormatter
+from pivox.net.secrets import ApiKey
 
 SECRET = "sk-live-SECRET0123456789abcdef"
 

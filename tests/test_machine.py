@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pivox import machine as m
-from pivox.machine import State as S
+from pivox.core import machine as m
+from pivox.core.machine import State as S
 
 PTT: m.Mode = "push_to_talk"
 AON: m.Mode = "always_on"

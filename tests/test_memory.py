@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pivox.memory import pin_mmap_threshold
+from pivox.host.memory import pin_mmap_threshold
 
 
 def rss_kib() -> int:

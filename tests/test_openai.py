@@ -10,8 +10,8 @@ from typing import Any
 import orjson
 import pytest
 
-from pivox.errors import ProtocolError
-from pivox.events import (
+from pivox.core.errors import ProtocolError
+from pivox.core.events import (
     AudioCleared,
     AudioCommitted,
     AudioDelta,

@@ -12,8 +12,8 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pivox.errors import ProtocolError
-from pivox.events import ClientEvent, ItemCreated, ServerEvent, Unknown
+from pivox.core.errors import ProtocolError
+from pivox.core.events import ClientEvent, ItemCreated, ServerEvent, Unknown
 from pivox.protocol import openai as codec
 from pivox.protocol.openai import (
     decode_client_event,

@@ -17,8 +17,8 @@ import pydantic
 import pytest
 from pydantic import TypeAdapter
 
-from pivox.errors import ProtocolError
-from pivox.events import (
+from pivox.core.errors import ProtocolError
+from pivox.core.events import (
     AudioCleared,
     AudioCommitted,
     AudioDelta,

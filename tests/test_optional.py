@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from pivox.optional import MissingDependency, require
+from pivox.host.optional import MissingDependency, require
 
 HIDE_AND_RUN = (
     "import sys\n"
     "for name in sys.argv[1].split(','):\n"
     "    sys.modules[name] = None\n"
-    "from pivox.cli import main\n"
+    "from pivox.cli.main import main\n"
     "sys.exit(main(sys.argv[2:]))\n"
 )
 

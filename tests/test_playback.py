@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
+from pivox.audio.playback import Playback
+from pivox.core.events import InputAudioAppend, InputAudioClear
+from pivox.core.machine import State
+from pivox.core.ring import AudioRing
 from pivox.daemon import BYTES_PER_MS
-from pivox.events import InputAudioAppend, InputAudioClear
-from pivox.machine import State
-from pivox.playback import Playback
-from pivox.ring import AudioRing
 from tests.daemon_harness import BUTTON, daemon_config, received, running, wait_until
 from tests.fixtures_server import StartServer, pcm_tone
 from tests.gpio_double import GpioDouble

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pivox.preroll import PREROLL_BYTES, PreRoll
+from pivox.core.preroll import PREROLL_BYTES, PreRoll
 
 steps = st.lists(st.one_of(st.binary(max_size=40), st.none()), max_size=40)
 

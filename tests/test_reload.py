@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
+from pivox.cli.hardware import open_pyaudio_microphone, open_pyaudio_speaker
 from pivox.config import load_config
+from pivox.core.events import SessionUpdate
+from pivox.core.machine import State
 from pivox.daemon import Daemon, Hardware
-from pivox.events import SessionUpdate
-from pivox.hardware import open_pyaudio_microphone, open_pyaudio_speaker
-from pivox.machine import State
 from tests.daemon_harness import received, wait_until
 from tests.fixtures_server import StartServer
 

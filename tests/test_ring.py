@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from pivox.ring import AudioRing
+from pivox.core.ring import AudioRing
 
 ITEMS = ("item_a", "item_b", "item_c")
 

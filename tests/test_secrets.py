@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from pivox.config import ServerSettings
-from pivox.errors import ConfigError
-from pivox.logsafe import redact
-from pivox.secrets import ApiKey, load_api_key
+from pivox.core.errors import ConfigError
+from pivox.host.logsafe import redact
+from pivox.net.secrets import ApiKey, load_api_key
 
 CRED_KEY = "sk-cred-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGH"
 ENV_KEY = "sk-env-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHI"

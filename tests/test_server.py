@@ -21,8 +21,8 @@ import orjson
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from pivox.errors import ProtocolError
-from pivox.events import Unknown
+from pivox.core.errors import ProtocolError
+from pivox.core.events import Unknown
 from pivox.protocol.openai import decode_server_event
 from pivox.server import Fault, RealtimeServer, ServerOptions, ramp_position
 from pivox.server.command import build_parser

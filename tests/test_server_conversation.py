@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from pivox.events import (
+from pivox.core.events import (
     AudioDelta,
     ClientEvent,
     InputAudioAppend,

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from pivox.errors import ProtocolError
-from pivox.events import Error
+from pivox.core.errors import ProtocolError
+from pivox.core.events import Error
 from pivox.protocol.openai import decode_server_event
 from pivox.server import RealtimeServer
 from pivox.server.faults import (

@@ -22,7 +22,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from pivox.events import (
+from pivox.core.events import (
     AudioDelta,
     ClientEvent,
     FunctionCallDone,

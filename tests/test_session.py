@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from pivox.errors import AuthError
-from pivox.events import InputAudioCommit
-from pivox.secrets import ApiKey
+from pivox.core.errors import AuthError
+from pivox.core.events import InputAudioCommit
+from pivox.net.secrets import ApiKey
+from pivox.net.session import Connection, Endpoint, closed_by_auth, describe_close
 from pivox.server.faults import parse_fault
-from pivox.session import Connection, Endpoint, closed_by_auth, describe_close
 from tests.fixtures_server import StartServer
 
 KEY = ApiKey("sk-local-key", source="test")

@@ -20,8 +20,13 @@ from typing import Any
 
 import pytest
 
-from pivox.logsetup import JournalFieldHandler, PlainFormatter, setup_logging, stderr_is_journal
-from pivox.systemd import Notifier
+from pivox.host.logsetup import (
+    JournalFieldHandler,
+    PlainFormatter,
+    setup_logging,
+    stderr_is_journal,
+)
+from pivox.host.systemd import Notifier
 
 
 class NotifyPeer:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from pivox.tools import TOOL_NAMES, call_tool, declared_tools
+from pivox.skills.registry import TOOL_NAMES, call_tool, declared_tools
 
 
 class Device:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pivox.turns import TurnTracker
+from pivox.core.turns import TurnTracker
 
 
 def test_a_turn_measures_first_delta_and_first_audible_frame() -> None:

@@ -7,14 +7,14 @@ import sys
 
 import pytest
 
-from pivox.demo import prompt_pcm
-from pivox.wake import (
+from pivox.audio.wake import (
     MODELS,
     WakeWordDetector,
     WakeWordUnavailable,
     unavailable_reason,
     wake_gate,
 )
+from pivox.cli.demo import prompt_pcm
 from tests.wake_corpus import WAKE_VOICES, needs_espeak, other_speech, say, silence
 
 FRAME = 960  # 20 ms of 24 kHz PCM16, what the mic delivers

@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pivox.events import InputAudioAppend, InputAudioClear, ResponseCancel, SessionUpdate
-from pivox.machine import State
+from pivox.audio.wake import earcon
+from pivox.core.events import InputAudioAppend, InputAudioClear, ResponseCancel, SessionUpdate
+from pivox.core.machine import State
 from pivox.server.faults import parse_fault
-from pivox.wake import earcon
 from tests.daemon_harness import daemon_config, kinds, received, running, wait_until
 from tests.fixtures_server import StartServer
 from tests.gpio_double import GpioDouble

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
+from pivox.audio.devices import AUDIO_GRACE_S
+from pivox.cli.hardware import open_pyaudio_speaker
+from pivox.core.machine import State
 from pivox.daemon import Daemon, Hardware
-from pivox.devices import AUDIO_GRACE_S
-from pivox.hardware import open_pyaudio_speaker
-from pivox.machine import State
-from pivox.systemd import Notifier
+from pivox.host.systemd import Notifier
 from tests.daemon_harness import FailingMicrophone, daemon_config, wait_until
 from tests.fixtures_server import StartServer
 

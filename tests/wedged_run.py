@@ -12,7 +12,8 @@ import sys
 import threading
 from typing import Any
 
-from pivox import cli, hardware
+from pivox import cli
+from pivox.cli import hardware
 from tests.daemon_harness import WedgedSpeaker
 
 

@@ -1,5 +1,5 @@
 """`python -m pivox`: the same entry point as the `pivox` console script."""
 
-from pivox.cli import main
+from pivox.cli.main import main
 
 raise SystemExit(main())

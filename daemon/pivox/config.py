@@ -20,10 +20,12 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, get_type_hints
 
-from pivox.errors import ConfigError
-from pivox.led import parse_pattern
+from pivox.core.errors import ConfigError
+from pivox.core.led import parse_pattern
 from pivox.protocol import gemini
-from pivox.wake import MODELS as WAKE_WORDS
+
+WAKE_WORDS = ("okay_nabu", "alexa", "hey_jarvis", "hey_mycroft")
+"""The wake word models shipped in the pymicro-wakeword wheel, by config name."""
 
 OVERRIDE_SOURCE = "--set"
 """The `path` of a ConfigError raised by a `--set section.key=value` override."""

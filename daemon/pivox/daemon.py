@@ -1,6 +1,6 @@
 """The composition root: builds the parts from `Config` and routes events and actions.
 
-The asyncio loop owns the link (`pivox.link`), the state machine and every send. PortAudio's
+The asyncio loop owns the link (`pivox.net.link`), the state machine and every send. PortAudio's
 threads touch only `AudioRing` (the speaker) and `loop.call_soon_threadsafe` (the mic);
 GPIO edges arrive the same way. Every decision is made by the pure core
 (`machine`, `gestures`, `protocol`, `ring`, `turns`); this module wires it to the edges.
@@ -18,12 +18,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from pivox import machine as m
-from pivox.capture import Capture
+from pivox.audio.capture import Capture
+from pivox.audio.devices import AudioDevices, OpenMicrophone, OpenSpeaker, open_canceller
+from pivox.audio.playback import Playback
+from pivox.audio.wake import earcon, wake_gate
 from pivox.config import Config, load_config
-from pivox.devices import AudioDevices, OpenMicrophone, OpenSpeaker, open_canceller
-from pivox.errors import AuthError, ConfigError, DeviceError, ProtocolError
-from pivox.events import (
+from pivox.core import machine as m
+from pivox.core.errors import AuthError, ConfigError, DeviceError, ProtocolError
+from pivox.core.events import (
     AudioDelta,
     AudioDone,
     Error,
@@ -46,21 +48,19 @@ from pivox.events import (
     TranscriptDone,
     UserText,
 )
-from pivox.gestures import ButtonGestures
-from pivox.led import DEFAULT_PATTERNS, LedPattern, parse_pattern
-from pivox.link import Link, endpoint
-from pivox.logsafe import shown
-from pivox.memory import pin_mmap_threshold
-from pivox.playback import Playback
-from pivox.preroll import PreRoll
+from pivox.core.gestures import ButtonGestures
+from pivox.core.led import DEFAULT_PATTERNS, LedPattern, parse_pattern
+from pivox.core.preroll import PreRoll
+from pivox.core.ring import AudioRing
+from pivox.core.turns import TurnTracker
+from pivox.host.logsafe import shown
+from pivox.host.memory import pin_mmap_threshold
+from pivox.host.systemd import Notifier
+from pivox.net.link import Link, endpoint
+from pivox.net.secrets import ApiKey, load_api_key
 from pivox.protocol.fastpath import decode_audio, decode_into_ring
 from pivox.protocol.provider import Wire
-from pivox.ring import AudioRing
-from pivox.secrets import ApiKey, load_api_key
-from pivox.systemd import Notifier
-from pivox.tools import call_tool
-from pivox.turns import TurnTracker
-from pivox.wake import earcon, wake_gate
+from pivox.skills.registry import call_tool
 
 log = logging.getLogger("pivox.daemon")
 

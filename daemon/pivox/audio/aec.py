@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from pivox.optional import MissingDependency, require
+from pivox.host.optional import MissingDependency, require
 
 __all__ = ["EchoCanceller", "MissingDependency", "erle_db", "load_webrtc"]
 

@@ -1,9 +1,9 @@
 """Capture: the mic path as one pipeline, frame → echo canceller → wake gate → pre-roll → uplink.
 
-Pure: no threads, no I/O, no clock. The audio edge (`pivox.devices`) pairs each mic frame
+Pure: no threads, no I/O, no clock. The audio edge (`pivox.audio.devices`) pairs each mic frame
 with the far-end reference the speaker handed out for it and the loop calls `feed`:
 
-- the echo canceller (`pivox.aec.EchoCanceller`, when echo cancellation is on) cleans every
+- the echo canceller (`pivox.audio.aec.EchoCanceller`, when echo cancellation is on) cleans every
   frame, streamed or not, so it stays converged between turns;
 - the wake gate (any object with `process(frame) -> bool`, e.g. a wake-word detector) sees
   every cleaned frame and says whether it heard its cue; the caller turns that into a
@@ -18,13 +18,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from pivox.preroll import PreRoll
+from pivox.core.preroll import PreRoll
 
 __all__ = ["Canceller", "Capture", "Captured", "WakeGate"]
 
 
 class Canceller(Protocol):
-    """Removes the speaker's echo from a mic frame (`pivox.aec.EchoCanceller`)."""
+    """Removes the speaker's echo from a mic frame (`pivox.audio.aec.EchoCanceller`)."""
 
     def process(self, mic: bytes, far: bytes) -> bytes: ...
 

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from pivox.errors import DeviceError
+from pivox.core.errors import DeviceError
 
 log = logging.getLogger("pivox.devicecall")
 

@@ -14,7 +14,7 @@ on the loop. Failures reach the owner through `on_failed(error)` / `on_recovered
 owner decides what the device state becomes.
 
 No device call that can block in PortAudio (start, close, the barge-in flush) runs on the
-loop: each goes through `pivox.devicecall.DeviceCalls`, on its own thread with a deadline.
+loop: each goes through `pivox.audio.devicecall.DeviceCalls`, on its own thread with a deadline.
 After a failure both devices are detached (the loop never touches them again) and closed
 off the loop, aborted, never drained; the retry opens new ones with fresh PortAudio
 instances, once the closes in flight are done (PortAudio's init and terminate are global).
@@ -32,13 +32,13 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
-from pivox.aec import EchoCanceller, MissingDependency
-from pivox.backoff import Backoff
+from pivox.audio.aec import EchoCanceller, MissingDependency
+from pivox.audio.devicecall import DeviceCalls
 from pivox.config import AudioSettings, Config
-from pivox.devicecall import DeviceCalls
-from pivox.errors import DeviceError
-from pivox.farend import FarEnd
-from pivox.ring import AudioRing
+from pivox.core.backoff import Backoff
+from pivox.core.errors import DeviceError
+from pivox.core.farend import FarEnd
+from pivox.core.ring import AudioRing
 
 log = logging.getLogger("pivox.devices")
 
@@ -56,7 +56,7 @@ FAR_IDLE_FRAMES = 5
 """Mic frames (100 ms) without a single speaker write after which it counts as stalled."""
 FAR_TARGET_LAG_MS = 10
 """Slack the far-end reference keeps above its lowest level over a second of mic frames (see
-`pivox.farend`): what is not needed against the callbacks' jitter is lead over the echo."""
+`pivox.core.farend`): what is not needed against the callbacks' jitter is lead over the echo."""
 OPEN_TIMEOUT_S = 5.0
 """Deadline of opening and starting one device (PortAudio enumerates devices first)."""
 CLOSE_TIMEOUT_S = 1.0

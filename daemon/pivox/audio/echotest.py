@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from pivox.aec import EchoCanceller, erle_db
-from pivox.audio import RATE, SAMPLE_BYTES, Microphone, Speaker
-from pivox.ring import AudioRing
+from pivox.audio.aec import EchoCanceller, erle_db
+from pivox.audio.soundcard import RATE, SAMPLE_BYTES, Microphone, Speaker
+from pivox.core.ring import AudioRing
 
 __all__ = ["EchoReport", "chirp", "measure_echo"]
 

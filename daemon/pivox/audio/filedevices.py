@@ -4,8 +4,8 @@
 period against fixed deadlines, then silence; `FileSpeaker` reads the ring once per
 period, as a sound card's callback would, and writes what it got to a WAV file. Both run
 one thread, like PortAudio, and offer the same `start`/`close`/`alive`/`error` surface
-as `pivox.audio`'s devices. `speed` > 1 runs their periods that many times faster than real
-time (compressed-time soak runs).
+as `pivox.audio.soundcard`'s devices. `speed` > 1 runs their periods that many times
+faster than real time (compressed-time soak runs).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import wave
 from collections.abc import Callable
 from pathlib import Path
 
-from pivox.audio import FRAME_MS, RATE, SAMPLE_BYTES, STALL_S, PcmSource, PcmTap
-from pivox.errors import DeviceError
+from pivox.audio.soundcard import FRAME_MS, RATE, SAMPLE_BYTES, STALL_S, PcmSource, PcmTap
+from pivox.core.errors import DeviceError
 
 
 def read_wav(path: str | Path) -> bytes:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 
-from pivox.ring import AudioRing
+from pivox.core.ring import AudioRing
 
 log = logging.getLogger("pivox.playback")
 

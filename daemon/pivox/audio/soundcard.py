@@ -2,13 +2,13 @@
 
 Both run PortAudio streams in callback mode, 16-bit mono, 24 kHz (the Realtime API's
 PCM16 rate) when the device supports it, else at the device's own rate with a
-`pivox.resample.Resampler` in between. Their callbacks run on PortAudio's thread:
+`pivox.core.resample.Resampler` in between. Their callbacks run on PortAudio's thread:
 
 - `Speaker` reads each period from an `AudioRing` (`read_into`, which zero-fills and
   counts underruns); the ring is the only object shared with the loop while the stream
   runs (`flush()` reads the callback's own log only once the callback thread has ended).
   Each period, after volume and before resampling, also goes to an optional far-end tap
-  (`pivox.farend.FarEnd`): the echo canceller's reference, shared with the mic's thread.
+  (`pivox.core.farend.FarEnd`): the echo canceller's reference, shared with the mic's thread.
 - `Microphone` hands each 20 ms frame to `on_frame`, still on PortAudio's thread: the
   daemon passes a function that only does `loop.call_soon_threadsafe(...)`; it must not
   block, or the stream overflows.
@@ -19,7 +19,7 @@ came for `STALL_S` seconds (device gone, stream dead), `error` keeps the last fa
 (with a fresh PortAudio, so a device plugged back in is found); failures raise
 `DeviceError` naming the device and PortAudio's error text and code. `close()` aborts
 (Pa_AbortStream), never drains. Any of them can block when the sound server stalls: the
-daemon makes them through `pivox.devicecall`, off its loop, with a deadline.
+daemon makes them through `pivox.audio.devicecall`, off its loop, with a deadline.
 
 Latency: PyAudio 0.2.14 gives no way to pass a suggested latency (it asks for the
 device's default low latency), so the Speaker's `latency_ms` reaches PulseAudio through
@@ -46,9 +46,9 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, Self
 
 import numpy as np
 
-from pivox.errors import DeviceError
-from pivox.optional import require
-from pivox.resample import Resampler
+from pivox.core.errors import DeviceError
+from pivox.core.resample import Resampler
+from pivox.host.optional import require
 
 if TYPE_CHECKING:
     import pyaudio  # type: ignore[import-untyped]
@@ -71,7 +71,7 @@ _ABORT = 2
 
 
 class PcmSource(Protocol):
-    """What the Speaker reads from: `pivox.ring.AudioRing`'s consumer side."""
+    """What the Speaker reads from: `pivox.core.ring.AudioRing`'s consumer side."""
 
     def read_into(self, out: memoryview) -> int:
         """Fill `out` with the next bytes (zeros past the end); return how many were real."""
@@ -79,7 +79,7 @@ class PcmSource(Protocol):
 
 
 class PcmTap(Protocol):
-    """Where the Speaker records what it handed out: `pivox.farend.FarEnd`'s producer side."""
+    """Where the Speaker records what it handed out: `pivox.core.farend.FarEnd`'s producer side."""
 
     def write(self, pcm: bytes | bytearray | memoryview) -> None:
         """Append PCM the sound card was handed (24 kHz, after volume)."""
@@ -311,7 +311,7 @@ class _Stream:
         """Abort (never drain) and release the stream and PortAudio; `start()` reopens.
 
         Never raises. Like every PortAudio call it may block when the sound server stalls:
-        the daemon calls it through `pivox.devicecall`, with a deadline.
+        the daemon calls it through `pivox.audio.devicecall`, with a deadline.
         """
         stream, pa = self._stream, self._pa
         self._stream = self._pa = None

@@ -15,7 +15,8 @@ import logging
 import platform
 from typing import Any
 
-from pivox.errors import PivoxError
+from pivox.config import WAKE_WORDS as MODELS
+from pivox.core.errors import PivoxError
 
 __all__ = [
     "MODELS", "WakeWordDetector", "WakeWordUnavailable", "earcon", "unavailable_reason",
@@ -24,8 +25,6 @@ __all__ = [
 
 log = logging.getLogger("pivox.wake")
 
-MODELS = ("okay_nabu", "alexa", "hey_jarvis", "hey_mycroft")
-"""The models shipped in the pymicro-wakeword wheel, by config name."""
 
 MIC_RATE = 24000
 MODEL_RATE = 16000

@@ -1,21 +1,21 @@
 """`pivox check`: validate the config, the key's presence, the URL, the wake word (in
 wake_word mode), the sound devices, GPIO, and the room's echo (a chirp played and recorded:
-`pivox.echotest`)."""
+`pivox.audio.echotest`)."""
 
 from __future__ import annotations
 
 from types import ModuleType
 from urllib.parse import urlsplit
 
-from pivox.aec import load_webrtc
-from pivox.audio import Microphone, Speaker, list_devices, select_device
+from pivox.audio.aec import load_webrtc
+from pivox.audio.soundcard import Microphone, Speaker, list_devices, select_device
+from pivox.audio.wake import WakeWordDetector, WakeWordUnavailable
 from pivox.config import Config, is_loopback
-from pivox.errors import ConfigError, DeviceError
-from pivox.gpio import Button, Led, load_gpio
-from pivox.optional import MissingDependency
-from pivox.ring import AudioRing
-from pivox.secrets import load_api_key
-from pivox.wake import WakeWordDetector, WakeWordUnavailable
+from pivox.core.errors import ConfigError, DeviceError
+from pivox.core.ring import AudioRing
+from pivox.host.gpio import Button, Led, load_gpio
+from pivox.host.optional import MissingDependency
+from pivox.net.secrets import load_api_key
 
 
 def run_check(config: Config, gpio_module: ModuleType | None = None) -> int:
@@ -95,7 +95,7 @@ def _echo_check(config: Config) -> tuple[bool, str]:
         load_webrtc()
     except MissingDependency as exc:
         return False, f"echo cancellation unavailable: {exc}"
-    from pivox.echotest import measure_echo  # numpy work only when the devices work
+    from pivox.audio.echotest import measure_echo  # numpy work only when the devices work
 
     try:
         echo = measure_echo(a.input_device, a.output_device)

@@ -18,18 +18,18 @@ import sys
 import tempfile
 from pathlib import Path
 
-from pivox.audio import list_devices, select_device
+from pivox.audio.filedevices import FileMicrophone, write_wav
+from pivox.audio.soundcard import list_devices, select_device
+from pivox.audio.wake import unavailable_reason
+from pivox.cli.hardware import file_audio, open_pyaudio_microphone, open_pyaudio_speaker
 from pivox.config import Config, load_config
+from pivox.core.errors import DeviceError
+from pivox.core.machine import State
 from pivox.daemon import Daemon, Hardware
-from pivox.errors import DeviceError
-from pivox.filedevices import FileMicrophone, write_wav
-from pivox.hardware import file_audio, open_pyaudio_microphone, open_pyaudio_speaker
-from pivox.logsetup import setup_logging
-from pivox.machine import State
+from pivox.host.logsetup import setup_logging
+from pivox.host.simgpio import SimButton, SimLed
 from pivox.server import GeminiServer, RealtimeServer, ServerOptions
 from pivox.server.voice import speech, tones
-from pivox.simgpio import SimButton, SimLed
-from pivox.wake import unavailable_reason
 
 log = logging.getLogger("pivox.demo")
 

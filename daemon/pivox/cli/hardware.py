@@ -9,13 +9,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from pivox.audio import Microphone, Speaker
+from pivox.audio.filedevices import FileMicrophone, FileSpeaker
+from pivox.audio.soundcard import Microphone, Speaker
 from pivox.config import Config
+from pivox.core.farend import FarEnd
+from pivox.core.ring import AudioRing
 from pivox.daemon import Hardware
-from pivox.farend import FarEnd
-from pivox.filedevices import FileMicrophone, FileSpeaker
-from pivox.gpio import Button, Led
-from pivox.ring import AudioRing
+from pivox.host.gpio import Button, Led
 
 log = logging.getLogger("pivox.hardware")
 

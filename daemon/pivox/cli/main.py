@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 
 from pivox import __version__
 from pivox.config import Config, load_config
-from pivox.errors import ConfigError, DeviceError, PivoxError
+from pivox.core.errors import ConfigError, DeviceError, PivoxError
 
 DEFAULT_CONFIG = "/etc/pivox/pivox.toml"
 STOP_DEADLINE_S = 1.8
@@ -68,15 +68,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             return _run(args)
         if args.command == "demo":
-            from pivox.demo import run_demo
+            from pivox.cli.demo import run_demo
 
             return run_demo(args)
         if args.command == "check":
-            from pivox.check import run_check
+            from pivox.cli.check import run_check
 
             return run_check(_load(args))
         if args.command == "devices":
-            from pivox.audio import format_devices, list_devices
+            from pivox.audio.soundcard import format_devices, list_devices
 
             config = _load(args)
             print(format_devices(list_devices(), config.audio.input_device,
@@ -99,10 +99,10 @@ def _load(args: argparse.Namespace) -> Config:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from pivox.cli.hardware import pi_hardware
     from pivox.daemon import Daemon
-    from pivox.hardware import pi_hardware
-    from pivox.logsetup import setup_logging
-    from pivox.secrets import load_api_key
+    from pivox.host.logsetup import setup_logging
+    from pivox.net.secrets import load_api_key
 
     config = _load(args)
     setup_logging(config.log.level, config.log.journal)

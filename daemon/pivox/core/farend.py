@@ -8,7 +8,7 @@ Single-producer / single-consumer, like `AudioRing`:
   dropped unheard;
 - the consumer is the loop: `take(n)` returns the reference for the next mic frame of `n`
   bytes, or None while the speaker has not written it yet (the caller holds the mic frame
-  and asks again; see `pivox.devices`); `pass_over(n)` gives up on a stalled speaker: zeros,
+  and asks again; see `pivox.audio.devices`); `pass_over(n)` gives up on a stalled speaker: zeros,
   and the bytes it writes for those positions later are dropped (`late`), so the pairing
   stays where it was; `reanchor()` restarts the pairing at the speaker's newest byte when
   it is back but still behind.

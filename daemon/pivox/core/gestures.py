@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 
-from pivox.machine import ButtonDown, ButtonUp, DoubleTap, LongPress, Tap
+from pivox.core.machine import ButtonDown, ButtonUp, DoubleTap, LongPress, Tap
 
 Gesture = ButtonDown | ButtonUp | Tap | DoubleTap | LongPress
 

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from pivox.machine import State
+from pivox.core.machine import State
 
 Kind = Literal["off", "dim", "solid", "blink", "pulse"]
 KINDS: tuple[Kind, ...] = get_args(Kind)

@@ -27,7 +27,7 @@ once the deadline has passed. Nothing is streamed while thinking or speaking; th
 spoken over a reply is the barge-in.
 
 Inputs named like server events (`SpeechStarted`, `SpeechStopped`) are the machine's own
-classes, not those of `pivox.events`: the daemon translates.
+classes, not those of `pivox.core.events`: the daemon translates.
 """
 
 from __future__ import annotations

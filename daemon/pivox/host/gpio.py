@@ -6,7 +6,7 @@ the original `RPi.GPIO` cannot reach the GPIO chip: install `rpi-lgpio` (it prov
 same `RPi.GPIO` module on top of lgpio; uninstall `RPi.GPIO` first).
 
 Threads: RPi.GPIO calls edge callbacks on its own thread, so `Button` calls `on_edge` on
-that thread; the caller passes a thread-safe callback (`pivox.hardware.on_loop` hands it
+that thread; the caller passes a thread-safe callback (`pivox.cli.hardware.on_loop` hands it
 to the asyncio loop with `call_soon_threadsafe`). `Led` has no thread: the owner calls
 `tick(now)` every ~20 ms and the blink/pulse brightness is set from it.
 """
@@ -20,9 +20,9 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any, Literal
 
-from pivox.errors import DeviceError
-from pivox.led import LedPattern, brightness
-from pivox.optional import MissingDependency, require
+from pivox.core.errors import DeviceError
+from pivox.core.led import LedPattern, brightness
+from pivox.host.optional import MissingDependency, require
 
 log = logging.getLogger("pivox.gpio")
 

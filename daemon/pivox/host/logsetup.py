@@ -4,7 +4,7 @@ Daemon code logs fields as UPPERCASE `extra` keys, e.g.
 `log.info("state %s -> %s", a, b, extra={"PIVOX_STATE": "idle", "PIVOX_EVENT": "ButtonUp"})`.
 Under journald each such key becomes a journal field (next to MESSAGE, PRIORITY, CODE_*,
 LOGGER, SYSLOG_IDENTIFIER=pivox); on a terminal it is appended as `[KEY=value ...]`.
-Every handler made here carries `pivox.logsafe.SafeRecords`: secrets redacted, peer text
+Every handler made here carries `pivox.host.logsafe.SafeRecords`: secrets redacted, peer text
 bounded, floods summarised, at every level and for every logger.
 """
 
@@ -17,8 +17,8 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Literal
 
-from pivox.logsafe import SafeRecords
-from pivox.optional import MissingDependency, require
+from pivox.host.logsafe import SafeRecords
+from pivox.host.optional import MissingDependency, require
 
 log = logging.getLogger("pivox.logsetup")
 

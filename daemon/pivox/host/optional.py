@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from pivox.errors import PivoxError
+from pivox.core.errors import PivoxError
 
 
 class MissingDependency(PivoxError):

@@ -1,4 +1,4 @@
-"""A simulated button and LED, with the interfaces of `pivox.gpio`, for `pivox demo`
+"""A simulated button and LED, with the interfaces of `pivox.host.gpio`, for `pivox demo`
 and machines without GPIO.
 
 `SimButton` is pressed by the keyboard (each Enter toggles pressed / released; read from a
@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
-from pivox.led import LedPattern
+from pivox.core.led import LedPattern
 
 log = logging.getLogger("pivox.simgpio")
 

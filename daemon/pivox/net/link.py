@@ -14,10 +14,10 @@ from collections import deque
 from collections.abc import Callable
 from typing import Protocol, cast
 
-from pivox.backoff import Backoff
 from pivox.config import Config
-from pivox.errors import AuthError
-from pivox.events import (
+from pivox.core.backoff import Backoff
+from pivox.core.errors import AuthError
+from pivox.core.events import (
     ClientEvent,
     Dialect,
     InputAudioAppend,
@@ -25,12 +25,12 @@ from pivox.events import (
     SessionConfig,
     SessionUpdate,
 )
+from pivox.host.systemd import Notifier
+from pivox.net.secrets import ApiKey
+from pivox.net.session import Connection, Endpoint, closed_by_auth, describe_close, ended_by_server
 from pivox.protocol.gemini import LinkState
 from pivox.protocol.provider import Wire, new_wire
-from pivox.secrets import ApiKey
-from pivox.session import Connection, Endpoint, closed_by_auth, describe_close, ended_by_server
-from pivox.systemd import Notifier
-from pivox.tools import declared_tools
+from pivox.skills.registry import declared_tools
 
 log = logging.getLogger("pivox.link")
 
@@ -43,7 +43,7 @@ OUTBOX_LIMIT = 250
 (control events never are)."""
 LINK_CLOSE_S = 1.0
 """Time the closing handshake gets; stop closes the link and the devices side by side, so the
-process is gone within 2 s of SIGTERM (`pivox.cli` exits hard past STOP_DEADLINE_S)."""
+process is gone within 2 s of SIGTERM (`pivox.cli.main` exits hard past STOP_DEADLINE_S)."""
 
 
 def session_config(config: Config) -> SessionConfig:

@@ -12,8 +12,8 @@ import stat
 from collections.abc import Mapping
 
 from pivox.config import ServerSettings
-from pivox.errors import ConfigError
-from pivox.logsafe import register_secret
+from pivox.core.errors import ConfigError
+from pivox.host.logsafe import register_secret
 
 MAX_KEY_BYTES = 4096
 """Longest key file or credential read; a larger one is refused, not truncated."""

@@ -16,11 +16,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
-from pivox.errors import AuthError
-from pivox.events import ClientEvent, Dialect
-from pivox.linkguard import TextOnlyConnection, same_origin_connect
+from pivox.core.errors import AuthError
+from pivox.core.events import ClientEvent, Dialect
+from pivox.net.guard import TextOnlyConnection, same_origin_connect
+from pivox.net.secrets import ApiKey
 from pivox.protocol.provider import OpenAIWire, Wire
-from pivox.secrets import ApiKey
 
 log = logging.getLogger("pivox.session")
 
@@ -33,7 +33,7 @@ read buffer, the frame, the decoded PCM), so this and MAX_QUEUE bound the daemon
 whatever a server sends (docs/faults.md: RSS under hostile frames)."""
 MAX_QUEUE = 4
 """Frames websockets buffers ahead of the receiver before it stops reading the socket (its
-default is 16: 16 x 32 MiB). The receiver never waits for the speaker (`pivox.playback`), so
+default is 16: 16 x 32 MiB). The receiver never waits for the speaker (`pivox.audio.playback`), so
 the queue stays near empty and pongs are read as they come."""
 
 AUTH_CLOSE_CODE = 1008

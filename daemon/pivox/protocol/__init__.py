@@ -1,4 +1,4 @@
-"""Wire codecs (sans-I/O): each provider's frames ⇄ the unified events of `pivox.events`.
+"""Wire codecs (sans-I/O): each provider's frames ⇄ the unified events of `pivox.core.events`.
 
 `openai` speaks the OpenAI Realtime API, GA and beta dialects.
 """

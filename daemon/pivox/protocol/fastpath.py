@@ -36,10 +36,10 @@ from typing import NamedTuple
 
 import pybase64
 
-from pivox.events import ItemId, ResponseId
+from pivox.core.events import ItemId, ResponseId
+from pivox.core.ring import AudioRing
 from pivox.protocol.base64_into import decode_span_into, max_decoded_size
 from pivox.protocol.openai import MAX_FRAME_BYTES
-from pivox.ring import AudioRing
 
 __all__ = ["AudioChunk", "decode_audio", "decode_into_ring", "parse_audio_delta"]
 

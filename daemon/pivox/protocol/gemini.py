@@ -1,4 +1,4 @@
-"""Gemini Live wire format ⇄ the unified events of `pivox.events` (sans-I/O).
+"""Gemini Live wire format ⇄ the unified events of `pivox.core.events` (sans-I/O).
 
 The wire format is that of Google's Gemini Live API, v1beta `BidiGenerateContent` over
 WebSocket (reference: https://ai.google.dev/api/live, and the `google-genai` SDK's
@@ -51,7 +51,7 @@ Client events → messages (`encode` returns zero or more frames):
                            turn_detection is None: push-to-talk), input/outputAudioTranscription,
                            sessionResumption {handle}, contextWindowCompression}
     InputAudioAppend     → realtimeInput.audio (the unified 24 kHz PCM resampled to 16 kHz by
-                           `pivox.resample` (soxr, streaming, its state kept across frames; the
+                           `pivox.core.resample` (soxr, streaming, its state kept across frames; the
                            tail flushed before activityEnd), `audio/pcm;rate=16000`)
     InputAudioClear      → realtimeInput.activityStart (push-to-talk, when none is open)
     InputAudioCommit     → realtimeInput.activityEnd (push-to-talk, when one is open)
@@ -78,8 +78,8 @@ from typing import Any, Final, NamedTuple, Protocol
 import orjson
 import pybase64
 
-from pivox.errors import ProtocolError
-from pivox.events import (
+from pivox.core.errors import ProtocolError
+from pivox.core.events import (
     AudioDelta,
     AudioDone,
     CallId,
@@ -220,7 +220,7 @@ def _dumps(message: dict[str, Any]) -> str:
 
 
 class Resample(Protocol):
-    """What the codec needs of a streaming resampler (`pivox.resample.Resampler`)."""
+    """What the codec needs of a streaming resampler (`pivox.core.resample.Resampler`)."""
 
     def process(self, pcm: bytes) -> bytes: ...
     def flush(self) -> bytes: ...
@@ -229,7 +229,7 @@ class Resample(Protocol):
 def downsampler() -> Resample:
     """24 kHz → 16 kHz with soxr's streaming "LQ" filter, which holds back ≤ 8 ms (its "HQ"
     one ~30 ms, latency the end of every push-to-talk turn would add)."""
-    from pivox.resample import Resampler  # numpy and soxr: imported by Gemini links only
+    from pivox.core.resample import Resampler  # numpy and soxr: imported by Gemini links only
 
     return Resampler(24000, INPUT_RATE)
 

@@ -1,4 +1,4 @@
-"""OpenAI Realtime wire format ⇄ the unified events of `pivox.events` (sans-I/O).
+"""OpenAI Realtime wire format ⇄ the unified events of `pivox.core.events` (sans-I/O).
 
 Every event is described once, as a table row of wire keys and value kinds; that one row
 decodes and encodes it. Dispatch is by dict on the wire `type`, GA and beta names both.
@@ -61,8 +61,8 @@ from typing import Any, Final
 import orjson
 import pybase64
 
-from pivox.errors import ProtocolError
-from pivox.events import (
+from pivox.core.errors import ProtocolError
+from pivox.core.events import (
     AudioCleared,
     AudioCommitted,
     AudioDelta,

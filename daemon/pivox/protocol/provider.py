@@ -1,7 +1,7 @@
 """The provider seam: per connection, one `Wire` turns client events into frames and frames
 into unified events, for OpenAI Realtime or Gemini Live (sans-I/O).
 
-The daemon, the machine and the ring see only `pivox.events`; which wire format is spoken is
+The daemon, the machine and the ring see only `pivox.core.events`; which wire format is spoken is
 chosen by `server.provider` and lives behind this interface. A `Wire` is made for each
 connection by `new_wire`; what must outlive a connection (Gemini's resumption handle and id
 counter) is the `LinkState` the caller keeps and hands in.
@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from pivox.errors import ProtocolError
-from pivox.events import ClientEvent, Dialect, ServerEvent
+from pivox.core.errors import ProtocolError
+from pivox.core.events import ClientEvent, Dialect, ServerEvent
 from pivox.protocol.fastpath import AudioChunk, parse_audio_delta
 from pivox.protocol.gemini import GeminiCodec, LinkState
 from pivox.protocol.gemini_fastpath import parse_audio

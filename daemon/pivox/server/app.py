@@ -28,8 +28,8 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from pivox.errors import ProtocolError
-from pivox.events import (
+from pivox.core.errors import ProtocolError
+from pivox.core.events import (
     AudioDelta,
     ClientEvent,
     Dialect,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pivox.events import Dialect
+from pivox.core.events import Dialect
 
 _JSON = dict[str, Any]
 MISSING = object()

@@ -8,7 +8,7 @@ import logging
 import os
 import signal
 
-from pivox.logsafe import SafeRecords
+from pivox.host.logsafe import SafeRecords
 from pivox.server.app import RealtimeServer
 from pivox.server.faults import parse_fault
 from pivox.server.gemini import GeminiServer

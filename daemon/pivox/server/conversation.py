@@ -41,8 +41,8 @@ from typing import Any
 
 import orjson
 
-from pivox.errors import ProtocolError
-from pivox.events import (
+from pivox.core.errors import ProtocolError
+from pivox.core.events import (
     AudioCleared,
     AudioCommitted,
     AudioDelta,

@@ -37,8 +37,8 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from pivox.errors import ProtocolError
-from pivox.events import ServerVad
+from pivox.core.errors import ProtocolError
+from pivox.core.events import ServerVad
 from pivox.protocol.gemini import (
     ActivityEnd,
     ActivityStart,

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from pivox.events import Tool
+from pivox.core.events import Tool
 
 MAX_ARGUMENTS_CHARS = 4096
 """Longest arguments a call may carry: every tool here takes a few small fields."""
