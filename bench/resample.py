@@ -18,7 +18,6 @@ Prints medians over `--reps`. Not a test: nothing passes or fails.
 
 from __future__ import annotations
 
-import argparse
 import math
 import statistics
 import subprocess
@@ -31,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harness import arguments
 from pivox.audio.soundcard import Speaker
 from pivox.core.resample import Resampler
 from pivox.core.ring import AudioRing
@@ -112,10 +112,7 @@ def volume_us(reps: int) -> tuple[float, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=5)
-    parser.add_argument("--baseline-rev", default=BASELINE_REV)
-    args = parser.parse_args(argv)
+    args = arguments(__doc__, argv, reps=5, baseline_rev=BASELINE_REV)
     old = old_module(args.baseline_rev).Resampler
     seconds = 10.0
     print(f"python {sys.version.split()[0]}, numpy {np.__version__}, baseline "
