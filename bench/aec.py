@@ -39,16 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests packag
 from tests.fixtures_server import pcm_silence, pcm_tone
 from tests.pulse import PulseAudio
 
-from daemon_cpu import (  # type: ignore[import-not-found]
-    BENCH,
-    CONFIG,
-    PIVOX,
-    Feeder,
-    Scenario,
-    ServerThread,
-    machine,
-    measure,
-)
+import harness  # type: ignore[import-not-found]
 from pivox.audio.aec import EchoCanceller, load_webrtc
 from pivox.audio.capture import Capture
 from pivox.audio.echotest import measure_echo
@@ -100,31 +91,32 @@ def bare_ms_per_s(frames_per_s: float, seconds: float = 10.0) -> float:
     return per_frame * frames_per_s * 1000
 
 
-def paired_ms(with_: Scenario, without: Scenario) -> float:
+def paired_ms(with_: harness.Scenario, without: harness.Scenario) -> float:
     """Median over rounds of the CPU difference, each round's pair back to back, in ms per s."""
     return statistics.median(a.cpu - b.cpu for a, b in zip(with_.samples, without.samples,
                                                            strict=True)) * 10
 
 
 def cpu_rows(args: argparse.Namespace) -> list[str]:
-    out = {name: Scenario(name) for name in (
+    out = {name: harness.Scenario(name) for name in (
         "floor: PyAudio duplex only", "floor: + websocket, duplex traffic",
         "floor: + websocket + bare AEC3", "pivox run: duplex, AEC off",
         "pivox run: duplex, AEC on")}
     with PulseAudio() as pulse, tempfile.TemporaryDirectory() as tmp:
-        replies = ServerThread(ServerOptions(port=0, speed=1.0, reply="ramp", reply_ms=3600))
+        replies = harness.ServerThread(
+            ServerOptions(port=0, speed=1.0, reply="ramp", reply_ms=3600))
         configs = {}
         for aec_on in (True, False):
             path = Path(tmp) / f"aec-{aec_on}.toml"
-            path.write_text(CONFIG.format(url=replies.url)
-                            + f"[audio]\necho_cancellation = {str(aec_on).lower()}\n")
-            configs[aec_on] = [str(PIVOX), "run", "--config", str(path)]
+            path.write_text(harness.pivox_config(
+                replies.url, audio=f"echo_cancellation = {str(aec_on).lower()}"))
+            configs[aec_on] = harness.pivox_command(path)
         update = SessionUpdate(session=session_config(load_config(None, [
             "session.mode=always_on"])))
-        floor = [sys.executable, str(BENCH / "floor_duplex.py")]
+        floor = [sys.executable, str(harness.BENCH / "floor_duplex.py")]
         floor_ws = [*floor, "--url", replies.url, "--session", encode_client_event(update)]
         assert pulse.mic is not None
-        feeder = Feeder(pulse.mic)
+        feeder = harness.Feeder(pulse.mic)
         try:
             for r in range(args.rounds):
                 print(f"round {r + 1}/{args.rounds} ...", file=sys.stderr, flush=True)
@@ -133,11 +125,10 @@ def cpu_rows(args: argparse.Namespace) -> list[str]:
                          ("floor: + websocket + bare AEC3", [*floor_ws, "--aec"]),
                          ("pivox run: duplex, AEC off", configs[False]),
                          ("pivox run: duplex, AEC on", configs[True])]
-                for name, cmd in order if r % 2 == 0 else order[::-1]:
-                    out[name].samples.append(measure(cmd, pulse.env, replies, args))
+                harness.measure_round(r, order, out, pulse.env, replies, args)
                 feeder.stop()
                 out["floor: PyAudio duplex only"].samples.append(
-                    measure(floor, pulse.env, replies, args))
+                    harness.measure(floor, pulse.env, replies, args))
         finally:
             replies.close()
     on, off = out["pivox run: duplex, AEC on"], out["pivox run: duplex, AEC off"]
@@ -197,13 +188,8 @@ def latency_rows(reps: int = 2000) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--window", type=float, default=15.0)
-    parser.add_argument("--warmup", type=float, default=5.0)
-    parser.add_argument("--skip-cpu", action="store_true", help="ERLE and latency only")
-    args = parser.parse_args()
-    print(f"machine: {machine()}")
+    args = harness.arguments(__doc__, **harness.WINDOW, skip_cpu=(False, "ERLE and latency only"))
+    print(f"machine: {harness.machine()}")
     for echo_ms in ROOM_DELAYS_MS:
         print(f"ERLE in the echo room (loopback {echo_ms} ms), pivox check's self-test:")
         print(f"{'echo level':>12} {'delay ms':>9} {'echo dB':>9} {'ERLE dB':>8}")

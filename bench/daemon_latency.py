@@ -40,6 +40,7 @@ from tests.gpio_double import GpioDouble
 from tests.pulse import SINK, MicWriter, PulseAudio, Recording
 from websockets.asyncio.client import connect
 
+from harness import arguments, spread_ms
 from pivox.audio.soundcard import Speaker
 from pivox.cli.hardware import gpio_button, open_pyaudio_microphone
 from pivox.config import Config, load_config
@@ -183,12 +184,6 @@ def onsets(handed: Sequence[Handed]) -> list[Handed]:
 def last_handed(handed: Sequence[Handed], before: float, after: float) -> Handed:
     """The last callback in (after, before) that handed nonzero audio."""
     return [h for h in handed if after < h.at < before and h.first >= 0][-1]
-
-
-def summary(values: Sequence[float]) -> str:
-    """Median and range, in ms."""
-    ms = sorted(v * 1000 for v in values)
-    return f"{statistics.median(ms):7.1f} ms  (min {ms[0]:.1f}, max {ms[-1]:.1f}, n={len(ms)})"
 
 
 def bench_config(url: str, mode: str) -> Config:
@@ -357,18 +352,18 @@ async def main_async(args: argparse.Namespace) -> None:
         p = await button_to_append(args.presses)
         b = await barge_ins(pulse, pulse.mic, args.barge_ins)
     print("button down -> first append on the wire (target <= 30 ms, pre-roll included)")
-    print(f"  pivox: press -> append         {summary(p.append)}")
-    print(f"    of which press -> edge on the loop (GPIO double thread)  {summary(p.edge)}")
-    print(f"  baseline: bare append one-way  {summary(p.one_way)}")
+    print(f"  pivox: press -> append         {spread_ms(p.append)}")
+    print(f"    of which press -> edge on the loop (GPIO double thread)  {spread_ms(p.edge)}")
+    print(f"  baseline: bare append one-way  {spread_ms(p.one_way)}")
     print(f"  ratio of medians               {ratio(p.append, p.one_way)}")
     print("SpeechStarted -> speaker silent (target <= 20 ms)")
-    print(f"  monitor: last sample heard     {summary(b.silence)}")
-    print(f"  last reply audio handed - SpeechStarted (<0: before)  {summary(b.handed_after)}")
-    print(f"  baseline: handed -> heard      {summary(b.output_latency)}")
+    print(f"  monitor: last sample heard     {spread_ms(b.silence)}")
+    print(f"  last reply audio handed - SpeechStarted (<0: before)  {spread_ms(b.handed_after)}")
+    print(f"  baseline: handed -> heard      {spread_ms(b.output_latency)}")
     print(f"  ratio of medians               {ratio(b.silence, b.output_latency)}")
     print("truncate audio_end_ms - ramp ms heard in the monitor (target |error| <= 20 ms)")
-    print(f"  pivox (ms)                     {stats_ms(b.truncate_error_ms)}")
-    print(f"  baseline: handed - reported output latency (ms) {stats_ms(b.naive_error_ms)}")
+    print(f"  pivox                          {spread_ms(b.truncate_error_ms, scale=1)}")
+    print(f"  baseline: handed - reported output latency  {spread_ms(b.naive_error_ms, scale=1)}")
 
 
 def ratio(values: Sequence[float], baseline: Sequence[float]) -> str:
@@ -376,18 +371,9 @@ def ratio(values: Sequence[float], baseline: Sequence[float]) -> str:
     return f"{statistics.median(values) / statistics.median(baseline):7.2f}x"
 
 
-def stats_ms(values: Sequence[float]) -> str:
-    """Median and range of values already in ms."""
-    v = sorted(values)
-    return f"{statistics.median(v):7.1f}  (min {v[0]:.1f}, max {v[-1]:.1f}, n={len(v)})"
-
-
 def main() -> None:
     """Parse the arguments and run."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--presses", type=int, default=15)
-    parser.add_argument("--barge-ins", type=int, default=8)
-    asyncio.run(main_async(parser.parse_args()))
+    asyncio.run(main_async(arguments(__doc__, presses=15, barge_ins=8)))
 
 
 if __name__ == "__main__":

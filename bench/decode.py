@@ -32,6 +32,7 @@ from pathlib import Path
 import orjson
 import pybase64
 
+from harness import arguments
 from pivox.config import AudioSettings
 from pivox.core.events import AudioDelta, ItemId, ResponseId
 from pivox.core.ring import AudioRing
@@ -301,10 +302,8 @@ def allocator_calls() -> tuple[Counts | None, str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=7, help="repetitions per path (median)")
-    parser.add_argument("--count-allocations", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = arguments(__doc__, reps=(7, "repetitions per path (median)"),
+                     count_allocations=(False, argparse.SUPPRESS))
     if args.count_allocations:
         print(json.dumps(count_in_this_process()))
         return

@@ -18,12 +18,12 @@ Prints µs per delta at both points and their ratio (1.0: flat). Not a test.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import statistics
 import time
 from collections.abc import Callable
 
+from harness import arguments
 from pivox.core.ring import AudioRing
 from pivox.core.turns import TurnTracker
 
@@ -95,10 +95,7 @@ def daemon_step() -> Callable[[int], None]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--items", type=int, default=60_000)
-    parser.add_argument("--reps", type=int, default=5)
-    args = parser.parse_args()
+    args = arguments(__doc__, items=60_000, reps=5)
     rows: list[tuple[str, Callable[[], Callable[[int], None]]]] = [
         ("ring", ring_step), ("turn", turn_step)]
     if Playback is not None:

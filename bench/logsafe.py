@@ -13,7 +13,6 @@ Rows (µs per line, median of --reps, plain-line handler writing to an in-memory
 
 from __future__ import annotations
 
-import argparse
 import io
 import itertools
 import logging
@@ -21,6 +20,7 @@ import statistics
 import time
 from collections.abc import Callable
 
+from harness import arguments
 from pivox.host.logsafe import RateLimiter, SafeRecords
 from pivox.host.logsetup import PlainFormatter
 
@@ -51,10 +51,7 @@ def per_line_us(log: Callable[[int], None], lines: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lines", type=int, default=20_000)
-    parser.add_argument("--reps", type=int, default=5)
-    args = parser.parse_args()
+    args = arguments(__doc__, lines=20_000, reps=5)
     big = "t" * (1 << 20)
     fields = {"PIVOX_STATE": "idle", "PIVOX_EVENT": "Drained"}
     frozen = [0.0]  # a clock that never moves: every line after the burst is suppressed

@@ -16,29 +16,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from array import array
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests package
 
 from tests.fixtures_server import pcm_tone
 from tests.pulse import PulseAudio
 
+from harness import arguments, memory_mb, pivox_config, start_pivox
 from pivox.server import RealtimeServer, ServerOptions
-
-
-def rss_mb(pid: int, key: str) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 async def main_async(args: argparse.Namespace) -> None:
@@ -47,38 +37,27 @@ async def main_async(args: argparse.Namespace) -> None:
         assert pulse.mic is not None
         async with RealtimeServer(options) as server:
             config = Path(tmp) / "pivox.toml"
-            config.write_text(
-                f'[server]\nurl = "{server.url}"\nmodel = ""\n'
-                f"ping_interval_s = {args.ping_s}\nping_timeout_s = {args.ping_s}\n"
-                '[session]\nmode = "always_on"\nvad_silence_duration_ms = 300\n'
-                "[button]\nenabled = false\n[led]\nenabled = false\n")
-            process = subprocess.Popen(
-                [sys.executable, "-m", "pivox", "run", "--config", str(config)],
-                env={**os.environ, "OPENAI_API_KEY": ""}, stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-            lines: list[str] = []
-
-            def pump(stream: Any) -> None:
-                for line in stream:
-                    lines.append(line.rstrip("\n"))
-
-            threading.Thread(target=pump, args=(process.stderr,), daemon=True).start()
+            config.write_text(pivox_config(
+                server.url, level="info",
+                server=f"ping_interval_s = {args.ping_s}\nping_timeout_s = {args.ping_s}",
+                session="vad_silence_duration_ms = 300"))
+            process, out = start_pivox(config)
             try:
-                while not any("-> listening" in line for line in lines):
+                while not out.count("-> listening"):
                     await asyncio.sleep(0.05)
                 await asyncio.sleep(1.0)
-                idle_rss = rss_mb(process.pid, "VmRSS")
+                idle_rss = memory_mb(process.pid)
                 with pulse.recording() as recording:
                     pulse.mic.play(pcm_tone(600))
                     started = time.monotonic()
                     limit = args.reply_s + 30
-                    while not any("turn 1 done" in line for line in lines):
+                    while not out.count("turn 1 done"):
                         if time.monotonic() - started > limit or process.poll() is not None:
                             break
                         await asyncio.sleep(0.2)
                     await asyncio.sleep(0.5)
                     pcm = recording.stop()
-                peak = rss_mb(process.pid, "VmHWM")
+                peak = memory_mb(process.pid, "VmHWM")
             finally:
                 process.terminate()
                 process.wait(10)
@@ -89,7 +68,7 @@ async def main_async(args: argparse.Namespace) -> None:
     missing = len(missing_list)
     if missing_list:
         print("missing steps from", missing_list[0], "to", missing_list[-1])
-    offline = [line for line in lines if "offline:" in line]
+    offline = [line for line in out.lines if "offline:" in line]
     print(f"reply sent: {args.reply_s} s at socket speed; heard {heard_s:.2f} s, ramp steps "
           f"missing {missing}; links {len(server.connections)}; offline lines {len(offline)}")
     for line in offline[:3]:
@@ -99,10 +78,7 @@ async def main_async(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reply-s", type=int, default=180)
-    parser.add_argument("--ping-s", type=float, default=10.0)
-    asyncio.run(main_async(parser.parse_args()))
+    asyncio.run(main_async(arguments(__doc__, reply_s=180, ping_s=10.0)))
 
 
 if __name__ == "__main__":

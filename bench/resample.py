@@ -18,7 +18,6 @@ Prints medians over `--reps`. Not a test: nothing passes or fails.
 
 from __future__ import annotations
 
-import argparse
 import math
 import statistics
 import subprocess
@@ -31,18 +30,28 @@ from pathlib import Path
 
 import numpy as np
 
+from harness import arguments
 from pivox.audio.soundcard import Speaker
 from pivox.core.resample import Resampler
 from pivox.core.ring import AudioRing
 
 ROOT = Path(__file__).resolve().parents[1]
-BASELINE_REV = "main"
+BASELINE_REV = "423bebe^"
+"""The commit before soxr came in (a name like "main" would compare soxr with itself)."""
+PATHS = ("daemon/pivox/core/resample.py", "daemon/pivox/resample.py")
+"""Where the module is, after and before the layout of issue 19."""
 
 
 def old_module(rev: str) -> types.ModuleType:
     """The resampler module as it was at `rev`."""
-    source = subprocess.run(["git", "show", f"{rev}:daemon/pivox/core/resample.py"], cwd=ROOT,
-                            capture_output=True, text=True, check=True).stdout
+    for path in PATHS:
+        shown = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=ROOT,
+                               capture_output=True, text=True)
+        if shown.returncode == 0:
+            source = shown.stdout
+            break
+    else:
+        raise SystemExit(f"resample.py: no resampler at {rev} ({' or '.join(PATHS)})")
     module = types.ModuleType("old_resample")
     exec(compile(source, "old_resample.py", "exec"), module.__dict__)
     return module
@@ -112,14 +121,11 @@ def volume_us(reps: int) -> tuple[float, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=5)
-    parser.add_argument("--baseline-rev", default=BASELINE_REV)
-    args = parser.parse_args(argv)
+    args = arguments(__doc__, argv, reps=5, baseline_rev=BASELINE_REV)
     old = old_module(args.baseline_rev).Resampler
     seconds = 10.0
     print(f"python {sys.version.split()[0]}, numpy {np.__version__}, baseline "
-          f"{args.baseline_rev}:daemon/pivox/core/resample.py")
+          f"{args.baseline_rev}")
     print(f"{'row':<34} {'old (linear)':>13} {'soxr':>10} {'ratio':>8}")
     for rate_in, rate_out in ((48000, 24000), (24000, 48000)):
         pcm = sweep(rate_in, seconds, f1=min(rate_in, rate_out) / 2 * 0.99)

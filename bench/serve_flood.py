@@ -12,7 +12,6 @@ a frame just under the server's 16 MiB limit).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
 import subprocess
@@ -23,14 +22,7 @@ import orjson
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-
-def rss_mb(pid: int) -> float:
-    """Resident set size of process `pid`, MB."""
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for {pid}")
+from harness import arguments, memory_mb
 
 
 async def flood(url: str, seconds: float, pcm_mib: float, deflate: bool) -> tuple[int, str]:
@@ -57,11 +49,8 @@ async def flood(url: str, seconds: float, pcm_mib: float, deflate: bool) -> tupl
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--pcm-mib", type=float, default=11.9, help="PCM per append, MiB")
-    parser.add_argument("--deflate", action="store_true", help="offer permessage-deflate")
-    args = parser.parse_args()
+    args = arguments(__doc__, seconds=20.0, pcm_mib=(11.9, "PCM per append, MiB"),
+                     deflate=(False, "offer permessage-deflate"))
     server = subprocess.Popen(
         [sys.executable, "-m", "pivox.server", "--port", "0", "--reply", "tones"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
@@ -69,16 +58,16 @@ async def main() -> None:
     try:
         assert server.stdout is not None
         url = server.stdout.readline().split()[-1]
-        start = peak = rss_mb(server.pid)
+        start = peak = memory_mb(server.pid)
         began = time.monotonic()
         client = asyncio.create_task(flood(url, args.seconds, args.pcm_mib, args.deflate))
         while not client.done():
             await asyncio.sleep(0.2)
-            peak = max(peak, rss_mb(server.pid))
+            peak = max(peak, memory_mb(server.pid))
         sent, ending = await client
         took = time.monotonic() - began
         await asyncio.sleep(1.0)
-        after = rss_mb(server.pid)
+        after = memory_mb(server.pid)
     finally:
         server.terminate()
         server.wait(10)

@@ -29,6 +29,7 @@ from array import array
 from collections.abc import Callable
 from pathlib import Path
 
+from harness import arguments
 from pivox.audio.filedevices import FileMicrophone, FileSpeaker, write_wav
 from pivox.config import Config, load_config
 from pivox.core.farend import FarEnd
@@ -169,17 +170,12 @@ async def soak(args: argparse.Namespace) -> dict[str, object]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--turns", type=int, default=1000)
-    parser.add_argument("--warmup", type=int, default=50,
-                        help="turns before the start figures are taken")
-    parser.add_argument("--speed", type=float, default=4.0, help="mic/speaker time compression")
-    parser.add_argument("--reply-ms", type=int, default=400)
-    parser.add_argument("--hold-s", type=float, default=0.05)
-    parser.add_argument("--seed", type=int, default=1)
-    args = parser.parse_args()
+    args = arguments(__doc__, turns=1000,
+                     warmup=(50, "turns before the start figures are taken"),
+                     speed=(4.0, "mic/speaker time compression"), reply_ms=400, hold_s=0.05,
+                     seed=1)
     if args.warmup >= args.turns:
-        parser.error("--warmup must be below --turns")
+        raise SystemExit("soak.py: --warmup must be below --turns")
     logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
     with contextlib.suppress(KeyboardInterrupt):
         result = asyncio.run(soak(args))

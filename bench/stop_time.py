@@ -15,14 +15,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -32,24 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests packag
 from tests.fixtures_server import pcm_tone
 from tests.pulse import PulseAudio
 
+from harness import arguments, pivox_config, start_pivox
 from pivox.server import RealtimeServer, ServerOptions
 
 KILL_AFTER_S = 10.0
-
-
-class Lines:
-    """The stderr lines of a subprocess, collected by a thread."""
-
-    def __init__(self, stream: Any) -> None:
-        self.lines: list[str] = []
-        threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
-
-    def _pump(self, stream: Any) -> None:
-        for line in stream:
-            self.lines.append(line.rstrip("\n"))
-
-    def count(self, text: str) -> int:
-        return sum(text in line for line in self.lines)
 
 
 async def until(predicate: Any, timeout: float) -> bool:
@@ -64,11 +47,7 @@ async def until(predicate: Any, timeout: float) -> bool:
 async def cycle(pulse: PulseAudio, url: str, config: Path, rng: random.Random) -> float | None:
     """One start -> reply -> barge-in -> SIGTERM; seconds from SIGTERM to exit (None: killed)."""
     assert pulse.mic is not None
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pivox", "run", "--config", str(config)],
-        env={**os.environ, "OPENAI_API_KEY": ""}, stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    out = Lines(process.stderr)
+    process, out = start_pivox(config)
     try:
         if not await until(lambda: out.count("-> listening"), 20):
             raise RuntimeError("never listening: " + " | ".join(out.lines[-5:]))
@@ -101,10 +80,8 @@ async def main_async(args: argparse.Namespace) -> None:
     with PulseAudio() as pulse, tempfile.TemporaryDirectory() as tmp:
         async with RealtimeServer(options) as server:
             config = Path(tmp) / "pivox.toml"
-            config.write_text(
-                f'[server]\nurl = "{server.url}"\nmodel = ""\n'
-                '[session]\nmode = "always_on"\nvad_silence_duration_ms = 300\n'
-                "[button]\nenabled = false\n[led]\nenabled = false\n")
+            config.write_text(pivox_config(server.url, level="info",
+                                           session="vad_silence_duration_ms = 300"))
             for n in range(args.cycles):
                 took = await cycle(pulse, server.url, config, rng)
                 if took is None:
@@ -122,10 +99,7 @@ async def main_async(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cycles", type=int, default=40)
-    parser.add_argument("--seed", type=int, default=1)
-    asyncio.run(main_async(parser.parse_args()))
+    asyncio.run(main_async(arguments(__doc__, cycles=40, seed=1)))
 
 
 if __name__ == "__main__":

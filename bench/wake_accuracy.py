@@ -15,7 +15,6 @@ Not a test: nothing passes or fails.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests packag
 
 from tests.wake_corpus import CONFUSABLE, NEAR_MISSES, VOICES, other_speech, say, silence
 
+from harness import arguments
 from pivox.audio.wake import WakeWordDetector
 
 SPEEDS = (130, 150, 175)
@@ -49,9 +49,7 @@ def noisy(pcm: bytes, snr_db: float, rng: np.random.Generator) -> bytes:
 
 def main() -> None:
     """Parse the arguments, run, print."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=10.0)
-    args = parser.parse_args()
+    args = arguments(__doc__, minutes=10.0)
     detector = WakeWordDetector("okay_nabu")
     rng = np.random.default_rng(1)
     variants = [(v, s) for v in VOICES for s in SPEEDS]

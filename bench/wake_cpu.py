@@ -39,16 +39,14 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests package
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # daemon_cpu beside this file
 
 from tests.pulse import MicWriter, PulseAudio
 from tests.wake_corpus import other_speech_parts
 
-from daemon_cpu import CONFIG, PIVOX, Scenario, ServerThread, machine, measure
+import harness
 from pivox.core.events import InputAudioAppend, InputAudioClear
 from pivox.server import ServerOptions
 
-BENCH = Path(__file__).resolve().parent
 FLOOR = "floor: PyAudio duplex only"
 LIBRARY = "floor + bare wake word"
 LIBRARIES = "floor + bare AEC + wake word"
@@ -74,7 +72,7 @@ class Room:
             time.sleep(0.1)
 
 
-def false_wakes(server: ServerThread, room: Room) -> list[str]:
+def false_wakes(server: harness.ServerThread, room: Room) -> list[str]:
     """What the room said where each wake's pre-roll (the append after a clear) was taken."""
     assert server.server is not None
     out = []
@@ -93,14 +91,15 @@ def false_wakes(server: ServerThread, room: Room) -> list[str]:
     return out
 
 
-def run(args: argparse.Namespace) -> dict[str, Scenario]:
+def run(args: argparse.Namespace) -> dict[str, harness.Scenario]:
     """All rounds; returns the scenarios by name."""
-    out = {name: Scenario(name) for name in (FLOOR, LIBRARY, LIBRARIES, PTT, WAKE, WAKE_AEC)}
+    names = (FLOOR, LIBRARY, LIBRARIES, PTT, WAKE, WAKE_AEC)
+    out = {name: harness.Scenario(name) for name in names}
     with PulseAudio() as pulse, tempfile.TemporaryDirectory() as tmp:
         assert pulse.mic is not None
         room = Room(pulse.mic, 60)
-        server = ServerThread(ServerOptions(port=0, speed=1.0, reply="ramp", reply_ms=500))
-        floor = [sys.executable, str(BENCH / "floor_duplex.py")]
+        server = harness.ServerThread(ServerOptions(port=0, speed=1.0, reply="ramp", reply_ms=500))
+        floor = [sys.executable, str(harness.BENCH / "floor_duplex.py")]
         commands = {
             FLOOR: floor,
             LIBRARY: [*floor, "--wake", "okay_nabu"],
@@ -108,15 +107,13 @@ def run(args: argparse.Namespace) -> dict[str, Scenario]:
         }
         for name, (mode, aec) in CONFIGS.items():
             path = Path(tmp, f"{mode}-{aec}.toml")
-            path.write_text(CONFIG.format(url=server.url).replace(
-                'mode = "always_on"', f'mode = "{mode}"') + f"[audio]\necho_cancellation = {aec}\n")
-            commands[name] = [str(PIVOX), "run", "--config", str(path)]
+            path.write_text(harness.pivox_config(server.url, mode=mode,
+                                         audio=f"echo_cancellation = {aec}"))
+            commands[name] = harness.pivox_command(path)
         try:
             for r in range(args.rounds):
                 print(f"round {r + 1}/{args.rounds} ...", file=sys.stderr, flush=True)
-                order = list(commands.items())
-                for name, cmd in order if r % 2 == 0 else order[::-1]:
-                    out[name].samples.append(measure(cmd, pulse.env, server, args))
+                harness.measure_round(r, list(commands.items()), out, pulse.env, server, args)
             for line in false_wakes(server, room):
                 print(f"false wake: {line}", flush=True)
         finally:
@@ -124,16 +121,9 @@ def run(args: argparse.Namespace) -> dict[str, Scenario]:
     return out
 
 
-def report(results: dict[str, Scenario], args: argparse.Namespace) -> None:
+def report(results: dict[str, harness.Scenario], args: argparse.Namespace) -> None:
     """Print the table and the ratios."""
-    print(f"machine: {machine()}")
-    print(f"{args.rounds} rounds, {args.warmup:.0f} s warm-up, {args.window:.0f} s window; "
-          "CPU in % of one core, medians (each round in brackets)")
-    print(f"{'program':<36} {'CPU %':>6} {'RSS MB':>7} {'appends/s':>9}  rounds")
-    for s in results.values():
-        rounds = ", ".join(f"{x.cpu:.2f}" for x in s.samples)
-        print(f"{s.name:<36} {s.median('cpu'):6.2f} {s.median('rss'):7.1f} "
-              f"{s.median('appends'):9.1f}  [{rounds}]")
+    harness.print_scenarios(results, args, ("cpu", "rss", "appends"), "program")
     cpu = {name: s.median("cpu") for name, s in results.items()}
 
     def cost(with_: str, without: str) -> float:
@@ -159,11 +149,7 @@ def report(results: dict[str, Scenario], args: argparse.Namespace) -> None:
 
 def main() -> None:
     """Parse the arguments, run, print."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--window", type=float, default=15.0, help="seconds measured")
-    parser.add_argument("--warmup", type=float, default=5.0, help="seconds before measuring")
-    args = parser.parse_args()
+    args = harness.arguments(__doc__, **harness.WINDOW)
     report(run(args), args)
 
 

@@ -22,9 +22,7 @@ Not a test: nothing passes or fails.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import statistics
 import sys
 import threading
 import time
@@ -40,6 +38,7 @@ from tests.gpio_double import GpioDouble
 from tests.pulse import MicWriter, PulseAudio
 from tests.wake_corpus import WAKE_VOICES, Utterance, silence, wake_then
 
+from harness import arguments, spread_ms
 from pivox.audio.wake import WakeWordDetector
 from pivox.cli.hardware import open_pyaudio_microphone
 from pivox.config import Config
@@ -167,30 +166,22 @@ async def trials(pulse: PulseAudio, count: int) -> dict[str, list[float]]:
     return out
 
 
-def stats_ms(values: Sequence[float]) -> str:
-    """Median and range, in ms."""
-    ms = sorted(v * 1000 for v in values)
-    return f"median {statistics.median(ms):6.1f} ms (min {ms[0]:.1f}, max {ms[-1]:.1f})"
-
-
 def main() -> None:
     """Parse the arguments, run, print."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=10)
-    args = parser.parse_args()
+    args = arguments(__doc__, trials=10)
     with PulseAudio() as pulse:
         out = asyncio.run(trials(pulse, args.trials))
     added = [a - b for a, b in zip(out["delivered_to_detected"], out["inherent"], strict=True)]
     print(f"{args.trials} wake words ({len(WAKE_VOICES)} espeak-ng voices), PulseAudio pipe "
           f"source; {len(out['misses'])} not heard (audio stalls: see the log above)")
     print("wake word end delivered by the mic callback -> first append at the server: "
-          f"{stats_ms(out['delivered_to_append'])}")
-    print(f"  delivered -> detected on the loop: {stats_ms(out['delivered_to_detected'])}")
-    print(f"  detected -> append at the server:  {stats_ms(out['detected_to_append'])}")
-    print(f"baseline, the detector's own delay (offline, audio time): {stats_ms(out['inherent'])}")
+          f"{spread_ms(out['delivered_to_append'])}")
+    print(f"  delivered -> detected on the loop: {spread_ms(out['delivered_to_detected'])}")
+    print(f"  detected -> append at the server:  {spread_ms(out['detected_to_append'])}")
+    print(f"baseline, the detector's own delay (offline, audio time): {spread_ms(out['inherent'])}")
     print(f"added by pivox's capture path (delivered -> detected minus the detector's delay): "
-          f"{stats_ms(added)}")
-    print(f"test rig: written into the pipe -> delivered: {stats_ms(out['written_to_delivered'])}")
+          f"{spread_ms(added)}")
+    print(f"test rig: written into the pipe -> delivered: {spread_ms(out['written_to_delivered'])}")
 
 
 if __name__ == "__main__":

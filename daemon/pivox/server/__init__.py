@@ -6,9 +6,10 @@ Run it standalone with `pivox serve [--host 127.0.0.1] [--port 8765]`, or in-pro
         ...connect to server.url...
 
 Modules: `conversation` (the pure per-connection protocol core), `checks` (what it refuses
-in client payloads), `vad` (energy VAD), `voice` (reply audio), `faults` (fault injection;
-syntax in its docstring), `app` (the websockets layer), `gemini` (the Gemini Live server,
-`--provider gemini`), `command` (the CLI entry).
+in client payloads), `vad` (energy VAD), `voice` (reply audio), `pacing` (a reply's chunks at
+`speed` x real time), `connection` (one connection's receive/send loop, both wires),
+`faults` (fault injection; syntax in its docstring), `app` (the websockets layer), `gemini`
+(the Gemini Live server, `--provider gemini`), `command` (the CLI entry).
 """
 
 from __future__ import annotations

@@ -1,12 +1,12 @@
-"""The websockets layer of the local realtime server: handshake, pacing, fault injection.
+"""The websockets layer of the local OpenAI Realtime server: handshake, wire, fault injection.
 
-Protocol rules live in `conversation.py`; this module only accepts connections on
-`/v1/realtime`, checks the key like the cloud (HTTP 401 with a JSON error body), picks the
-dialect (`OpenAI-Beta: realtime=v1` -> beta, else GA), feeds frames to a `Conversation`,
-sends what it returns at the times it asks, applies the connection's faults (faults.py) and
-keeps a `ConnectionRecord` per connection for tests, bounded in bytes. Times are
-`time.monotonic()`. Peer-supplied text (the model name, frames) is logged escaped and cut;
-a wrong key is never logged, not even in part.
+Protocol rules live in `conversation.py`, the loop that paces replies in `connection.py`; this
+module only accepts connections on `/v1/realtime`, checks the key like the cloud (HTTP 401
+with a JSON error body), picks the dialect (`OpenAI-Beta: realtime=v1` -> beta, else GA),
+feeds frames to a `Conversation`, encodes what it returns, applies the connection's faults
+(faults.py) and keeps a `ConnectionRecord` per connection for tests, bounded in bytes.
+Times are `time.monotonic()`. Peer-supplied text (the model name, frames) is logged escaped
+and cut; a wrong key is never logged, not even in part.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import contextlib
 import ipaddress
 import logging
 import secrets
-import time
 from collections import deque
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -25,7 +24,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from pivox.core.errors import ProtocolError
@@ -40,6 +38,7 @@ from pivox.core.events import (
     ServerEvent,
 )
 from pivox.protocol.openai import encode_server_event
+from pivox.server.connection import ConnectionLoop, ConnectionOver
 from pivox.server.conversation import Conversation, RawClientEvent
 from pivox.server.faults import ERROR_CLASSES, Fault, FaultPlan, faults_from_query
 from pivox.server.options import ServerOptions
@@ -109,10 +108,6 @@ class ConnectionRecord:
             self.size -= self._received_sizes.popleft()
         while self.size > self.limit and self.sent:
             self.size -= len(self.sent.popleft()) + RECORD_OVERHEAD
-
-
-class _Stop(Exception):
-    """A fault ended the connection."""
 
 
 class RealtimeServer:
@@ -237,71 +232,38 @@ class RealtimeServer:
         return reply_audio(self.options.reply, text, self.options.reply_ms)
 
 
-class _Link:
-    """One connection's loop: frames into the conversation, its events out, faults applied."""
+class _Link(ConnectionLoop[ServerEvent]):
+    """One Realtime connection: client events into the conversation, its events out, faults."""
 
     def __init__(
         self, ws: ServerConnection, conversation: Conversation, plan: FaultPlan,
         record: ConnectionRecord, closing: asyncio.Event,
     ) -> None:
-        self.ws = ws
+        super().__init__(ws, conversation)
         self.closing = closing
         self.conversation = conversation
         self.plan = plan
         self.record = record
-        self.outbox: deque[ServerEvent] = deque()
-        self.wake = asyncio.Event()
-        self.gone = asyncio.Event()
         self.last_delta: AudioDelta | None = None
 
-    async def run(self) -> None:
-        """Serve until the client leaves or a fault ends the connection."""
-        receiver = asyncio.create_task(self._receive())
-        try:
-            await self._fire_due()
-            self.outbox.extend(self.conversation.start())
-            while not receiver.done():
-                self.wake.clear()
-                self.outbox.extend(self.conversation.tick(time.monotonic()))
-                while self.outbox:
-                    await self._send(self.outbox.popleft())
-                deadline = self.conversation.next_deadline()
-                if deadline is not None and deadline <= time.monotonic():
-                    await asyncio.sleep(0)  # let client events in between deltas
-                    continue
-                timeout = None if deadline is None else deadline - time.monotonic()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), timeout)
-        except (_Stop, ConnectionClosed):
-            pass
-        finally:
-            receiver.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await receiver
+    async def opening(self) -> list[ServerEvent]:
+        await self._fire_due()
+        return self.conversation.start()
 
-    async def _receive(self) -> None:
+    def receive(self, frame: str | bytes, now: float) -> list[ServerEvent]:
+        log.debug("received %s", printable(frame))
         try:
-            async for frame in self.ws:
-                now = time.monotonic()
-                log.debug("received %s", printable(frame))
-                try:
-                    event, out = self.conversation.receive(frame, now)
-                except Exception:  # a server bug must not end the connection
-                    log.exception("failed on a client frame")
-                    event = ProtocolError("the server failed on this event")
-                    out = [Error(event_id=self.conversation.event_id(), error=ErrorInfo(
-                        type="server_error", message="The server had an error processing it."
-                    ))]
-                self.record.note_received(now, event, len(frame))
-                self.outbox.extend(out)
-                self.wake.set()
-        except ConnectionClosed:
-            pass
-        finally:
-            self.gone.set()
-            self.wake.set()
+            event, out = self.conversation.receive(frame, now)
+        except Exception:  # a server bug must not end the connection
+            log.exception("failed on a client frame")
+            event = ProtocolError("the server failed on this event")
+            out = [Error(event_id=self.conversation.event_id(), error=ErrorInfo(
+                type="server_error", message="The server had an error processing it."
+            ))]
+        self.record.note_received(now, event, len(frame))
+        return out
 
-    async def _send(self, event: ServerEvent) -> None:
+    async def send(self, event: ServerEvent) -> None:
         await self._fire_due()
         frame = encode_server_event(event, self.conversation.dialect)
         await self.ws.send(frame)
@@ -322,19 +284,19 @@ class _Link:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.gone.wait(), fault.seconds)
             if self.gone.is_set():
-                raise _Stop
+                raise ConnectionOver
         elif fault.kind == "close":
             await self.ws.close(fault.code, f"pivox fault: close {fault.code}")
-            raise _Stop
+            raise ConnectionOver
         elif fault.kind == "drop":
             self.ws.transport.abort()
-            raise _Stop
+            raise ConnectionOver
         elif fault.kind == "freeze":
             self.ws.transport.pause_reading()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.closing.wait(), fault.seconds)
             self.ws.transport.abort()
-            raise _Stop
+            raise ConnectionOver
         elif fault.kind == "error":
             kind, code, message = ERROR_CLASSES[fault.error]
             await self._send_error(ErrorInfo(type=kind, code=code, message=message))
@@ -346,7 +308,7 @@ class _Link:
             ))
             self.record.note_sent("error")
             await self.ws.close(1008, "invalid_api_key")
-            raise _Stop
+            raise ConnectionOver
         else:
             await self.ws.send(self._fault_frame(fault))
             self.record.note_sent(f"fault:{fault.kind}")

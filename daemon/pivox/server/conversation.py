@@ -96,6 +96,7 @@ from pivox.server.checks import (
     lookup,
 )
 from pivox.server.options import ServerOptions
+from pivox.server.pacing import PacedReply
 from pivox.server.vad import BYTES_PER_SECOND, EnergyVad, SpeechStart, VadEdge
 
 BYTES_PER_MS = BYTES_PER_SECOND // 1000
@@ -134,17 +135,11 @@ class RawClientEvent:
 
 
 @dataclass(slots=True, kw_only=True)
-class _Stream:
+class _Stream(PacedReply):
     """The response whose audio is being streamed."""
 
     response_id: ResponseId
     item_id: ItemId
-    audio: bytes
-    words: list[str]
-    started: float
-    sent: int = 0
-    chunks: int = 0
-    words_sent: int = 0
     stale_left: int | None = None
     truncated: bool = False
 
@@ -539,12 +534,7 @@ class Conversation:
 
     def next_deadline(self) -> float | None:
         """When `tick` has the next delta to send, or None while no response streams."""
-        stream = self._stream
-        if stream is None:
-            return None
-        if self.options.speed <= 0:
-            return stream.started
-        return stream.started + stream.chunks * self.options.chunk_ms / 1000 / self.options.speed
+        return None if self._stream is None else self._stream.due()
 
     def tick(self, now: float) -> list[ServerEvent]:
         """Send the next audio delta if it is due, and finish the response after the last."""
@@ -552,25 +542,23 @@ class Conversation:
         deadline = self.next_deadline()
         if stream is None or deadline is None or now < deadline:
             return []
-        chunk = stream.audio[stream.sent : stream.sent + self.options.chunk_ms * BYTES_PER_MS]
-        stream.chunks += 1
+        chunk = stream.take()
         out: list[ServerEvent] = []
         if chunk:
-            out += self._words_due(stream, len(chunk))
-            stream.sent += len(chunk)
+            out += self._words_due(stream)
             if not stream.truncated:
                 self._items[stream.item_id].audio_sent = stream.sent
             out.append(AudioDelta(event_id=self.event_id(), **self._part_ids(stream), audio=chunk))
         if stream.stale_left is not None:
             stream.stale_left -= 1
-            if stream.stale_left <= 0 or stream.sent >= len(stream.audio):
+            if stream.stale_left <= 0 or stream.finished:
                 out += self._finish("cancelled", reason="client_cancelled")
-        elif stream.sent >= len(stream.audio):
+        elif stream.finished:
             out += self._finish("completed")
         return out
 
-    def _words_due(self, stream: _Stream, size: int) -> list[ServerEvent]:
-        due = math.ceil(len(stream.words) * (stream.sent + size) / len(stream.audio))
+    def _words_due(self, stream: _Stream) -> list[ServerEvent]:
+        due = math.ceil(len(stream.words) * stream.sent / len(stream.audio))
         out: list[ServerEvent] = [
             TranscriptDelta(event_id=self.event_id(), **self._part_ids(stream), delta=word)
             for word in stream.words[stream.words_sent : due]
@@ -601,6 +589,7 @@ class Conversation:
         self._stream = _Stream(
             response_id=response_id, item_id=item_id, audio=audio,
             words=[word + " " for word in text.split()], started=now,
+            chunk_ms=self.options.chunk_ms, speed=self.options.speed,
         )
         out.append(self._content_part("response.content_part.added", self._stream, ""))
         return out

@@ -19,7 +19,6 @@ with 1007 too. A resumed session (`setup.sessionResumption.handle`) continues it
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 import time
@@ -34,7 +33,6 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 import pybase64
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from pivox.core.errors import ProtocolError
@@ -49,7 +47,9 @@ from pivox.protocol.gemini import (
     ToolResponse,
     decode_client_message,
 )
+from pivox.server.connection import ConnectionLoop, ConnectionOver
 from pivox.server.options import ServerOptions
+from pivox.server.pacing import PacedReply
 from pivox.server.vad import EnergyVad, SpeechStart
 from pivox.server.voice import reply_audio, resample
 
@@ -83,18 +83,6 @@ class _Memory:
     turns: int = 0
 
 
-@dataclass(slots=True, kw_only=True)
-class _Stream:
-    """The reply being streamed."""
-
-    audio: bytes
-    words: list[str]
-    started: float
-    sent: int = 0
-    chunks: int = 0
-    words_sent: int = 0
-
-
 class GeminiConversation:
     """One connection's Gemini session as a pure object: frames in, messages out."""
 
@@ -111,7 +99,7 @@ class GeminiConversation:
         self._memory = _Memory()
         self._heard = 0  # input bytes (16 kHz) of the current user turn
         self._vad: EnergyVad | None = None
-        self._stream: _Stream | None = None
+        self._stream: PacedReply | None = None
         self._tool_called = False
         self._go_away_at = None if go_away_s is None else now + go_away_s
         self._close_at: float | None = None
@@ -206,7 +194,8 @@ class GeminiConversation:
                 {"id": f"call_{secrets.token_hex(4)}", "name": tool, "args": args}]}}]
         self._memory.turns += 1
         text = f"{text}, turn {self._memory.turns}"
-        self._stream = _Stream(audio=self._synthesize(text), words=text.split(), started=now)
+        self._stream = PacedReply(audio=self._synthesize(text), words=text.split(), started=now,
+                                  chunk_ms=self.options.chunk_ms, speed=self.options.speed)
         return []
 
     # ------------------------------------------------------------------ output
@@ -214,11 +203,8 @@ class GeminiConversation:
     def next_deadline(self) -> float | None:
         """When `tick` next has something to send (None: only input can cause output)."""
         times = [t for t in (self._go_away_at, self._close_at) if t is not None]
-        stream = self._stream
-        if stream is not None:
-            speed = self.options.speed
-            times.append(stream.started if speed == 0 else
-                         stream.started + stream.chunks * self.options.chunk_ms / 1000 / speed)
+        if self._stream is not None:
+            times.append(self._stream.due())
         return min(times, default=None)
 
     def tick(self, now: float) -> list[Out]:
@@ -234,10 +220,7 @@ class GeminiConversation:
         deadline = self.next_deadline()
         if stream is None or deadline is None or deadline > now:
             return out
-        size = 48 * self.options.chunk_ms
-        chunk = stream.audio[stream.sent : stream.sent + size]
-        stream.sent += len(chunk)
-        stream.chunks += 1
+        chunk = stream.take()
         content: Message = {"modelTurn": {"parts": [{"inlineData": {
             "mimeType": OUTPUT_MIME, "data": pybase64.b64encode(chunk).decode()}}]}}
         words_due = len(stream.words) * stream.sent // max(1, len(stream.audio))
@@ -246,7 +229,7 @@ class GeminiConversation:
             content["outputTranscription"] = {"text": text if not stream.words_sent else " " + text}
             stream.words_sent = words_due
         out.append({"serverContent": content})
-        if stream.sent >= len(stream.audio):
+        if stream.finished:
             self._stream = None
             out += [{"serverContent": {"generationComplete": True}},
                     {"serverContent": {"turnComplete": True}}, self._handle()]
@@ -375,65 +358,30 @@ class GeminiServer:
         return reply_audio(self.options.reply, text, self.options.reply_ms)
 
 
-class _Link:
-    """One connection's loop: frames into the conversation, its messages out on time."""
+class _Link(ConnectionLoop[Out]):
+    """One Gemini connection: client messages into the conversation, its messages out."""
 
     def __init__(self, ws: ServerConnection, conversation: GeminiConversation,
                  record: GeminiConnectionRecord) -> None:
-        self.ws = ws
+        super().__init__(ws, conversation)
         self.conversation = conversation
         self.record = record
-        self.outbox: deque[Out] = deque()
-        self.wake = asyncio.Event()
 
-    async def run(self) -> None:
-        receiver = asyncio.create_task(self._receive())
-        try:
-            while not receiver.done():
-                self.wake.clear()
-                self.outbox.extend(self.conversation.tick(time.monotonic()))
-                while self.outbox:
-                    if not await self._send(self.outbox.popleft()):
-                        return
-                deadline = self.conversation.next_deadline()
-                if deadline is not None and deadline <= time.monotonic():
-                    await asyncio.sleep(0)  # let client messages in between chunks
-                    continue
-                timeout = None if deadline is None else deadline - time.monotonic()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), timeout)
-        except ConnectionClosed:
-            pass
-        finally:
-            receiver.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await receiver
+    def receive(self, frame: str | bytes, now: float) -> list[Out]:
+        message, out = self.conversation.receive(frame, now)
+        self.record.add(now, message, len(frame))
+        if isinstance(message, Setup) and self.record.setup is None:
+            self.record.setup = message
+            self.record.resumed = self.conversation.resumed
+        return out
 
-    async def _receive(self) -> None:
-        try:
-            async for frame in self.ws:
-                now = time.monotonic()
-                message, out = self.conversation.receive(frame, now)
-                self.record.add(now, message, len(frame))
-                if isinstance(message, Setup) and self.record.setup is None:
-                    self.record.setup = message
-                    self.record.resumed = self.conversation.resumed
-                self.outbox.extend(out)
-                self.wake.set()
-        except ConnectionClosed:
-            pass
-        finally:
-            self.wake.set()
-
-    async def _send(self, out: Out) -> bool:
-        """Send one message (False: it was a close, the link is over)."""
+    async def send(self, out: Out) -> None:
         if isinstance(out, Close):
             self.record.note_sent(f"close:{out.code}")
             await self.ws.close(out.code, out.reason)
-            return False
+            raise ConnectionOver
         await self.ws.send(orjson.dumps(out).decode())
         self.record.note_sent(_kind(out))
-        return True
 
 
 def _kind(message: Message) -> str:
