@@ -12,11 +12,13 @@ import tracemalloc
 
 import orjson
 import pytest
+from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from pivox.server import RealtimeServer, ServerOptions
-from pivox.server.app import exposed
 from pivox.server.command import main
+from pivox.server.connection import exposed
+from pivox.server.gemini import GeminiServer
 from tests.fixtures_server import StartServer, wire_client
 
 MIB = 1024 * 1024
@@ -142,3 +144,12 @@ def test_serving_beyond_loopback_without_a_key_warns(caplog: pytest.LogCaptureFi
     assert main(["--host", "192.0.2.1", "--port", "0"]) == 1
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("without an API key" in w and "192.0.2.1" in w for w in warnings)
+
+
+async def test_the_gemini_server_refuses_compression_like_the_openai_one() -> None:
+    """Was: the Gemini server took websockets' defaults (deflate accepted, 16 frames read
+    ahead), the 273 MB case above; both servers now listen through one `listen`."""
+    options = ServerOptions(port=0, speed=0, reply="ramp")
+    async with GeminiServer(options) as server, connect(server.url) as ws:  # deflate offered
+        assert ws.response is not None
+        assert "Sec-WebSocket-Extensions" not in ws.response.headers

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import secrets
 from collections import deque
@@ -23,7 +22,7 @@ from types import TracebackType
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import Server, ServerConnection
 from websockets.http11 import Request, Response
 
 from pivox.core.errors import ProtocolError
@@ -38,7 +37,7 @@ from pivox.core.events import (
     ServerEvent,
 )
 from pivox.protocol.openai import encode_server_event
-from pivox.server.connection import ConnectionLoop, ConnectionOver
+from pivox.server.connection import ConnectionLoop, ConnectionOver, listen
 from pivox.server.conversation import Conversation, RawClientEvent
 from pivox.server.faults import ERROR_CLASSES, Fault, FaultPlan, faults_from_query
 from pivox.server.options import ServerOptions
@@ -53,13 +52,6 @@ MAX_CONNECTION_RECORDS = 1000
 RECORD_OVERHEAD = 256
 """Bytes counted for one record entry besides its frame, and for an empty record."""
 MAX_LOGGED_CHARS = 300
-MAX_QUEUED_FRAMES = 4
-"""Frames websockets reads ahead per connection (16 by default): at most 4 x 16 MiB.
-
-Compression is off: with permessage-deflate, one read of the socket held hundreds of
-highly compressible frames, all inflated at once past this bound (137 MiB peak from 1 MiB
-frames of silence); clients fall back to plain frames, as the openai SDK asks anyway.
-"""
 MALFORMED_FRAME = '{"type": "response.output_audio.delta", "delta": "AAAA'
 
 log = logging.getLogger("pivox.server")
@@ -133,15 +125,9 @@ class RealtimeServer:
         self._injected.append(fault)
 
     async def __aenter__(self) -> RealtimeServer:
-        if exposed(self.options.host, self.options.api_key):
-            log.warning("serving on %s without an API key: anyone who can reach it can use "
-                        "it%s; pass --api-key or bind to loopback", self.options.host,
-                        " and turn faults on with ?fault=" if self.options.url_faults else "")
-        self._server = await serve(
-            self._connection, self.options.host, self.options.port,
-            process_request=self._check_request, max_size=self.options.max_frame_bytes,
-            max_queue=MAX_QUEUED_FRAMES, compression=None,
-        )
+        self._server = await listen(
+            self._connection, self.options, process_request=self._check_request,
+            note=" and turn faults on with ?fault=" if self.options.url_faults else "")
         self.port = self._server.sockets[0].getsockname()[1]
         log.info("listening on %s", self.url)
         return self
@@ -334,15 +320,6 @@ class _Link(ConnectionLoop[ServerEvent]):
         padding = max(0, fault.size - len(frame)) if fault.kind == "oversized" else 0
         return frame.decode().replace('"padding":""', f'"padding":"{"x" * padding}"')
 
-
-def exposed(host: str, api_key: str | None) -> bool:
-    """True when the server would take any key on an address other hosts may reach."""
-    if api_key is not None or host == "localhost":
-        return False
-    try:
-        return not ipaddress.ip_address(host).is_loopback
-    except ValueError:  # a host name: it may resolve to anything
-        return True
 
 
 def printable(text: str | bytes, limit: int = MAX_LOGGED_CHARS) -> str:

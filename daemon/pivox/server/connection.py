@@ -10,14 +10,54 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
+import logging
+import ssl
 import time
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Iterable
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
-from websockets.asyncio.server import ServerConnection
+from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+
+from pivox.server.options import ServerOptions
+
+MAX_QUEUED_FRAMES = 4
+"""Frames websockets reads ahead per connection (16 by default): at most 4 x 16 MiB.
+
+Compression is off: with permessage-deflate, one read of the socket held hundreds of
+highly compressible frames, all inflated at once past this bound (137 MiB peak from 1 MiB
+frames of silence); clients fall back to plain frames, as the openai SDK asks anyway.
+"""
+
+log = logging.getLogger("pivox.server")
+
+
+
+async def listen(handler: Any, options: ServerOptions, *, process_request: Any,
+                 ssl_context: ssl.SSLContext | None = None, note: str = "") -> Server:
+    """Open a bundled server's socket with the bounds both keep (frame size, read-ahead, no
+    compression); warn when it takes any key beyond loopback (`note` adds to the warning)."""
+    if exposed(options.host, options.api_key):
+        log.warning("serving on %s without an API key: anyone who can reach it can use "
+                    "it%s; pass --api-key or bind to loopback", options.host, note)
+    return await serve(
+        handler, options.host, options.port, ssl=ssl_context, process_request=process_request,
+        max_size=options.max_frame_bytes, max_queue=MAX_QUEUED_FRAMES, compression=None,
+    )
+
+
+def exposed(host: str, api_key: str | None) -> bool:
+    """True when the server would take any key on an address other hosts may reach."""
+    if api_key is not None or host == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return True
+
 
 Out = TypeVar("Out")
 Out_co = TypeVar("Out_co", covariant=True)

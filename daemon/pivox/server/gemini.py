@@ -32,7 +32,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 import pybase64
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import Server, ServerConnection
 from websockets.http11 import Request, Response
 
 from pivox.core.errors import ProtocolError
@@ -47,7 +47,7 @@ from pivox.protocol.gemini import (
     ToolResponse,
     decode_client_message,
 )
-from pivox.server.connection import ConnectionLoop, ConnectionOver
+from pivox.server.connection import ConnectionLoop, ConnectionOver, listen
 from pivox.server.options import ServerOptions
 from pivox.server.pacing import PacedReply
 from pivox.server.vad import EnergyVad, SpeechStart
@@ -301,10 +301,8 @@ class GeminiServer:
         return self.base_url + PATH
 
     async def __aenter__(self) -> GeminiServer:
-        self._server = await serve(
-            self._connection, self.options.host, self.options.port, ssl=self.ssl,
-            process_request=self._check_request, max_size=self.options.max_frame_bytes,
-        )
+        self._server = await listen(self._connection, self.options, ssl_context=self.ssl,
+                                    process_request=self._check_request)
         self.port = self._server.sockets[0].getsockname()[1]
         log.info("listening on %s", self.url)
         return self
