@@ -70,7 +70,9 @@ DEFAULTS = {
     "session.vad_prefix_padding_ms": 300,
     "session.vad_silence_duration_ms": 500,
     "session.response_timeout_s": 30.0,
-    "session.tools": ("get_time", "set_volume", "mute"),
+    "session.tools": ("get_time", "set_volume", "mute", "set_timer", "cancel_timer",
+                      "list_timers", "set_alarm", "cancel_alarm", "list_alarms", "snooze",
+                      "stop_ringing"),
     "audio.input_device": "",
     "audio.output_device": "",
     "audio.ring_ms": 10000,
@@ -97,6 +99,10 @@ DEFAULTS = {
     "led.patterns": {},
     "log.level": "info",
     "log.journal": "auto",
+    "timers.state_dir": "",
+    "timers.timezone": "",
+    "timers.missed_ring_s": 600.0,
+    "timers.max_ring_s": 600.0,
 }
 
 # For every key: TOML values it must refuse, and (value, what it loads as) it must accept.
@@ -160,6 +166,10 @@ BAD: dict[str, list[str]] = {
     "led.patterns": ['"solid"', '["solid"]'],
     "log.level": ['"verbose"', '"INFO"'],
     "log.journal": ["true", '"yes"'],
+    "timers.state_dir": ["1", "[]"],
+    "timers.timezone": ['"Mars/Olympus"', '"../etc/passwd"', "1"],
+    "timers.missed_ring_s": ["-1", "86401", '"600"'],
+    "timers.max_ring_s": ["4", "3601"],
 }
 GOOD: dict[str, list[tuple[str, object]]] = {
     "server.provider": [('"gemini"', "gemini")],
@@ -198,6 +208,8 @@ GOOD: dict[str, list[tuple[str, object]]] = {
     ],
     "log.level": [('"debug"', "debug")],
     "log.journal": [('"off"', "off")],
+    "timers.timezone": [('"Europe/Berlin"', "Europe/Berlin"), ('"UTC"', "UTC")],
+    "timers.missed_ring_s": [("0", 0.0)],
 }
 
 

@@ -203,7 +203,8 @@ def test_a_dated_alarm_in_the_past_is_refused() -> None:
         ["id", "kind", "label", "seconds", "due_mono", "due_wall", "after_wall", "alarm",
          "ringing", "done", "missed_wall", "after_mono"]),
         st.none() | st.booleans() | st.integers(-2**63, 2**63 - 1) | st.floats()
-        | st.text(max_size=70) | st.just({"time": "07:00", "date": None, "days": []}), max_size=12), max_size=3)))
+        | st.text(max_size=70) | st.just({"time": "07:00", "date": None, "days": []}),
+        max_size=12), max_size=3)))
 def test_any_state_file_is_restored_or_refused_with_a_value_error(data: bytes) -> None:
     s = Schedule(TZ)
     c = Clocks(wall_at(12, 0))

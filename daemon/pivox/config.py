@@ -16,6 +16,7 @@ import os
 import re
 import tomllib
 import urllib.parse
+import zoneinfo
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, get_type_hints
@@ -42,10 +43,13 @@ LED_STATES = (
     "offline",
     "auth_error",
     "audio_error",
+    "ringing",
 )
 """The device states an `[led] patterns` entry may name."""
 
-TOOL_NAMES = ("get_time", "set_volume", "mute")
+TIMER_TOOLS = ("set_timer", "cancel_timer", "list_timers", "set_alarm", "cancel_alarm",
+               "list_alarms", "snooze", "stop_ringing")
+TOOL_NAMES = ("get_time", "set_volume", "mute", *TIMER_TOOLS)
 """The local tools `[session] tools` may enable."""
 
 BCM_PINS = (0, 27)
@@ -385,6 +389,42 @@ class LogSettings:
     )
 
 
+def _is_time_zone(name: str) -> bool:
+    """An IANA zone name zoneinfo can load (empty: the system's)."""
+    if not name:
+        return True
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+@_SECTION
+class TimerSettings:
+    """`[timers]`: timers and alarms that ring on the device."""
+
+    state_dir: str = _setting(
+        "",
+        "Directory of `timers.json` (empty: `$STATE_DIRECTORY`, which the unit's "
+        "`StateDirectory=pivox` sets, else `$XDG_STATE_HOME/pivox`, else "
+        "`~/.local/state/pivox`).",
+    )
+    timezone: str = _setting(
+        "", "Time zone of alarm times, e.g. `Europe/Berlin` (empty: the system's).",
+        check=_is_time_zone, expect="an IANA time zone name like \"Europe/Berlin\"",
+    )
+    missed_ring_s: float = _setting(
+        600.0,
+        "An alarm found at most this late at start (the device was off) still rings; a later "
+        "one is logged as missed.",
+        range=(0.0, 86400.0),
+    )
+    max_ring_s: float = _setting(
+        600.0, "A ring nobody dismisses stops after this long.", range=(5.0, 3600.0)
+    )
+
+
 @_SECTION
 class Config:
     """The whole configuration; every field a section of the TOML file."""
@@ -396,6 +436,7 @@ class Config:
     button: ButtonSettings = field(default_factory=ButtonSettings)
     led: LedSettings = field(default_factory=LedSettings)
     log: LogSettings = field(default_factory=LogSettings)
+    timers: TimerSettings = field(default_factory=TimerSettings)
 
 
 # --------------------------------------------------------------------------- value kinds
