@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pivox.audio.capture import Capture
+from pivox.audio.chime import Ringer
 from pivox.audio.devices import AudioDevices, OpenMicrophone, OpenSpeaker, open_canceller
 from pivox.audio.playback import Playback
 from pivox.audio.wake import earcon, wake_gate
@@ -61,6 +62,7 @@ from pivox.net.secrets import ApiKey, load_api_key
 from pivox.protocol.fastpath import decode_audio, decode_into_ring
 from pivox.protocol.provider import Wire
 from pivox.skills.registry import call_tool
+from pivox.skills.timers import Timers
 
 log = logging.getLogger("pivox.daemon")
 
@@ -118,6 +120,7 @@ class Daemon:
         notifier: Notifier | None = None,
         clock: Callable[[], float] = time.monotonic,
         on_stop: Callable[[], None] | None = None,
+        timers: Timers | None = None,
     ) -> None:
         self.config = config
         self.config_path = config_path
@@ -132,6 +135,8 @@ class Daemon:
         self.gestures = self._gestures()
         self.patterns = led_patterns(config)
         self.turns = TurnTracker()
+        self.timers = timers or Timers(config.timers)
+        self.ringer = Ringer(self.playback)
         self.audio = AudioDevices(
             hardware.open_speaker, hardware.open_microphone, self.ring,
             on_frame=self._on_mic_frame, muted=lambda: self.machine.muted,
@@ -163,6 +168,7 @@ class Daemon:
         self._install_signals()
         self._open_gpio()
         self._feed(m.Booted())
+        self.timers.load()
         await self.audio.open(self.config)
         self.notifier.ready(self._status_line())
         log.info("pivox running in %s mode", self.config.session.mode,
@@ -170,6 +176,9 @@ class Daemon:
         tasks = [
             asyncio.create_task(self.link.run(), name="link"),
             asyncio.create_task(self._tick_loop(), name="tick"),
+            asyncio.create_task(self.timers.run(lambda ring: self._feed(m.TimerDue()),
+                                                lambda: self._feed(m.RingStopped())),
+                                name="timers"),
         ]
         await self._stop.wait()
         self.notifier.stopping()
@@ -301,6 +310,14 @@ class Daemon:
             self._barge_in()
         elif isinstance(action, m.RunAction):
             self._run_action(action.name)
+        elif isinstance(action, m.StartRinging):
+            self.ringer.start()
+            self.timers.sounding()
+        elif isinstance(action, m.StopRinging):
+            self.timers.dismiss(type(self.machine.last_transition.input).__name__
+                                if self.machine.last_transition else "stop")
+            if self.ringer.stop():
+                self._silence_later(True, "chime", None)
 
     def _run_action(self, name: str) -> None:
         if name == "repeat":
@@ -376,6 +393,7 @@ class Daemon:
             for gesture in self.gestures.poll(now):
                 self._feed(gesture)
             self.playback.pump()
+            self.ringer.top_up()
             self._check_playback(now)
             self._check_reply_timeout(now)
             if (self.machine.mode == "wake_word" and self.machine.state is m.State.LISTENING
@@ -524,12 +542,15 @@ class Daemon:
             self._feed(m.SpeechStopped())
         elif isinstance(event, ResponseCreated):
             self._active_response = event.response_id
+            if self.machine.state is m.State.RINGING:  # no reply plays over the chime
+                self._cancelled.append(event.response_id)
+                self.link.send(ResponseCancel(response_id=event.response_id))
         elif isinstance(event, AudioDone | ResponseDone):
             self.playback.finish()  # what is queued still plays; a gap after it is no underrun
             if isinstance(event, ResponseDone):
                 self._response_done(event)
         elif isinstance(event, FunctionCallDone):
-            self._call_tool(event)
+            await self._call_tool(event)
         elif isinstance(event, TranscriptDone):
             log.info("assistant: %s", event.transcript,
                      extra=self._fields(RESPONSE_ID=event.response_id, PIVOX_EVENT="transcript"))
@@ -561,8 +582,9 @@ class Daemon:
                 return  # the spoken answer to the tool's result is still to come
         self._feed(m.ResponseFinished(response_id=event.response_id, status=event.status))
 
-    def _call_tool(self, event: FunctionCallDone) -> None:
+    async def _call_tool(self, event: FunctionCallDone) -> None:
         output = call_tool(self, tuple(self.config.session.tools), event.name, event.arguments)
+        await self.timers.save()  # an answered set_timer is on disk before the answer goes
         log.info("tool %s(%s) -> %s", event.name, event.arguments, output,
                  extra=self._fields(RESPONSE_ID=event.response_id, PIVOX_EVENT="tool_call"))
         self.link.send(FunctionCallOutput(call_id=event.call_id, output=output))
@@ -606,7 +628,10 @@ class Daemon:
         truncate = item_id if item_id is not None and playing == response_id else None
         self._playing_response = self._active_response = None
         self.turns.finish()
-        task = asyncio.create_task(self._silence(playing is not None, response_id, truncate))
+        self._silence_later(playing is not None, response_id, truncate)
+
+    def _silence_later(self, playing: bool, response_id: str, item_id: str | None) -> None:
+        task = asyncio.create_task(self._silence(playing, response_id, item_id))
         self._silencing.add(task)
         task.add_done_callback(self._silencing.discard)
 

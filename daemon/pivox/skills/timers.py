@@ -52,6 +52,8 @@ SYNC_PROBE_S = 1.0
 JUMP_CHECK_S = 1.0
 """Longest sleep of `run()`: a wall clock jump is noticed within this."""
 MAX_SNOOZE_MIN = 60
+DELAY_LOGGED_S = 0.05
+"""A chime this much later than its ring (the user was speaking) is logged."""
 
 
 class Timers:
@@ -157,6 +159,16 @@ class Timers:
                     _log("timer_dismissed", entry, "%s %s rang out undismissed (max_ring_s)",
                          entry.kind, entry.id)
         return outputs
+
+    def sounding(self) -> None:
+        """The chime started; if it waited for the user to stop speaking, log how long."""
+        now = self.now()
+        since = [e.ringing_since for e in self.schedule.ringing if e.ringing_since is not None]
+        waited = now.mono - min(since, default=now.mono)
+        if waited >= DELAY_LOGGED_S:
+            log.info("ringing %.0f ms late: waited for the user to stop speaking",
+                     1000 * waited, extra={"PIVOX_EVENT": "timer_ring_delayed",
+                                           "PIVOX_DELAY_MS": round(1000 * waited)})
 
     def dismiss(self, how: str) -> tuple[Entry, ...]:
         """Stop what is ringing (`how`: what dismissed it, for the log)."""
