@@ -23,13 +23,20 @@ import numpy as np
 import orjson
 import pytest
 
-from pivox.core.events import FunctionCallOutput
+from pivox.core.events import FunctionCallOutput, ItemTruncate, ResponseCancel
 from pivox.core.machine import State
 from pivox.core.schedule import Now, Schedule
 from pivox.daemon import Daemon
 from pivox.host.statefile import STATE_FILE
 from pivox.skills.timers import Timers, local_zone
-from tests.daemon_harness import BUTTON, daemon_config, received, running, wait_until
+from tests.daemon_harness import (
+    BUTTON,
+    daemon_config,
+    ramp_ms,
+    received,
+    running,
+    wait_until,
+)
 from tests.fixtures_server import StartServer, pcm_silence, pcm_tone
 from tests.gpio_double import GpioDouble
 from tests.pulse import MicWriter, PulseAudio, Recording
@@ -242,3 +249,65 @@ async def test_a_wall_clock_jump_of_hours_neither_rings_nor_misses_an_alarm_wron
         assert later["status"] == "set"
         assert later["next"] == f"{today + dt.timedelta(days=1)} 07:00"
         assert 2.5 < rang_after < 3.6
+
+
+async def test_a_timer_due_during_a_reply_cuts_it_at_what_was_heard(
+        start_realtime_server: StartServer, gpio_double: GpioDouble, live_pulse: PulseAudio,
+        mic: MicWriter, tmp_path: Path) -> None:
+    async with start_realtime_server(reply_ms=5000, speed=1.0) as server, running(
+            timer_config(server.url, "always_on", tmp_path), gpio_double) as (daemon, _led):
+        await wait_until(lambda: daemon.machine.state is State.LISTENING, what="listening")
+        with live_pulse.recording() as recording:
+            mic.play(pcm_tone(600))
+            await wait_until(lambda: daemon.machine.state is State.SPEAKING, what="speaking")
+            item = daemon.ring.current_item
+            assert item is not None
+            await wait_until(lambda: daemon.ring.played(item) > 500 * 48, what="0.5 s played")
+            daemon.timers.call("set_timer", {"seconds": 1})
+            await wait_until(lambda: daemon.machine.state is State.RINGING, 3, "ringing")
+            await wait_until(lambda: any(isinstance(e, ItemTruncate) for e in received(server)),
+                             what="truncate sent")
+            await asyncio.sleep(0.3)
+            pcm = recording.stop()
+        truncate = next(e for e in received(server) if isinstance(e, ItemTruncate))
+        samples = np.frombuffer(pcm, np.int16).astype(np.int32)
+        # the ramp rises by at most 1 a sample: it ends where the samples jump (the cut)
+        start = int(np.flatnonzero(samples)[0])
+        end = start + int(np.flatnonzero(np.abs(np.diff(samples[start:])) > 8)[0]) + 1
+        heard = ramp_ms(samples[:end].astype(np.int16).tobytes())
+        assert 1300 <= truncate.audio_end_ms < 5000
+        assert abs(truncate.audio_end_ms - heard) <= 20
+        assert any(isinstance(e, ResponseCancel) for e in received(server))
+
+
+async def test_a_timer_due_while_the_user_speaks_rings_when_they_stop(
+        start_realtime_server: StartServer, gpio_double: GpioDouble, mic: MicWriter,
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    async with start_realtime_server(reply_ms=300) as server, running(
+            timer_config(server.url, "always_on", tmp_path), gpio_double) as (daemon, led):
+        await wait_until(lambda: daemon.machine.state is State.LISTENING, what="listening")
+        mic.play(pcm_tone(2500) + pcm_silence(200))
+        await wait_until(lambda: daemon.machine.state is State.USER_SPEAKING, what="speaking")
+        with caplog.at_level(logging.INFO, "pivox.timers"):
+            daemon.timers.call("set_timer", {"seconds": 1})
+            await asyncio.sleep(1.2)
+            assert daemon.machine.state is State.USER_SPEAKING and daemon.machine.ring_waiting
+            await wait_until(lambda: daemon.machine.state is State.RINGING, 5, "ringing")
+        assert led.states[-2:] == ["user_speaking", "ringing"]
+        [delayed] = [r for r in caplog.records
+                     if getattr(r, "PIVOX_EVENT", "") == "timer_ring_delayed"]
+        assert delayed.PIVOX_DELAY_MS >= 200  # type: ignore[attr-defined]
+
+
+async def test_a_corrupt_state_file_is_set_aside_and_the_daemon_runs_on(
+        start_realtime_server: StartServer, gpio_double: GpioDouble, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / STATE_FILE).write_bytes(b'{"format": 1, "entries": [{"id": "t1"')
+    async with start_realtime_server() as server, running(
+            timer_config(server.url, "always_on", tmp_path), gpio_double) as (daemon, _led):
+        await wait_until(lambda: daemon.machine.state is State.LISTENING, what="listening")
+        daemon.timers.call("set_timer", {"seconds": 1})
+        await wait_until(lambda: daemon.machine.state is State.RINGING, 3, "ringing")
+    [error] = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert str(tmp_path / STATE_FILE) in error.getMessage()
+    assert len(list(tmp_path.glob(f"{STATE_FILE}.corrupt-*"))) == 1
