@@ -211,6 +211,9 @@ class Daemon:
             new = load_config(self.config_path)
             new_key = load_api_key(new.server)
             patterns = led_patterns(new)
+            mic = self.config.audio, self.config.session.mode, self.config.session.wake_word
+            new_mic = new.audio, new.session.mode, new.session.wake_word
+            capture = self._capture(new) if mic != new_mic else None
         except ConfigError as exc:
             log.error("reload rejected, keeping the running config: %s", exc,
                       extra={"PIVOX_EVENT": "reload"})
@@ -232,9 +235,8 @@ class Daemon:
         if (old.server, old.gemini, old.session) != (new.server, new.gemini, new.session) or (
                 key_changed):
             self.link.reconnect(resume=False)  # a new configuration is a new session
-        if (old.audio, old.session.mode, old.session.wake_word) != (
-                new.audio, new.session.mode, new.session.wake_word):
-            self.capture = self._capture()
+        if capture is not None:
+            self.capture = capture
         if old.audio != new.audio:
             self.audio.reopen(new)
         log.info("config reloaded from %s", self.config_path, extra={"PIVOX_EVENT": "reload"})
@@ -268,10 +270,10 @@ class Daemon:
             long_press_ms=None if ptt else b.long_press_ms,
         )
 
-    def _capture(self) -> Capture:
+    def _capture(self, config: Config | None = None) -> Capture:
         """The mic pipeline the config asks for (echo canceller when on, the wake word in
-        wake_word mode, fresh pre-roll)."""
-        a, s = self.config.audio, self.config.session
+        wake_word mode, fresh pre-roll); a broken wake word model raises ConfigError."""
+        a, s = (config or self.config).audio, (config or self.config).session
         return Capture(PreRoll(a.preroll_ms * BYTES_PER_MS), canceller=open_canceller(a),
                        gate=wake_gate(s.mode, s.wake_word, s.wake_cutoff))
 
