@@ -11,9 +11,10 @@ wall times in a time zone; an alarm set on this boot is anchored to the monotoni
 was set (or last rang), so when the wall clock jumps — a Raspberry Pi has no real-time clock
 and NTP can step it hours after boot — its next occurrence is computed again from where that
 instant lies on the corrected clock: a jump neither rings it early nor declares it missed.
-An alarm restored from an earlier boot has no such anchor: while the clock is known NOT to be
-synchronised it neither rings nor is declared missed; it waits for the clock. When the
-synchronisation cannot be known (`synced=None`), the wall clock is trusted as it is.
+An alarm restored from an earlier boot has no such anchor yet: while the clock is known NOT
+to be synchronised it neither rings nor is declared missed; it waits for the clock, and is
+anchored at the first look at a clock that can be believed (synchronised, or `synced=None`:
+cannot know, and the wall clock is trusted as it is).
 
 A restart on the same boot (same `boot_id`) keeps every monotonic due time exactly; after a
 reboot a timer resumes with its remaining time less the wall time the device was down, never
@@ -158,6 +159,7 @@ class Schedule:
         self._recent: list[tuple[Entry, float]] = []
         self._next_id = 1
         self._offset: float | None = None
+        self._unanchored = False
         self._ring_started: float | None = None
         self._due_cache: dict[str, float | None] = {}
         self.version = 0
@@ -338,6 +340,7 @@ class Schedule:
         self._recent.clear()
         self._ring_started = None
         self._offset = None
+        self._unanchored = any(e.after_mono is None for e in entries if e.kind == "alarm")
 
     # ------------------------------------------------------------------ inside
 
@@ -367,8 +370,14 @@ class Schedule:
             self._ring_started = None
 
     def _observe(self, now: Now) -> None:
-        """Note the clocks; after a wall clock jump, re-anchor this boot's alarms."""
+        """Note the clocks: anchor restored alarms once the clock can be believed; after a
+        wall clock jump, move every anchored alarm with it."""
         offset = now.wall - now.mono
+        if self._unanchored and now.synced is not False:
+            self._unanchored = False
+            for entry in list(self._entries.values()):
+                if entry.kind == "alarm" and entry.after_mono is None:
+                    self._put(dataclasses.replace(entry, after_mono=entry.after_wall - offset))
         if self._offset is not None and abs(offset - self._offset) <= JUMP_S:
             return
         self._offset = offset
@@ -451,7 +460,7 @@ def _entry_from(item: Any, now: Now, same_boot: bool, saved_wall: float) -> Entr
         if same_boot and not math.isnan(due_mono):
             due = due_mono
         else:  # downtime counted by the wall clock, never more than was left at saving
-            left = min(due_wall - now.wall, due_wall - saved_wall, float(seconds))
+            left = min(due_wall - now.wall, due_wall - saved_wall)
             due = now.mono + max(0.0, left)
         return Entry(id=entry_id, kind="timer", label=label, seconds=seconds,
                      due_mono=now.mono if ringing else due)
