@@ -343,3 +343,10 @@ class ScheduleModel(RuleBasedStateMachine):
 
 TestScheduleModel = ScheduleModel.TestCase
 TestScheduleModel.settings = settings(max_examples=300, stateful_step_count=50, deadline=None)
+
+
+@pytest.mark.parametrize("data", [b"[" * 200_000, b'{"format": 1, "x": ' + b"[" * 100_000,
+                                  b"\xff\xfe{}", b'{"format": 1, "saved_wall": NaN}'])
+def test_a_hostile_state_file_is_a_value_error(data: bytes) -> None:
+    with pytest.raises(ValueError):
+        Schedule(TZ).restore(data, Clocks(wall_at(12, 0)).now(), BOOT)

@@ -25,13 +25,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
-
-import orjson
 
 Kind = Literal["timer", "alarm"]
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -306,11 +305,11 @@ class Schedule:
 
     def dump(self, now: Now, boot_id: str) -> bytes:
         """The schedule as JSON bytes, with what a restart needs to resume it."""
-        return orjson.dumps({
+        return json.dumps({
             "format": FORMAT, "boot_id": boot_id, "saved_wall": now.wall,
             "saved_mono": now.mono, "next_id": self._next_id,
             "entries": [_entry_json(e, now) for e in self._entries.values()],
-        })
+        }, separators=(",", ":")).encode()
 
     def restore(self, data: bytes, now: Now, boot_id: str) -> None:
         """Replace the entries with those of `dump` output; ValueError (saying what is wrong)
@@ -318,9 +317,9 @@ class Schedule:
         if len(data) > MAX_STATE_BYTES:
             raise ValueError(f"longer than {MAX_STATE_BYTES} bytes")
         try:
-            doc = orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
-            raise ValueError(f"not JSON: {exc}") from None
+            doc = json.loads(data)
+        except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+            raise ValueError(f"not JSON: {str(exc)[:80]}") from None
         if not isinstance(doc, dict) or doc.get("format") != FORMAT:
             raise ValueError(f"not a format {FORMAT} state object")
         same_boot = bool(boot_id) and doc.get("boot_id") == boot_id
