@@ -11,9 +11,9 @@ Everything runs on a private PulseAudio (tests/pulse.py). Two parts:
   beside it the speaker path's own latency, chime handed to PortAudio -> heard, on the same
   chimes; median and p99 of each.
 - CPU: `pivox run` (push-to-talk, idle, no GPIO) as a separate process, started on a state
-  file holding 32 timers (due in 10 h) or none, alternately, `--rounds` times; utime+stime
-  from /proc/<pid>/stat over `--window` s after `--warmup` s, as % of one core; the cost of
-  the timers is the median of the per-round paired differences. Beside it, the scheduler's
+  file holding 32 timers (due in 10 h) or none, in alternating order, `--rounds` times
+  (bench/harness.py: utime+stime over `--window` s after `--warmup` s, % of one core); the
+  cost of the timers is the median of the per-round paired differences. Beside it, the scheduler's
   own work measured directly: one wake-up of its loop (tick + next due) with 32 timers, times
   its wake-ups per second.
 
@@ -25,10 +25,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests packag
 
 from tests.pulse import PulseAudio, Recording
 
+import harness
 from daemon_latency import TimedSpeaker, bench_config, onsets, running, wait_until
 from pivox.cli.hardware import open_pyaudio_microphone
 from pivox.config import TimerSettings
@@ -54,8 +53,7 @@ from pivox.skills.timers import JUMP_CHECK_S, Timers, local_zone
 RATE = 24000
 GAP = RATE // 10
 """100 ms of zeros separate chimes (and a chime's rest) in the monitor recording."""
-TICKS = os.sysconf("SC_CLK_TCK")
-PIVOX = Path(sys.executable).parent / "pivox"
+SCENARIOS = {"no timers": 0, "32 timers due in 10 h": 32}
 
 
 def recorded_onsets(recording: Recording, pcm: bytes) -> list[float]:
@@ -132,51 +130,29 @@ def state_file(directory: Path, timers: int) -> None:
     now = Now(mono=time.monotonic(), wall=time.time())
     for i in range(timers):
         schedule.set_timer(36000 + i, f"timer {i}", now)
+    directory.mkdir()
     (directory / STATE_FILE).write_bytes(schedule.dump(now, boot_id()))
 
 
-def cpu_of(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def one_run(url: str, timers: int, window: float, warmup: float) -> float:
-    """% of a core `pivox run` used, idle, with `timers` timers pending."""
-    with tempfile.TemporaryDirectory() as directory:
-        state = Path(directory)
-        state_file(state, timers)
-        config = state / "pivox.toml"
-        config.write_text(
-            f'[server]\nurl = "{url}"\nmodel = ""\n[session]\nmode = "push_to_talk"\n'
-            f'[button]\nenabled = false\n[led]\nenabled = false\n'
-            f'[timers]\nstate_dir = "{state}"\n[log]\nlevel = "warning"\n')
-        process = subprocess.Popen([str(PIVOX), "run", "--config", str(config)],
-                                   env={**os.environ, "OPENAI_API_KEY": ""},
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL)
+def cpu(args: argparse.Namespace) -> dict[str, harness.Scenario]:
+    """`pivox run` idle on a state file of 32 timers or none, alternately, per round."""
+    out = {name: harness.Scenario(name) for name in SCENARIOS}
+    with PulseAudio() as pulse, tempfile.TemporaryDirectory() as tmp:
+        server = harness.ServerThread(ServerOptions(port=0, speed=0.0, reply="ramp"))
         try:
-            time.sleep(warmup)
-            start, used = time.monotonic(), cpu_of(process.pid)
-            time.sleep(window)
-            return 100 * (cpu_of(process.pid) - used) / (time.monotonic() - start)
+            order = []
+            for name, timers in SCENARIOS.items():
+                state = Path(tmp) / str(timers)
+                state_file(state, timers)
+                config = state / "pivox.toml"
+                config.write_text(harness.pivox_config(server.url, mode="push_to_talk")
+                                  + f'[timers]\nstate_dir = "{state}"\n')
+                order.append((name, harness.pivox_command(config)))
+            for r in range(args.rounds):
+                harness.measure_round(r, order, out, pulse.env, server, args)
         finally:
-            process.terminate()
-            process.wait(10)
-
-
-async def cpu(rounds: int, window: float, warmup: float) -> tuple[list[float], list[float]]:
-    """Per round: % of a core with no timers, with 32."""
-    none, full = [], []
-    with PulseAudio():
-        async with RealtimeServer(ServerOptions(port=0, speed=0.0, reply="ramp")) as server:
-            for i in range(rounds):
-                order = (0, 32) if i % 2 == 0 else (32, 0)
-                for timers in order:
-                    used = await asyncio.to_thread(one_run, server.url, timers, window, warmup)
-                    (full if timers else none).append(used)
-                print(f"  round {i + 1}: none {none[-1]:.3f} %, 32 timers {full[-1]:.3f} %",
-                      flush=True)
-    return none, full
+            server.close()
+    return out
 
 
 def scheduler_work(timers: int, wakeups: int = 2000) -> float:
@@ -193,24 +169,20 @@ def scheduler_work(timers: int, wakeups: int = 2000) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--timers", type=int, default=50)
-    parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--window", type=float, default=20.0)
-    parser.add_argument("--warmup", type=float, default=5.0)
-    args = parser.parse_args()
+    window = {**harness.WINDOW, "rounds": 6, "window": (20.0, "seconds measured")}
+    args = harness.arguments(__doc__, timers=(50, "timers of the latency part"), **window)
     due_to_heard, handed_to_heard = asyncio.run(latency(args.timers))
     print("due -> chime heard at the sink monitor (issue: within 150 ms)")
     print(line("pivox: due -> heard", due_to_heard))
     print(line("baseline: chime handed -> heard", handed_to_heard))
     print(line("so due -> handed to PortAudio", [
         a - b for a, b in zip(due_to_heard, handed_to_heard, strict=True)]))
-    print("CPU of `pivox run`, push-to-talk idle, 32 timers vs none (target <= +0.1 % of a core)")
-    none, full = asyncio.run(cpu(args.rounds, args.window, args.warmup))
+    results = cpu(args)
+    none, full = ([x.cpu for x in results[name].samples] for name in SCENARIOS)
+    harness.print_scenarios(results, args, ("cpu", "rss"), "pivox run, push-to-talk, idle")
     diffs = [f - n for f, n in zip(full, none, strict=True)]
-    print(f"  none {statistics.median(none):.3f} %, 32 timers {statistics.median(full):.3f} %; "
-          f"paired difference median {statistics.median(diffs):+.3f} % "
-          f"(per round: {', '.join(f'{d:+.3f}' for d in diffs)})")
+    print(f"32 timers - none, paired per round (target <= +0.1 % of a core): median "
+          f"{statistics.median(diffs):+.3f} % ({', '.join(f'{d:+.3f}' for d in diffs)})")
     work = scheduler_work(32)
     print(f"  the scheduler's own work: {work * 1e6:.1f} us a wake-up with 32 timers, "
           f"{1 / JUMP_CHECK_S:.0f} wake-up/s while none is due = "
