@@ -143,6 +143,20 @@ def test_a_restart_on_the_same_boot_keeps_the_due_time_and_a_reboot_counts_the_d
     assert s4.entries[0].id == t.id
 
 
+def test_without_a_boot_id_a_restart_is_the_same_boot_when_the_clocks_agree() -> None:
+    c = Clocks(wall_at(12, 0))
+    s = Schedule(TZ)
+    s.set_timer(600, "", c.now())
+    saved = s.dump(c.now(), "")
+    c.advance(30)
+    same = Schedule(TZ)
+    same.restore(saved, c.now(), "")
+    assert same.entries[0].due_mono == 1600.0  # exact, from the file
+    rebooted = Schedule(TZ)
+    rebooted.restore(saved, Now(mono=20.0, wall=c.wall, synced=True), "")
+    assert rebooted.entries[0].due_mono == pytest.approx(20.0 + 570)
+
+
 def test_the_33rd_is_refused() -> None:
     c = Clocks(wall_at(12, 0))
     s = Schedule(TZ)

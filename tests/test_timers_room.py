@@ -5,6 +5,7 @@ ring and opens a turn whose tool call snoozes it ("Okay Nabu, snooze five minute
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from pathlib import Path
@@ -57,3 +58,22 @@ async def test_the_wake_word_over_the_chime_silences_it_and_opens_a_turn_that_sn
         [snoozed] = daemon.timers.schedule.entries
         assert snoozed.label == "pasta" and snoozed.due_mono is not None
         assert snoozed.due_mono - time.monotonic() == pytest.approx(300, abs=20)
+
+
+async def test_in_always_on_the_chime_s_echo_is_not_heard_as_speech(
+        room: PulseAudio, start_realtime_server: StartServer,  # noqa: F811
+        gpio_double: GpioDouble, tmp_path: Path) -> None:
+    """Always-on streams while ringing (so speech dismisses it): the echo canceller must keep
+    the chime's own echo from the server's VAD, or the ring would dismiss itself."""
+    room.set_echo_db(-6)
+    async with start_realtime_server(reply_ms=300) as server, running(
+            daemon_config(server.url, "always_on", f"timers.state_dir={tmp_path}"),
+            gpio_double) as (daemon, _led):
+        await wait_until(lambda: daemon.machine.state is State.LISTENING, what="listening")
+        daemon.timers.call("set_timer", {"seconds": 1})
+        await wait_until(lambda: daemon.machine.state is State.RINGING, 4, "ringing")
+        ringing_since = len(received(server))
+        await asyncio.sleep(6)  # four chime periods
+        assert daemon.machine.state is State.RINGING
+        assert sum(isinstance(e, InputAudioAppend)
+                   for e in received(server)[ringing_since:]) > 200  # it streamed meanwhile

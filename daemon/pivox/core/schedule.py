@@ -16,8 +16,9 @@ to be synchronised it neither rings nor is declared missed; it waits for the clo
 anchored at the first look at a clock that can be believed (synchronised, or `synced=None`:
 cannot know, and the wall clock is trusted as it is).
 
-A restart on the same boot (same `boot_id`) keeps every monotonic due time exactly; after a
-reboot a timer resumes with its remaining time less the wall time the device was down, never
+A restart on the same boot (same `boot_id`; where no boot id can be read, the monotonic
+clock has not gone back and still agrees with the wall clock) keeps every monotonic due time
+exactly; after a reboot a timer resumes with its remaining time less the wall time the device was down, never
 more than it had left when saved (a clock still behind after boot cannot lengthen it).
 """
 
@@ -322,8 +323,12 @@ class Schedule:
             raise ValueError(f"not JSON: {str(exc)[:80]}") from None
         if not isinstance(doc, dict) or doc.get("format") != FORMAT:
             raise ValueError(f"not a format {FORMAT} state object")
-        same_boot = bool(boot_id) and doc.get("boot_id") == boot_id
-        saved_wall = _number(doc, "saved_wall")
+        saved_wall, saved_mono = _number(doc, "saved_wall"), _number(doc, "saved_mono")
+        if boot_id and doc.get("boot_id"):
+            same_boot = doc.get("boot_id") == boot_id
+        else:  # no boot id (the unit's ProcSubset=pid hides /proc/sys): the clocks must agree
+            same_boot = now.mono >= saved_mono and abs(
+                (now.wall - now.mono) - (saved_wall - saved_mono)) <= JUMP_S
         raw = doc.get("entries")
         if not isinstance(raw, list) or len(raw) > MAX_ENTRIES:
             raise ValueError(f"entries must be a list of at most {MAX_ENTRIES}")
