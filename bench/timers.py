@@ -84,8 +84,8 @@ def line(name: str, values: Sequence[float]) -> str:
             f"(min {min(ms):.1f}, max {max(ms):.1f}, n={len(ms)})")
 
 
-async def latency(timers: int) -> tuple[list[float], list[float]]:
-    """Per timer: due -> heard, handed -> heard."""
+async def latency(timers: int) -> tuple[list[float], list[float], list[float]]:
+    """Per timer: due -> heard, handed -> heard, due -> the chime queued on the loop."""
     speakers: list[TimedSpeaker] = []
 
     def open_speaker(config: object, ring: object, far: object) -> TimedSpeaker:
@@ -100,6 +100,14 @@ async def latency(timers: int) -> tuple[list[float], list[float]]:
             config = dataclasses.replace(bench_config(server.url, "push_to_talk"),
                                          timers=TimerSettings(state_dir=state))
             daemon = Daemon(config, hardware)
+            queued: list[float] = []
+            start_chime = daemon.ringer.start
+
+            def timed_start() -> None:
+                queued.append(time.monotonic())
+                start_chime()
+
+            daemon.ringer.start = timed_start  # type: ignore[method-assign]
             async with running(daemon):
                 await wait_until(lambda: daemon.machine.state is State.IDLE)
                 await asyncio.sleep(1.5)  # streams past their start-up burst
@@ -116,12 +124,13 @@ async def latency(timers: int) -> tuple[list[float], list[float]]:
                     pcm = recording.stop()
     heard = recorded_onsets(recording, pcm)
     handed = [h.at for speaker in speakers for h in onsets(speaker.handed)]
-    due_to_heard, handed_to_heard = [], []
+    due_to_heard, handed_to_heard, due_to_queued = [], [], []
     for due in dues:
         at = first_after(heard, due - 0.005)
         due_to_heard.append(at - due)
         handed_to_heard.append(at - first_after(handed, due - 0.005))
-    return due_to_heard, handed_to_heard
+        due_to_queued.append(first_after(queued, due - 0.005) - due)
+    return due_to_heard, handed_to_heard, due_to_queued
 
 
 def state_file(directory: Path, timers: int) -> None:
@@ -171,12 +180,13 @@ def scheduler_work(timers: int, wakeups: int = 2000) -> float:
 def main() -> None:
     window = {**harness.WINDOW, "rounds": 6, "window": (20.0, "seconds measured")}
     args = harness.arguments(__doc__, timers=(50, "timers of the latency part"), **window)
-    due_to_heard, handed_to_heard = asyncio.run(latency(args.timers))
+    due_to_heard, handed_to_heard, due_to_queued = asyncio.run(latency(args.timers))
     print("due -> chime heard at the sink monitor (issue: within 150 ms)")
     print(line("pivox: due -> heard", due_to_heard))
     print(line("baseline: chime handed -> heard", handed_to_heard))
     print(line("so due -> handed to PortAudio", [
         a - b for a, b in zip(due_to_heard, handed_to_heard, strict=True)]))
+    print(line("of which due -> chime queued (loop)", due_to_queued))
     results = cpu(args)
     none, full = ([x.cpu for x in results[name].samples] for name in SCENARIOS)
     harness.print_scenarios(results, args, ("cpu", "rss"), "pivox run, push-to-talk, idle")
