@@ -18,8 +18,9 @@ cannot know, and the wall clock is trusted as it is).
 
 A restart on the same boot (same `boot_id`; where no boot id can be read, the monotonic
 clock has not gone back and still agrees with the wall clock) keeps every monotonic due time
-exactly; after a reboot a timer resumes with its remaining time less the wall time the device was down, never
-more than it had left when saved (a clock still behind after boot cannot lengthen it).
+exactly; after a reboot a timer resumes with its remaining time less the wall time the
+device was down, never more than it had left when saved (a clock still behind after boot
+cannot lengthen it).
 """
 
 from __future__ import annotations
