@@ -1,0 +1,376 @@
+"""The MCP bridge: pivox as an MCP client, offering the servers' tools as its own function tools.
+
+One `ServerLink` per `[[mcp.servers]]` entry keeps an MCP client session (the official `mcp`
+SDK over Streamable HTTP, imported only here and only when servers are configured) in a task
+of its own: initialize, list the tools (all pages), optionally read the prompt, then run the
+calls handed to it, each in its own task. A connection failure ends the session: calls in
+flight get an error output at once, the tools stay offered and answer an error at once, and
+the session is reopened with backoff; its tool list is read again when it is back, and on
+`notifications/tools/list_changed` or `refresh()` (each realtime (re)connect). Whenever the
+offered tools change, `on_change` is called (the daemon resends `session.update`).
+
+What is offered and what a result becomes is decided in `pivox.skills.mcptools` (pure).
+Redirects off the configured origin are not followed (the SDK's rule), TLS is verified (with
+`ca_file` when given), the token goes only into the Authorization header and is a registered
+secret, so logs show `[redacted]`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+
+from pivox.config import McpServerSettings
+from pivox.core.backoff import Backoff
+from pivox.core.events import Tool
+from pivox.host.logsafe import shown
+from pivox.host.optional import require
+from pivox.skills.mcptools import (
+    MAX_LISTED,
+    MAX_PAGES,
+    MAX_TOOLS,
+    RemoteTool,
+    error_output,
+    prompt_text,
+    result_output,
+    select_tools,
+)
+from pivox.skills.registry import MAX_ARGUMENTS_CHARS
+
+log = logging.getLogger("pivox.mcp")
+
+RETRY_CAP_S = 60.0
+"""Longest wait between attempts to reach a server that is down."""
+CONNECT_FACTOR = 2.0
+"""Connecting (initialize, every tools/list page, the prompt) may take this many `timeout_s`."""
+READ_FACTOR = 6.0
+"""An HTTP read may take this many `timeout_s` (the SDK ends the session when one times out)."""
+
+
+class Secret(Protocol):
+    """A token that does not show itself (`pivox.net.secrets.ApiKey`)."""
+
+    def reveal(self) -> str: ...
+
+
+def load_sdk() -> Any:
+    """The `mcp` SDK's client module, or MissingDependency naming `pip install 'pivox[mcp]'`."""
+    return require("mcp.client", "mcp", "mcp")
+
+
+@dataclass(eq=False)
+class _Call:
+    """One tools/call handed to a session: its future resolves to the function output."""
+
+    name: str
+    arguments: dict[str, Any]
+    future: asyncio.Future[str]
+    scope: Any = None  # the anyio CancelScope of its task, once it runs
+
+
+_REFRESH = object()
+"""Queued to a session: read the tool list again."""
+
+
+@dataclass(eq=False)
+class ServerLink:
+    """One configured server: its session task, its state and its last tool listing."""
+
+    settings: McpServerSettings
+    token: Secret | None
+    on_listing: Callable[[], None]
+    up: bool = False
+    reason: str = "has not answered yet"
+    """Why the server is not up, in words the model can say after the server's name."""
+    listing: list[dict[str, Any]] | None = None
+    prompt: str = ""
+    status: int | None = None
+    """The last HTTP error status the server answered (401, 500, a redirect)."""
+    _queue: asyncio.Queue[_Call | object] = field(default_factory=asyncio.Queue)
+    _pending: set[_Call] = field(default_factory=set)
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    async def run(self) -> None:
+        """Keep a session open until cancelled, reconnecting with backoff."""
+        backoff = Backoff(base=1.0, cap=RETRY_CAP_S)
+        while True:
+            before = self.reason
+            try:
+                await self._session(backoff)
+            except asyncio.CancelledError:
+                raise
+            except BaseException as exc:  # an ExceptionGroup from the SDK's task groups
+                self._down(self._describe(exc))
+            delay = backoff.next_delay()
+            # one line when the server goes down or fails differently; retries at debug
+            level = logging.DEBUG if self.reason == before else logging.WARNING
+            log.log(level, "MCP server %s %s; %s; retrying in %.1f s", self.name, self.reason,
+                    "its tools answer an error until it is back" if self.listing is not None
+                    else "running without its tools", delay,
+                    extra={"PIVOX_EVENT": "mcp_down", "PIVOX_MCP_SERVER": self.name})
+            await asyncio.sleep(delay)
+
+    def refresh(self) -> None:
+        """Read the tool list again (when up; a server that is down re-lists when back)."""
+        if self.up:
+            self._queue.put_nowait(_REFRESH)
+
+    async def call(self, tool: RemoteTool, arguments: dict[str, Any]) -> str:
+        """The output of one call; errors (down, timeout, refused) are outputs too."""
+        if not self.up:
+            return error_output(f"{self.name} {self.reason}")
+        loop = asyncio.get_running_loop()
+        call = _Call(tool.name, arguments, loop.create_future())
+        call.future.add_done_callback(_cancel_scope_if_cancelled(call))
+        self._queue.put_nowait(call)
+        timeout = self.settings.timeout_s
+        try:
+            async with asyncio.timeout(timeout):
+                return await call.future
+        except TimeoutError:
+            return error_output(f"{self.name} did not answer in {timeout:g} s")
+
+    # ------------------------------------------------------------------ the session task
+
+    async def _session(self, backoff: Backoff) -> None:
+        anyio = require("anyio", "mcp", "mcp")
+        async with self._client() as client:
+            async with asyncio.timeout(self.settings.timeout_s * CONNECT_FACTOR):
+                await self._read_listing(client)
+            self.up, self.reason, self.status = True, "", None
+            backoff.reset()
+            count = len(self.listing or ())
+            log.info("MCP server %s answered: %d tools listed", self.name, count,
+                     extra={"PIVOX_EVENT": "mcp_up", "PIVOX_MCP_SERVER": self.name})
+            self.on_listing()
+            async with anyio.create_task_group() as tasks:
+                while True:
+                    item = await self._queue.get()
+                    if isinstance(item, _Call):
+                        if not item.future.done():
+                            self._pending.add(item)
+                            tasks.start_soon(self._run_call, client, item, anyio)
+                    else:
+                        async with asyncio.timeout(self.settings.timeout_s * CONNECT_FACTOR):
+                            await self._read_listing(client)
+                        self.on_listing()
+
+    def _client(self) -> Any:
+        """An SDK client for this server: bearer token, TLS as configured, origin-bound."""
+        sdk = load_sdk()
+        httpx2 = require("httpx2", "mcp", "mcp")
+        streamable = require("mcp.client.streamable_http", "mcp", "mcp")
+        s = self.settings
+        headers = {"Authorization": f"Bearer {self.token.reveal()}"} if self.token else {}
+        verify: ssl.SSLContext | bool = (
+            ssl.create_default_context(cafile=s.ca_file) if s.ca_file else True)
+
+        async def note_status(response: Any) -> None:
+            if response.status_code >= 300:
+                self.status = response.status_code
+
+        # reads may take longer than a call may: the call gives up first (an error output the
+        # model says) and its request is left to finish; a read past this ends the session
+        timeout = httpx2.Timeout(s.timeout_s, read=s.timeout_s * READ_FACTOR)
+        http = httpx2.AsyncClient(headers=headers, verify=verify, timeout=timeout,
+                                  event_hooks={"response": [note_status]})
+        transport = streamable.streamable_http_client(s.url, http_client=http)
+        return sdk.Client(transport, mode="legacy", cache=None,
+                          message_handler=self._on_message)
+
+    async def _on_message(self, message: Any) -> None:
+        if getattr(message, "method", None) == "notifications/tools/list_changed":
+            log.info("MCP server %s says its tools changed", self.name,
+                     extra={"PIVOX_EVENT": "mcp_list_changed", "PIVOX_MCP_SERVER": self.name})
+            self._queue.put_nowait(_REFRESH)
+
+    async def _read_listing(self, client: Any) -> None:
+        """Every page of tools/list (bounded), and the prompt when `use_prompt`."""
+        listing: list[dict[str, Any]] = []
+        cursor = None
+        for _ in range(MAX_PAGES):
+            page = await client.list_tools(cursor=cursor)
+            listing += [tool.model_dump(by_alias=True, mode="json", exclude_none=True)
+                        for tool in page.tools[: MAX_LISTED - len(listing)]]
+            cursor = page.next_cursor
+            if cursor is None or len(listing) >= MAX_LISTED:
+                break
+        self.listing = listing
+        if self.settings.use_prompt:
+            self.prompt = await self._read_prompt(client)
+
+    async def _read_prompt(self, client: Any) -> str:
+        prompts = (await client.list_prompts()).prompts
+        if not prompts:
+            return ""
+        result = await client.get_prompt(prompts[0].name)
+        return prompt_text(m.model_dump(by_alias=True, mode="json") for m in result.messages)
+
+    async def _run_call(self, client: Any, call: _Call, anyio: Any) -> None:
+        with anyio.CancelScope() as scope:
+            call.scope = scope
+            # cancelled (the session ended): left pending, `_down` answers it with the reason
+            try:
+                result = await client.call_tool(call.name, call.arguments)
+            except Exception as exc:  # MCPError, a result that does not validate, ...
+                output = error_output(self._call_failed(exc))
+            else:
+                content = [block.model_dump(mode="json") for block in result.content]
+                output = result_output(content, result.structured_content, bool(result.is_error))
+            self._resolve(call, output)
+        self._pending.discard(call)  # answered, or its caller gave up (scope.cancel())
+
+    def _resolve(self, call: _Call, output: str) -> None:
+        if not call.future.done():
+            call.future.set_result(output)
+
+    def _down(self, reason: str) -> None:
+        """The session ended: calls in flight answer at once, the tools stay offered."""
+        self.up, self.reason = False, reason
+        for call in list(self._pending):
+            self._resolve(call, error_output(f"{self.name} {reason}"))
+        self._pending.clear()
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if isinstance(item, _Call):
+                self._resolve(item, error_output(f"{self.name} {reason}"))
+
+    # ------------------------------------------------------------------ words for failures
+
+    def _call_failed(self, exc: Exception) -> str:
+        """What the model is told when a call got no result."""
+        status, self.status = self.status, None
+        return f"{self.name} {_status_words(status) or 'failed: ' + shown(str(exc), 200)}"
+
+    def _describe(self, exc: BaseException) -> str:
+        """Why a session could not open or ended, in words to say after the server's name."""
+        status, self.status = self.status, None
+        words = _status_words(status)
+        if words:
+            return words
+        leaf = _leaf(exc)
+        if isinstance(leaf, TimeoutError):
+            return f"did not answer in {self.settings.timeout_s * CONNECT_FACTOR:g} s"
+        if isinstance(leaf, ssl.SSLError) or "CERTIFICATE" in str(leaf):
+            return f"has a TLS certificate that was not accepted ({shown(str(leaf), 160)})"
+        text = str(leaf) or type(leaf).__name__
+        return f"cannot be reached ({shown(text, 160)})"
+
+
+def _status_words(status: int | None) -> str:
+    """An HTTP error status in words, or empty."""
+    if status is None:
+        return ""
+    if status in (401, 403):
+        return "refused the token"
+    if 300 <= status < 400:
+        return "redirected to another address, which pivox does not follow"
+    return f"failed (HTTP {status})"
+
+
+def _leaf(exc: BaseException) -> BaseException:
+    """The first non-group exception inside (the SDK's task groups nest them)."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    cause = exc.__cause__
+    return cause if isinstance(cause, ssl.SSLError) else exc
+
+
+def _cancel_scope_if_cancelled(call: _Call) -> Callable[[asyncio.Future[str]], None]:
+    """A done-callback: a call whose caller gave up (barge-in, link drop, timeout) stops."""
+
+    def done(future: asyncio.Future[str]) -> None:
+        if future.cancelled() and call.scope is not None:
+            call.scope.cancel()
+
+    return done
+
+
+class McpBridge:
+    """All configured servers: which tools they offer and the calls to them."""
+
+    def __init__(self, servers: Sequence[McpServerSettings], tokens: Mapping[str, Secret | None],
+                 *, reserved: Sequence[str], on_change: Callable[[], None]) -> None:
+        load_sdk()  # a missing SDK is one line naming the install command, before anything runs
+        self.links = [ServerLink(s, tokens.get(s.name), self._relist) for s in servers]
+        self._reserved = tuple(reserved)
+        self._on_change = on_change
+        self._offered: tuple[Tool, ...] = ()
+        self._by_name: dict[str, tuple[ServerLink, RemoteTool]] = {}
+        self._prompts: tuple[str, ...] = ()
+
+    async def run(self) -> None:
+        """Run every server's session until cancelled."""
+        async with asyncio.TaskGroup() as group:
+            for link in self.links:
+                group.create_task(link.run(), name=f"mcp-{link.name}")
+
+    def tools(self) -> tuple[Tool, ...]:
+        """The declarations of every offered MCP tool, for the session's tools."""
+        return self._offered
+
+    def prompts(self) -> tuple[str, ...]:
+        """The servers' prompts to append to the instructions (`use_prompt`)."""
+        return self._prompts
+
+    def owns(self, name: str) -> bool:
+        """True when `name` is an offered MCP tool."""
+        return name in self._by_name
+
+    def refresh(self) -> None:
+        """Read every server's tool list again (at each realtime (re)connect)."""
+        for link in self.links:
+            link.refresh()
+
+    async def call(self, name: str, arguments: str) -> str:
+        """Run one call of an offered tool; the output is bounded JSON, errors included."""
+        entry = self._by_name.get(name)
+        if entry is None:
+            return error_output(f"unknown tool {shown(name, 64)}")
+        if len(arguments) > MAX_ARGUMENTS_CHARS:
+            return error_output(f"arguments too long: {len(arguments)} chars, at most "
+                                f"{MAX_ARGUMENTS_CHARS}")
+        try:
+            args = orjson.loads(arguments or "{}")
+        except orjson.JSONDecodeError as exc:
+            return error_output(f"arguments are not valid JSON: {exc}")
+        if not isinstance(args, dict):
+            return error_output("arguments must be a JSON object")
+        link, tool = entry
+        return await link.call(tool, args)
+
+    def _relist(self) -> None:
+        """A server's listing changed: select again in config order, tell the daemon if the
+        offered tools changed."""
+        taken = set(self._reserved)
+        offered: list[Tool] = []
+        by_name: dict[str, tuple[ServerLink, RemoteTool]] = {}
+        for link in self.links:
+            if link.listing is None:
+                continue
+            selection = select_tools(link.name, link.listing, link.settings.tools, taken,
+                                     MAX_TOOLS - len(offered))
+            for remote in selection.tools:
+                offered.append(remote.tool)
+                by_name[remote.tool.name] = (link, remote)
+            if selection.left_out:
+                log.warning("MCP server %s: left out %d tools: %s", link.name,
+                            len(selection.left_out), "; ".join(selection.left_out[:5]),
+                            extra={"PIVOX_EVENT": "mcp_tools", "PIVOX_MCP_SERVER": link.name})
+        prompts = tuple(link.prompt for link in self.links if link.prompt)
+        changed = (tuple(offered), prompts) != (self._offered, self._prompts)
+        self._offered, self._by_name, self._prompts = tuple(offered), by_name, prompts
+        if changed:
+            log.info("MCP tools offered: %d (%s)", len(offered),
+                     ", ".join(tool.name for tool in offered[:12]),
+                     extra={"PIVOX_EVENT": "mcp_tools"})
+            self._on_change()

@@ -1,0 +1,254 @@
+"""A real MCP server for the tests: Home Assistant's `/api/mcp`, as the `mcp` SDK serves it.
+
+`McpHome` runs the SDK's low-level `Server` as a Streamable HTTP app in the mode Home Assistant
+uses (stateless, plain JSON responses, `POST /api/mcp`) under uvicorn on a loopback port, behind
+an ASGI wrapper that checks `Authorization: Bearer <token>`. Its tools are shaped like Home
+Assistant's (`HassTurnOn`, `HassTurnOff`, `HassLightSet`, `GetLiveContext`) over a small
+in-memory home; `Knobs` turn on the hostile cases (a slow tool, 401, 500, a redirect to another
+origin, 2000 tools, a 1 MB description, an invalid schema, a tool named `get_time`, paging).
+The low-level server is used (not `MCPServer`) so a test can serve any tool JSON at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import mcp_types as types
+import orjson
+import pytest_asyncio
+import uvicorn
+from mcp.server.lowlevel.server import Server
+
+TOKEN = "hA-LongLivedToken.eyJ0ZXN0IjoibWNwIn0.s3cr3tPart"
+PATH = "/api/mcp"
+
+_TARGET = {"type": "object", "properties": {
+    "name": {"type": "string"}, "area": {"type": "string"},
+    "domain": {"type": "array", "items": {"type": "string"}},
+}}
+HA_TOOLS: dict[str, tuple[str, dict[str, Any]]] = {
+    "HassTurnOn": ("Turns on/opens/presses a device or entity", _TARGET),
+    "HassTurnOff": ("Turns off/closes a device or entity", _TARGET),
+    "HassLightSet": ("Sets the brightness percentage or color of a light", {
+        "type": "object", "properties": {
+            "name": {"type": "string"}, "area": {"type": "string"},
+            "brightness": {"type": "integer", "minimum": 0, "maximum": 100},
+            "color": {"type": "string"}}}),
+    "GetLiveContext": (
+        "Provides real-time information about the CURRENT state, value, or mode of devices, "
+        "sensors, entities, or areas.", {"type": "object", "properties": {}}),
+}
+PROMPT = "You are a voice assistant for Home Assistant. Answer questions about the home."
+
+
+@dataclass
+class Knobs:
+    """What the server does besides being a good Home Assistant; tests flip these live."""
+
+    token: str = TOKEN
+    slow_s: float = 0.0
+    """Seconds every tool call takes."""
+    status: int | None = None
+    """Answer every POST with this HTTP status (401, 500) and no MCP at all."""
+    redirect_to: str | None = None
+    """Answer every POST with a 307 to this URL."""
+    filler_tools: int = 0
+    huge_description: bool = False
+    invalid_schema: bool = False
+    get_time: bool = False
+    deep_schema: bool = False
+    page_size: int = 0
+    """Tools per tools/list page (0: all at once)."""
+    extra: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+    """More tools, by name: (description, schema); a list change on the server."""
+
+
+@dataclass
+class Entity:
+    """One device of the in-memory home."""
+
+    entity_id: str
+    state: str = "off"
+    brightness: int = 0
+
+
+def _home() -> dict[str, Entity]:
+    return {"kitchen light": Entity("light.kitchen"),
+            "living room lamp": Entity("light.living_room", "on", 60)}
+
+
+class McpHome:
+    """The server; `async with McpHome() as home:` runs it, `home.url` is its endpoint."""
+
+    def __init__(self, knobs: Knobs | None = None, port: int = 0) -> None:
+        self.knobs = knobs or Knobs()
+        self.entities = _home()
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.posts = 0
+        self.port = port or free_port()
+        self.cancelled = 0
+        self._uvicorn: uvicorn.Server | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{PATH}"
+
+    # ------------------------------------------------------------------ MCP
+
+    def tools(self) -> list[types.Tool]:
+        """The tool list as served now."""
+        k = self.knobs
+        table = dict(HA_TOOLS)
+        if k.get_time:
+            table["get_time"] = ("The time in the home's time zone.",
+                                 {"type": "object", "properties": {}})
+        if k.huge_description:
+            table["HassHugeDescription"] = ("x" * 1_000_000, {"type": "object"})
+        if k.invalid_schema:
+            table["HassBroken"] = ("A tool whose schema is no object schema.",
+                                   {"type": "object", "properties": "oops"})
+        if k.deep_schema:
+            deep: dict[str, Any] = {"type": "string"}
+            for _ in range(40):
+                deep = {"type": "object", "properties": {"a": deep}}
+            table["HassDeep"] = ("A tool nested 40 deep.", deep)
+        for i in range(k.filler_tools):
+            table[f"HassFiller{i:04d}"] = (f"Filler tool {i}.", {"type": "object"})
+        table.update(k.extra)
+        return [types.Tool(name=name, description=desc, input_schema=schema)
+                for name, (desc, schema) in table.items()]
+
+    async def _list_tools(self, ctx: Any, params: types.PaginatedRequestParams | None
+                          ) -> types.ListToolsResult:
+        tools = self.tools()
+        size = self.knobs.page_size
+        if not size:
+            return types.ListToolsResult(tools=tools)
+        start = int(params.cursor) if params is not None and params.cursor else 0
+        end = start + size
+        return types.ListToolsResult(tools=tools[start:end],
+                                     next_cursor=str(end) if end < len(tools) else None)
+
+    async def _call_tool(self, ctx: Any, params: types.CallToolRequestParams
+                         ) -> types.CallToolResult:
+        args = dict(params.arguments or {})
+        self.calls.append((params.name, args))
+        if self.knobs.slow_s:
+            try:
+                await asyncio.sleep(self.knobs.slow_s)
+            except asyncio.CancelledError:
+                self.cancelled += 1
+                raise
+        text = self._intent(params.name, args)
+        return types.CallToolResult(content=[types.TextContent(type="text", text=text)])
+
+    def _intent(self, name: str, args: dict[str, Any]) -> str:
+        """What Home Assistant answers: an intent response as JSON text."""
+        if name == "GetLiveContext":
+            lines = [f"- names: {key}\n  domain: light\n  state: '{e.state}'"
+                     for key, e in self.entities.items()]
+            return orjson.dumps({"success": True,
+                                 "result": "Live Context: ...\n" + "\n".join(lines)}).decode()
+        entity = self.entities.get(str(args.get("name", "")).lower())
+        if entity is None:
+            return orjson.dumps({"speech": {}, "response_type": "error",
+                                 "data": {"code": "no_valid_targets"}}).decode()
+        if name == "HassTurnOn":
+            entity.state = "on"
+        elif name == "HassTurnOff":
+            entity.state = "off"
+        elif name == "HassLightSet":
+            entity.state, entity.brightness = "on", int(args.get("brightness", 100))
+        return orjson.dumps({"speech": {}, "response_type": "action_done", "data": {
+            "targets": [], "success": [{"name": args["name"], "type": "entity",
+                                        "id": entity.entity_id}], "failed": []}}).decode()
+
+    async def _list_prompts(self, ctx: Any, params: Any) -> types.ListPromptsResult:
+        return types.ListPromptsResult(prompts=[types.Prompt(name="Assist",
+                                                             description="Default prompt")])
+
+    async def _get_prompt(self, ctx: Any, params: types.GetPromptRequestParams
+                          ) -> types.GetPromptResult:
+        return types.GetPromptResult(messages=[types.PromptMessage(
+            role="assistant", content=types.TextContent(type="text", text=PROMPT))])
+
+    def app(self) -> Any:
+        """The ASGI app: the bearer check and the knobs around the SDK's Streamable HTTP app."""
+        server = Server("home-assistant", version="test", on_list_tools=self._list_tools,
+                        on_call_tool=self._call_tool, on_list_prompts=self._list_prompts,
+                        on_get_prompt=self._get_prompt)
+        inner = server.streamable_http_app(streamable_http_path=PATH, json_response=True,
+                                           stateless_http=True)
+
+        async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            if scope["type"] != "http":
+                await inner(scope, receive, send)
+                return
+            self.posts += 1
+            headers = dict(scope["headers"])
+            k = self.knobs
+            if k.redirect_to is not None:
+                await _answer(send, 307, b"", [(b"location", k.redirect_to.encode())])
+            elif k.status is not None:
+                await _answer(send, k.status, b"error")
+            elif headers.get(b"authorization") != f"Bearer {k.token}".encode():
+                await _answer(send, 401, b"401: Unauthorized")
+            else:
+                await inner(scope, receive, send)
+
+        return app
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        config = uvicorn.Config(self.app(), host="127.0.0.1", port=self.port, log_level="warning",
+                                lifespan="on")
+        self._uvicorn = uvicorn.Server(config)
+        self._task = asyncio.create_task(self._uvicorn.serve())
+        while not self._uvicorn.started:
+            if self._task.done():
+                self._task.result()
+            await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        if self._uvicorn is not None and self._task is not None:
+            self._uvicorn.should_exit = True
+            self._uvicorn.force_exit = True
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(self._task, 5)
+        self._uvicorn = self._task = None
+
+    async def __aenter__(self) -> McpHome:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+async def _answer(send: Any, status: int, body: bytes,
+                  headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"text/plain"),
+                            (b"content-length", str(len(body)).encode()), *(headers or [])]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def free_port() -> int:
+    """A loopback port free right now (for a server started later on it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest_asyncio.fixture
+async def mcp_home() -> AsyncIterator[McpHome]:
+    """A running Home-Assistant-shaped MCP server with the default knobs."""
+    async with McpHome() as home:
+        yield home
