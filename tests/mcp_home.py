@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,9 +111,6 @@ class McpHome:
                                  {"type": "object", "properties": {}})
         if k.huge_description:
             table["HassHugeDescription"] = ("x" * 1_000_000, {"type": "object"})
-        if k.invalid_schema:
-            table["HassBroken"] = ("A tool whose schema is no object schema.",
-                                   {"type": "object", "properties": "oops"})
         if k.deep_schema:
             deep: dict[str, Any] = {"type": "string"}
             for _ in range(40):
@@ -199,10 +197,40 @@ class McpHome:
                 await _answer(send, k.status, b"error")
             elif headers.get(b"authorization") != f"Bearer {k.token}".encode():
                 await _answer(send, 401, b"401: Unauthorized")
+            elif k.invalid_schema:
+                await self._raw_tools(scope, receive, send, inner)
             else:
                 await inner(scope, receive, send)
 
         return app
+
+    async def _raw_tools(self, scope: Any, receive: Any, send: Any, inner: Any) -> None:
+        """Answer tools/list by hand, with a tool whose schema the SDK's own server would not
+        serve (Home Assistant builds its list without the SDK); anything else goes on."""
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        request = orjson.loads(body) if body else {}
+        if isinstance(request, dict) and request.get("method") == "tools/list":
+            tools = [t.model_dump(by_alias=True, mode="json", exclude_none=True)
+                     for t in self.tools()]
+            tools.insert(1, {"name": "HassBroken", "description": "Its schema is no schema.",
+                             "inputSchema": {"type": "object", "properties": "oops"}})
+            answer = {"jsonrpc": "2.0", "id": request["id"], "result": {"tools": tools}}
+            await _answer(send, 200, orjson.dumps(answer), content_type=b"application/json")
+            return
+        replayed = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await inner(scope, replay, send)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -219,8 +247,7 @@ class McpHome:
     async def stop(self) -> None:
         if self._uvicorn is not None and self._task is not None:
             self._uvicorn.should_exit = True
-            self._uvicorn.force_exit = True
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(self._task, 5)
         self._uvicorn = self._task = None
 
@@ -233,9 +260,10 @@ class McpHome:
 
 
 async def _answer(send: Any, status: int, body: bytes,
-                  headers: list[tuple[bytes, bytes]] | None = None) -> None:
+                  headers: list[tuple[bytes, bytes]] | None = None,
+                  content_type: bytes = b"text/plain") -> None:
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"text/plain"),
+                "headers": [(b"content-type", content_type),
                             (b"content-length", str(len(body)).encode()), *(headers or [])]})
     await send({"type": "http.response.body", "body": body})
 
@@ -245,6 +273,23 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def home_in_thread(knobs: Knobs | None = None) -> Iterator[McpHome]:
+    """An `McpHome` on an event loop of its own, for code that runs its own (`pivox check`)."""
+    home = McpHome(knobs)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(home.start(), loop).result(10)
+    try:
+        yield home
+    finally:
+        asyncio.run_coroutine_threadsafe(home.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()
 
 
 @pytest_asyncio.fixture

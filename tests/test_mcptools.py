@@ -96,7 +96,8 @@ def test_depth_size_names_and_count_are_bounded() -> None:
     assert len(selection.tools[0].tool.description) == MAX_DESCRIPTION_CHARS
     reasons = " | ".join(selection.left_out)
     for needle in ("Deep: the input schema is invalid: nested deeper", "Big: the input schema is",
-                   "bad name!: the name", "7: no name", "1873 more tools: over the 128"):
+                   "bad name!: the name", "7: no name",
+                   "1873 more tools: over the session's limit of 128"):
         assert needle in reasons
     assert len(selection.left_out) == 6 and all(len(r) < 200 for r in selection.left_out)
 

@@ -42,6 +42,7 @@ from pivox.core.events import (
     ResponseCreated,
     ResponseDone,
     ServerEvent,
+    SessionConfig,
     SessionCreated,
     SpeechStarted,
     SpeechStopped,
@@ -55,12 +56,14 @@ from pivox.core.ring import AudioRing
 from pivox.core.turns import TurnTracker
 from pivox.host.logsafe import shown
 from pivox.host.memory import pin_mmap_threshold
+from pivox.host.optional import MissingDependency
 from pivox.host.systemd import Notifier
-from pivox.net.link import Link, endpoint
-from pivox.net.secrets import ApiKey, load_api_key
+from pivox.net.link import Link, endpoint, session_config
+from pivox.net.secrets import ApiKey, load_api_key, load_mcp_token
 from pivox.protocol.fastpath import decode_audio, decode_into_ring
 from pivox.protocol.provider import Wire
-from pivox.skills.registry import call_tool
+from pivox.skills.mcp import McpBridge
+from pivox.skills.registry import TOOL_NAMES, call_tool
 
 log = logging.getLogger("pivox.daemon")
 
@@ -141,6 +144,10 @@ class Daemon:
         self.button: Any = None
         self.led: Indicator | None = None
         self.link = Link(self, self.notifier, clock)
+        self.mcp = self._mcp_bridge()
+        self._remote_calls: set[asyncio.Task[None]] = set()
+        self._followup_owed = False
+        """A response that called MCP tools is done: `response.create` once their outputs are in."""
         self.stats = {"bad_events": 0, "turns": 0}
         self._stop = asyncio.Event()
         self._active_response: str | None = None
@@ -171,6 +178,8 @@ class Daemon:
             asyncio.create_task(self.link.run(), name="link"),
             asyncio.create_task(self._tick_loop(), name="tick"),
         ]
+        if self.mcp is not None:
+            tasks.append(asyncio.create_task(self.mcp.run(), name="mcp"))
         await self._stop.wait()
         self.notifier.stopping()
         log.info("stopping", extra={"PIVOX_EVENT": "stop"})
@@ -230,6 +239,20 @@ class Daemon:
             self.audio.reopen(new)
         log.info("config reloaded from %s", self.config_path, extra={"PIVOX_EVENT": "reload"})
         self.notifier.ready(self._status_line())  # READY=1 ends systemd's "reloading" state
+
+    def _mcp_bridge(self) -> McpBridge | None:
+        """The MCP bridge when servers are configured (their tokens read now), else None."""
+        servers = self.config.mcp.servers
+        if not servers:
+            return None
+        tokens = {s.name: load_mcp_token(s, index) for index, s in enumerate(servers)}
+        try:
+            return McpBridge(servers, tokens, reserved=TOOL_NAMES,
+                             on_change=self.link.resend_session)
+        except MissingDependency as exc:
+            log.error("MCP servers are configured but %s; running without them", exc,
+                      extra={"PIVOX_EVENT": "mcp_missing"})
+            return None
 
     def _install_signals(self) -> None:
         assert self._loop is not None
@@ -413,6 +436,7 @@ class Daemon:
             self.link.send(ResponseCancel(response_id=response_id))
         self._active_response = None
         self._tool_followup = False
+        self._cancel_remote_calls()
         self.turns.finish()
         self._feed(m.ResponseFinished(response_id=response_id or "", status="timeout"))
 
@@ -448,7 +472,14 @@ class Daemon:
 
     def link_up(self) -> None:
         """Link: the session is open."""
+        if self.mcp is not None:
+            self.mcp.refresh()  # a changed list reaches the session by resend_session
         self._feed(m.Connected())
+
+    def session_config(self) -> SessionConfig:
+        """Link: the session to ask for, the MCP servers' tools and prompts included."""
+        base = session_config(self.config)
+        return base if self.mcp is None else self.mcp.extend(base)
 
     def link_down(self, *, auth: bool) -> None:
         """Link: the session is gone (`auth`: the server refused the key)."""
@@ -472,6 +503,7 @@ class Daemon:
             self._cancelled.append(self._playing_response)
         self._active_response = self._playing_response = None
         self._tool_followup = False
+        self._cancel_remote_calls()
         self.turns.finish()
 
     # ------------------------------------------------------------------ receive
@@ -554,6 +586,9 @@ class Daemon:
                         shown(event.response.get("status_details")),  # bounded, never raises
                         extra=self._fields(RESPONSE_ID=event.response_id,
                                            PIVOX_EVENT="response_done"))
+        if self._remote_calls and (self._tool_followup or self._followup_owed):
+            self._tool_followup, self._followup_owed = False, True
+            return  # MCP calls still run: response.create when their outputs are in
         if self._tool_followup:
             self._tool_followup = False
             self.link.send(ResponseCreate())
@@ -562,11 +597,36 @@ class Daemon:
         self._feed(m.ResponseFinished(response_id=event.response_id, status=event.status))
 
     def _call_tool(self, event: FunctionCallDone) -> None:
+        if self.mcp is not None and self.mcp.owns(event.name):
+            task = asyncio.create_task(self._call_remote(event), name=f"mcp-{event.call_id}")
+            self._remote_calls.add(task)
+            task.add_done_callback(self._remote_calls.discard)
+            self._tool_followup = True
+            return
         output = call_tool(self, tuple(self.config.session.tools), event.name, event.arguments)
         log.info("tool %s(%s) -> %s", event.name, event.arguments, output,
                  extra=self._fields(RESPONSE_ID=event.response_id, PIVOX_EVENT="tool_call"))
         self.link.send(FunctionCallOutput(call_id=event.call_id, output=output))
         self._tool_followup = True
+
+    async def _call_remote(self, event: FunctionCallDone) -> None:
+        """An MCP tool call, off the receive path; its output is sent when it comes."""
+        assert self.mcp is not None
+        output = await self.mcp.call(event.name, event.arguments)
+        log.info("tool %s(%s) -> %s", event.name, event.arguments, output,
+                 extra=self._fields(RESPONSE_ID=event.response_id, PIVOX_EVENT="tool_call"))
+        self.link.send(FunctionCallOutput(call_id=event.call_id, output=output))
+        self._remote_calls.discard(asyncio.current_task())  # type: ignore[arg-type]
+        if self._followup_owed and not self._remote_calls:
+            self._followup_owed = False
+            self.link.send(ResponseCreate())
+
+    def _cancel_remote_calls(self) -> None:
+        """Barge-in or link drop: MCP calls in flight are cancelled, their outputs never sent."""
+        for task in self._remote_calls:
+            task.cancel()
+        self._remote_calls.clear()
+        self._followup_owed = False
 
     def _server_error(self, event: Error) -> None:
         info = event.error
@@ -599,6 +659,7 @@ class Daemon:
         playing = self._playing_response
         item_id = self.ring.current_item
         self.playback.clear()
+        self._cancel_remote_calls()
         if response_id is None:
             return
         self._cancelled.append(response_id)

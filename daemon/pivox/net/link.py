@@ -94,6 +94,7 @@ class LinkOwner(Protocol):
     async def on_frame(self, frame: bytes, wire: Wire) -> None: ...
     def quiet(self) -> bool: ...
     def idle_locally(self) -> bool: ...
+    def session_config(self) -> SessionConfig: ...
 
 
 class Link:
@@ -139,6 +140,17 @@ class Link:
         if not resume:
             self.state.handle = None
         self._reconnect.set()
+
+    def resend_session(self) -> None:
+        """The session's configuration changed (its tools): OpenAI takes a `session.update`
+        at any time; Gemini takes its setup only on connect, so the connection is renewed
+        (resuming the session) at the first quiet moment."""
+        if self.conn is None:
+            return
+        if self.owner.config.server.provider == "gemini":
+            self.renew_within(RENEW_GRACE_S)
+        else:
+            self.send(SessionUpdate(session=self.owner.session_config()))
 
     def session_created(self, session_id: str | None) -> None:
         """The server confirmed the session: a resumption handle it gave is worth keeping."""
@@ -210,7 +222,7 @@ class Link:
         log.info("connected to %s (%s)", ep.host,
                  "gemini" if ep.provider == "gemini" else ep.dialect,
                  extra={"PIVOX_EVENT": "connected"})
-        self.send(SessionUpdate(session=session_config(self.owner.config)))
+        self.send(SessionUpdate(session=self.owner.session_config()))
         self.owner.link_up()
         tasks = {
             asyncio.create_task(self._receiver(conn), name="receiver"),

@@ -18,6 +18,7 @@ secret, so logs show `[redacted]`.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import ssl
 from collections.abc import Callable, Mapping, Sequence
@@ -26,9 +27,9 @@ from typing import Any, Protocol
 
 import orjson
 
-from pivox.config import McpServerSettings
+from pivox.config import MAX_INSTRUCTIONS_CHARS, McpServerSettings
 from pivox.core.backoff import Backoff
-from pivox.core.events import Tool
+from pivox.core.events import SessionConfig, Tool
 from pivox.host.logsafe import shown
 from pivox.host.optional import require
 from pivox.skills.mcptools import (
@@ -40,6 +41,7 @@ from pivox.skills.mcptools import (
     prompt_text,
     result_output,
     select_tools,
+    with_prompts,
 )
 from pivox.skills.registry import MAX_ARGUMENTS_CHARS
 
@@ -139,6 +141,18 @@ class ServerLink:
         except TimeoutError:
             return error_output(f"{self.name} did not answer in {timeout:g} s")
 
+    async def probe(self) -> tuple[bool, str]:
+        """Connect once and list the tools: (answered, what happened), for `pivox check`."""
+        try:
+            async with self._client() as client:
+                async with asyncio.timeout(self.settings.timeout_s * CONNECT_FACTOR):
+                    await self._read_listing(client)
+        except Exception as exc:
+            return False, f"{self.name} {self._describe(exc)}"
+        listing = self.listing or []
+        offered = select_tools(self.name, listing, self.settings.tools, set()).tools
+        return True, f"{self.name} answered: {len(listing)} tools, {len(offered)} offered"
+
     # ------------------------------------------------------------------ the session task
 
     async def _session(self, backoff: Backoff) -> None:
@@ -196,12 +210,10 @@ class ServerLink:
     async def _read_listing(self, client: Any) -> None:
         """Every page of tools/list (bounded), and the prompt when `use_prompt`."""
         listing: list[dict[str, Any]] = []
-        cursor = None
+        cursor: str | None = None
         for _ in range(MAX_PAGES):
-            page = await client.list_tools(cursor=cursor)
-            listing += [tool.model_dump(by_alias=True, mode="json", exclude_none=True)
-                        for tool in page.tools[: MAX_LISTED - len(listing)]]
-            cursor = page.next_cursor
+            tools, cursor = await _tools_page(client, cursor)
+            listing += tools[: MAX_LISTED - len(listing)]
             if cursor is None or len(listing) >= MAX_LISTED:
                 break
         self.listing = listing
@@ -262,6 +274,8 @@ class ServerLink:
             return f"did not answer in {self.settings.timeout_s * CONNECT_FACTOR:g} s"
         if isinstance(leaf, ssl.SSLError) or "CERTIFICATE" in str(leaf):
             return f"has a TLS certificate that was not accepted ({shown(str(leaf), 160)})"
+        if type(leaf).__name__ in ("MCPError", "ValidationError", "ValueError"):
+            return f"answered with an error ({shown(str(leaf), 160)})"
         text = str(leaf) or type(leaf).__name__
         return f"cannot be reached ({shown(text, 160)})"
 
@@ -275,6 +289,28 @@ def _status_words(status: int | None) -> str:
     if 300 <= status < 400:
         return "redirected to another address, which pivox does not follow"
     return f"failed (HTTP {status})"
+
+
+async def _tools_page(client: Any, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    """One tools/list page as raw entries and the next cursor.
+
+    Raw, because the SDK validates a listing whole: one tool with a schema it refuses would
+    fail the server's every tool, where pivox leaves that one out (`mcptools.select_tools`).
+    The SDK's dispatcher has the raw request (`Outbound.send_raw_request`); the session keeps
+    it private, so a later SDK without it gets the validated listing instead.
+    """
+    dispatcher = getattr(client.session, "_dispatcher", None)
+    if dispatcher is None:
+        page = await client.list_tools(cursor=cursor)
+        return [tool.model_dump(by_alias=True, mode="json", exclude_none=True)
+                for tool in page.tools], page.next_cursor
+    raw = await dispatcher.send_raw_request("tools/list", {"cursor": cursor} if cursor else None)
+    tools = raw.get("tools") if isinstance(raw, dict) else None
+    if not isinstance(tools, list):
+        raise ValueError("tools/list answered without a list of tools")
+    next_cursor = raw.get("nextCursor")
+    return ([tool for tool in tools if isinstance(tool, dict)],
+            next_cursor if isinstance(next_cursor, str) and next_cursor else None)
 
 
 def _leaf(exc: BaseException) -> BaseException:
@@ -322,6 +358,12 @@ class McpBridge:
         """The servers' prompts to append to the instructions (`use_prompt`)."""
         return self._prompts
 
+    def extend(self, session: SessionConfig) -> SessionConfig:
+        """`session` with the offered MCP tools after its own and the prompts appended."""
+        return dataclasses.replace(
+            session, tools=session.tools + self._offered,
+            instructions=with_prompts(session.instructions, self._prompts, MAX_INSTRUCTIONS_CHARS))
+
     def owns(self, name: str) -> bool:
         """True when `name` is an offered MCP tool."""
         return name in self._by_name
@@ -357,8 +399,8 @@ class McpBridge:
         for link in self.links:
             if link.listing is None:
                 continue
-            selection = select_tools(link.name, link.listing, link.settings.tools, taken,
-                                     MAX_TOOLS - len(offered))
+            room = MAX_TOOLS - len(self._reserved) - len(offered)  # local tools count too
+            selection = select_tools(link.name, link.listing, link.settings.tools, taken, room)
             for remote in selection.tools:
                 offered.append(remote.tool)
                 by_name[remote.tool.name] = (link, remote)

@@ -102,7 +102,7 @@ def select_tools(server: str, listed: Iterable[Mapping[str, Any]], patterns: Seq
             name=exposed, description=_bounded(text.strip(), MAX_DESCRIPTION_CHARS),
             parameters=schema)))
     if over:
-        left_out.append(f"{over} more tools: over the {MAX_TOOLS}-tool limit of the session")
+        left_out.append(f"{over} more tools: over the session's limit of {MAX_TOOLS} tools")
     return Selection(tools=tuple(tools), left_out=tuple(left_out))
 
 

@@ -1,0 +1,44 @@
+"""`pivox check` on MCP servers: each one's name, whether it answered and its tools; no token."""
+
+from __future__ import annotations
+
+import pytest
+
+from pivox.cli.check import mcp_report
+from pivox.config import load_config
+from tests.mcp_home import TOKEN, Knobs, free_port, home_in_thread
+
+
+def config_for(url: str, *extra: str) -> object:
+    fields = ", ".join(['name = "home"', f'url = "{url}"', 'token_env = "PIVOX_TEST_HA_TOKEN"',
+                        *extra])
+    return load_config(None, [f"mcp.servers=[{{ {fields} }}]"])
+
+
+@pytest.fixture(autouse=True)
+def token_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PIVOX_TEST_HA_TOKEN", TOKEN)
+
+
+def test_a_server_that_answers_and_its_tools() -> None:
+    with home_in_thread(Knobs(get_time=True, page_size=2)) as home:
+        report = mcp_report(config_for(home.url, 'tools = ["Hass*"]'))  # type: ignore[arg-type]
+    assert report == [(True, f"MCP server home ({home.url}): answered: 5 tools, 3 offered")]
+
+
+def test_a_refused_token_and_a_server_down_fail_without_showing_the_token(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    with home_in_thread(Knobs(token="another")) as home:
+        ((ok, line),) = mcp_report(config_for(home.url))  # type: ignore[arg-type]
+    assert not ok and line.endswith("refused the token")
+    url = f"http://127.0.0.1:{free_port()}/api/mcp"
+    ((ok, line),) = mcp_report(config_for(url))  # type: ignore[arg-type]
+    assert not ok and "cannot be reached" in line
+    monkeypatch.setenv("PIVOX_TEST_HA_TOKEN", "bad token with spaces")
+    ((ok, line),) = mcp_report(config_for(url))  # type: ignore[arg-type]
+    assert not ok and "mcp.servers[0].token_env" in line and "spaces" not in line
+    assert TOKEN not in line
+
+
+def test_no_servers_no_lines() -> None:
+    assert mcp_report(load_config(None)) == []
