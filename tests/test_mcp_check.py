@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import sys
+
 import pytest
 
 from pivox.cli.check import mcp_report
 from pivox.config import load_config
+from pivox.daemon import Daemon, Hardware
 from tests.mcp_home import TOKEN, Knobs, free_port, home_in_thread
 
 
@@ -42,3 +46,19 @@ def test_a_refused_token_and_a_server_down_fail_without_showing_the_token(
 
 def test_no_servers_no_lines() -> None:
     assert mcp_report(load_config(None)) == []
+
+
+def test_a_missing_sdk_is_one_line_naming_the_extra(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setitem(sys.modules, "mcp.client", None)  # as if `mcp` were not installed
+    config = config_for("http://127.0.0.1:9/api/mcp")
+    ((ok, line),) = mcp_report(config)  # type: ignore[arg-type]
+    assert not ok and "pivox[mcp]" in line
+    hardware = Hardware(open_microphone=None, open_speaker=None,  # type: ignore[arg-type]
+                        open_button=None, open_led=None)
+    caplog.set_level(logging.INFO, "pivox")
+    daemon = Daemon(config, hardware)  # type: ignore[arg-type]
+    assert daemon.mcp is None  # it runs with its own tools
+    (record,) = [r for r in caplog.records if r.name == "pivox.mcp" or "MCP" in r.getMessage()]
+    assert record.levelno == logging.ERROR and "pivox[mcp]" in record.getMessage()
+    assert "\n" not in record.getMessage()
