@@ -20,7 +20,6 @@ the bundled server and the MCP server (tests/mcp_home.py) share one asyncio loop
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import statistics
@@ -33,25 +32,20 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-# this file is bench/mcp.py: the script's folder must not shadow the `mcp` package
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
-sys.path.insert(0, str(ROOT))
-
-import importlib.util  # noqa: E402
+# this file is bench/mcp.py: its folder goes last, so it does not shadow the `mcp` package
+sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != HERE] + [
+    str(HERE)]
 
 from tests.mcp_home import TOKEN, McpHome  # noqa: E402
 
+import harness  # type: ignore[import-not-found]  # noqa: E402
+import soak  # type: ignore[import-not-found]  # noqa: E402
 from pivox.config import load_config  # noqa: E402
 from pivox.core.events import FunctionCallOutput, SessionUpdate  # noqa: E402
 from pivox.core.machine import State  # noqa: E402
 from pivox.daemon import Daemon  # noqa: E402
 from pivox.protocol.provider import Wire  # noqa: E402
 from pivox.server import RealtimeServer, ServerOptions  # noqa: E402
-
-_spec = importlib.util.spec_from_file_location("soak", HERE / "soak.py")
-assert _spec is not None and _spec.loader is not None
-soak = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(soak)
 
 
 class TimedDaemon(Daemon):
@@ -113,20 +107,21 @@ def spread(values: list[float]) -> str:
 
 
 async def sdk_round_trips(url: str, count: int) -> list[float]:
-    """The baseline: the SDK's own call_tool on the same server, no pivox in between."""
+    """The baseline: the SDK's own call_tool on the same server, no pivox in between; returns
+    the start time of each call (the server notes when each arrives and leaves)."""
     import httpx2
     from mcp.client import Client
     from mcp.client.streamable_http import streamable_http_client
 
     http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"})
-    times = []
+    starts = []
     async with Client(streamable_http_client(url, http_client=http), mode="legacy",
                       cache=None) as client:
         for _ in range(count):
-            start = time.monotonic()
+            starts.append(time.monotonic())
             await client.call_tool("GetLiveContext", {})
-            times.append(time.monotonic() - start)
-    return times
+            starts.append(time.monotonic())
+    return starts
 
 
 async def calls(count: int) -> dict[str, list[float]]:
@@ -149,7 +144,11 @@ async def calls(count: int) -> dict[str, list[float]]:
             runner = asyncio.create_task(daemon.run())
             while daemon.mcp is None or not daemon.mcp.tools():
                 await asyncio.sleep(0.01)
-            baseline = await sdk_round_trips(home.url, count)
+            marks = await sdk_round_trips(home.url, count)
+            starts, ends = marks[::2], marks[1::2]
+            sdk = {"baseline": [e - s for s, e in zip(starts, ends, strict=True)],
+                   "sdk_to_wire": [a - s for s, a in zip(starts, home.arrivals, strict=True)],
+                   "sdk_to_result": [e - a for a, e in zip(home.answers, ends, strict=True)]}
             home.arrivals.clear()
             home.answers.clear()
             for index in range(count):
@@ -173,7 +172,7 @@ async def calls(count: int) -> dict[str, list[float]]:
         "to_wire": [a - f for f, a in zip(frames, home.arrivals, strict=True)],
         "to_output": [o - a for a, o in zip(home.answers, outputs, strict=True)],
         "server": [a - r for r, a in zip(home.arrivals, home.answers, strict=True)],
-        "baseline": baseline,
+        **sdk,
     }
 
 
@@ -206,16 +205,16 @@ def loads(runs: int) -> dict[str, tuple[float, float]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=100)
-    parser.add_argument("--loads", type=int, default=5)
-    args = parser.parse_args()
+    args = harness.arguments(__doc__, calls=(200, "tool calls through the daemon"),
+                             loads=(5, "fresh interpreters per import measurement"))
     timings = asyncio.run(calls(args.calls))
     print(f"{args.calls} tool calls through the daemon (GetLiveContext, loopback):")
-    print(f"  MCP round trip, SDK alone (baseline):      {spread(timings['baseline'])}")
-    print(f"  MCP server handler (inside the trip):      {spread(timings['server'])}")
-    print(f"  function call received -> MCP request:     {spread(timings['to_wire'])}")
-    print(f"  MCP response -> function output received:  {spread(timings['to_output'])}")
+    print(f"  MCP round trip, SDK alone (baseline):       {spread(timings['baseline'])}")
+    print(f"    SDK call_tool -> request at the server:    {spread(timings['sdk_to_wire'])}")
+    print(f"    answer sent -> SDK call_tool returns:      {spread(timings['sdk_to_result'])}")
+    print(f"  MCP server handler, in the daemon's runs:   {spread(timings['server'])}")
+    print(f"  function call received -> MCP request:      {spread(timings['to_wire'])}")
+    print(f"  MCP response -> function output received:   {spread(timings['to_output'])}")
     base = statistics.median(timings["baseline"])
     for key in ("to_wire", "to_output"):
         print(f"  {key}: {statistics.median(timings[key]) / base:.2f}x the round trip")
