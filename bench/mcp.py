@@ -49,14 +49,36 @@ from pivox.server import RealtimeServer, ServerOptions  # noqa: E402
 
 
 class TimedDaemon(Daemon):
-    """The daemon, noting when each function-call frame reaches it."""
+    """The daemon, noting when each function-call frame reaches it and when the bridge's
+    session task starts the SDK's `call_tool` for it."""
 
     call_frames: list[float] = []  # noqa: RUF012
+    sdk_calls: list[float] = []  # noqa: RUF012
+    bridge_outputs: list[float] = []  # noqa: RUF012
 
     async def on_frame(self, frame: bytes, wire: Wire) -> None:
         if b"function_call_arguments.done" in frame:
             self.call_frames.append(time.monotonic())
         await super().on_frame(frame, wire)
+
+    def time_sdk_calls(self) -> None:
+        assert self.mcp is not None
+        (link,) = self.mcp.links
+        run_call = link._run_call
+
+        async def timed(*args: Any) -> None:
+            self.sdk_calls.append(time.monotonic())
+            await run_call(*args)
+
+        link._run_call = timed  # type: ignore[method-assign]
+        call = self.mcp.call
+
+        async def timed_call(name: str, arguments: str) -> str:
+            output = await call(name, arguments)
+            self.bridge_outputs.append(time.monotonic())
+            return output
+
+        self.mcp.call = timed_call  # type: ignore[method-assign]
 
 
 class TimedHome(McpHome):
@@ -142,6 +164,7 @@ async def calls(count: int) -> dict[str, list[float]]:
                                         server_table])
             daemon = TimedDaemon(config, soak.file_hardware(wav, 1.0))
             runner = asyncio.create_task(daemon.run())
+            daemon.time_sdk_calls()
             while daemon.mcp is None or not daemon.mcp.tools():
                 await asyncio.sleep(0.01)
             marks = await sdk_round_trips(home.url, count)
@@ -170,6 +193,8 @@ async def calls(count: int) -> dict[str, list[float]]:
     assert len(frames) == len(home.arrivals) == len(home.answers) == len(outputs) == count
     return {
         "to_wire": [a - f for f, a in zip(frames, home.arrivals, strict=True)],
+        "to_sdk": [c - f for f, c in zip(frames, TimedDaemon.sdk_calls, strict=True)],
+        "from_bridge": [o - b for b, o in zip(TimedDaemon.bridge_outputs, outputs, strict=True)],
         "to_output": [o - a for a, o in zip(home.answers, outputs, strict=True)],
         "server": [a - r for r, a in zip(home.arrivals, home.answers, strict=True)],
         **sdk,
@@ -214,7 +239,9 @@ def main() -> None:
     print(f"    answer sent -> SDK call_tool returns:      {spread(timings['sdk_to_result'])}")
     print(f"  MCP server handler, in the daemon's runs:   {spread(timings['server'])}")
     print(f"  function call received -> MCP request:      {spread(timings['to_wire'])}")
+    print(f"    of which pivox, up to the SDK's call_tool: {spread(timings['to_sdk'])}")
     print(f"  MCP response -> function output received:   {spread(timings['to_output'])}")
+    print(f"    of which pivox, bridge output -> received: {spread(timings['from_bridge'])}")
     base = statistics.median(timings["baseline"])
     for key in ("to_wire", "to_output"):
         print(f"  {key}: {statistics.median(timings[key]) / base:.2f}x the round trip")

@@ -14,9 +14,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import subprocess
 import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import mcp_types as types
@@ -86,8 +88,11 @@ def _home() -> dict[str, Entity]:
 class McpHome:
     """The server; `async with McpHome() as home:` runs it, `home.url` is its endpoint."""
 
-    def __init__(self, knobs: Knobs | None = None, port: int = 0) -> None:
+    def __init__(self, knobs: Knobs | None = None, port: int = 0,
+                 tls: tuple[str, str] | None = None) -> None:
         self.knobs = knobs or Knobs()
+        self.tls = tls
+        """(certificate file, key file): serve https."""
         self.entities = _home()
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.posts = 0
@@ -98,7 +103,7 @@ class McpHome:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}{PATH}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}{PATH}"
 
     # ------------------------------------------------------------------ MCP
 
@@ -235,8 +240,9 @@ class McpHome:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
+        cert, key = self.tls or (None, None)
         config = uvicorn.Config(self.app(), host="127.0.0.1", port=self.port, log_level="warning",
-                                lifespan="on")
+                                lifespan="on", ssl_certfile=cert, ssl_keyfile=key)
         self._uvicorn = uvicorn.Server(config)
         self._task = asyncio.create_task(self._uvicorn.serve())
         while not self._uvicorn.started:
@@ -275,10 +281,20 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def self_signed(directory: Path) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1 and its key, made by openssl in `directory`."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    return str(cert), str(key)
+
+
 @contextlib.contextmanager
-def home_in_thread(knobs: Knobs | None = None) -> Iterator[McpHome]:
+def home_in_thread(knobs: Knobs | None = None,
+                   tls: tuple[str, str] | None = None) -> Iterator[McpHome]:
     """An `McpHome` on an event loop of its own, for code that runs its own (`pivox check`)."""
-    home = McpHome(knobs)
+    home = McpHome(knobs, tls=tls)
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 
 import pytest
 
 from pivox.cli.check import mcp_report
 from pivox.config import load_config
 from pivox.daemon import Daemon, Hardware
-from tests.mcp_home import TOKEN, Knobs, free_port, home_in_thread
+from tests.mcp_home import TOKEN, Knobs, free_port, home_in_thread, self_signed
 
 
 def config_for(url: str, *extra: str) -> object:
@@ -62,3 +63,12 @@ def test_a_missing_sdk_is_one_line_naming_the_extra(
     (record,) = [r for r in caplog.records if r.name == "pivox.mcp" or "MCP" in r.getMessage()]
     assert record.levelno == logging.ERROR and "pivox[mcp]" in record.getMessage()
     assert "\n" not in record.getMessage()
+
+
+def test_tls_is_verified_against_ca_file(tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path)
+    with home_in_thread(tls=(cert, key)) as home:
+        ((ok, line),) = mcp_report(config_for(home.url))  # type: ignore[arg-type]
+        assert not ok and "TLS certificate" in line and "not accepted" in line
+        ((ok, line),) = mcp_report(config_for(home.url, f'ca_file = "{cert}"'))  # type: ignore[arg-type]
+        assert ok and line.endswith("answered: 4 tools, 4 offered")
