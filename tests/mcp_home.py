@@ -67,6 +67,9 @@ class Knobs:
     deep_schema: bool = False
     page_size: int = 0
     """Tools per tools/list page (0: all at once)."""
+    stateful: bool = False
+    """Serve with sessions and SSE (not Home Assistant's mode): notifications can reach the
+    client, and calling `HassTurnOn` adds a tool and sends notifications/tools/list_changed."""
     extra: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     """More tools, by name: (description, schema); a list change on the server."""
 
@@ -149,6 +152,9 @@ class McpHome:
                 self.cancelled += 1
                 raise
         text = self._intent(params.name, args)
+        if self.knobs.stateful and params.name == "HassTurnOn":
+            self.knobs.extra["HassListAddItem"] = ("Adds an item to a list", {"type": "object"})
+            await ctx.session.send_tool_list_changed()
         return types.CallToolResult(content=[types.TextContent(type="text", text=text)])
 
     def _intent(self, name: str, args: dict[str, Any]) -> str:
@@ -186,8 +192,9 @@ class McpHome:
         server = Server("home-assistant", version="test", on_list_tools=self._list_tools,
                         on_call_tool=self._call_tool, on_list_prompts=self._list_prompts,
                         on_get_prompt=self._get_prompt)
-        inner = server.streamable_http_app(streamable_http_path=PATH, json_response=True,
-                                           stateless_http=True)
+        stateful = self.knobs.stateful
+        inner = server.streamable_http_app(streamable_http_path=PATH, json_response=not stateful,
+                                           stateless_http=not stateful)
 
         async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             if scope["type"] != "http":

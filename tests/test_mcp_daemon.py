@@ -224,3 +224,17 @@ async def test_a_hostile_tool_list_is_bounded_and_the_daemon_fine(
         assert len(left_out[0]) < 1000
         await talk(daemon, gpio_double, mic, 1)
         assert home.entities["kitchen light"].state == "on"
+
+
+async def test_tools_list_changed_reaches_the_session(gpio_double: GpioDouble, mic: Any) -> None:
+    # a server with sessions and SSE (not Home Assistant's mode) can notify a list change
+    async with McpHome(Knobs(stateful=True)) as home, serve(
+        "openai", reply_ms=300, tool_call="HassTurnOn", tool_arguments=LIGHT_ON
+    ) as served, running(served.config("push_to_talk", mcp_server(home)), gpio_double) as (
+            daemon, _led):
+        await ready(served, daemon)
+        connections = len(served.server.connections)
+        await talk(daemon, gpio_double, mic, 1)  # the call makes the server add a tool
+        await wait_until(lambda: any("HassListAddItem" in t for t in declared(served)), 5,
+                         "the new tool in a session.update")
+        assert len(served.server.connections) == connections  # no reconnect needed

@@ -237,6 +237,8 @@ class Daemon:
             self.capture = self._capture()
         if old.audio != new.audio:
             self.audio.reopen(new)
+        if old.mcp != new.mcp:
+            log.warning("[mcp] changed: restart pivox to apply it", extra={"PIVOX_EVENT": "reload"})
         log.info("config reloaded from %s", self.config_path, extra={"PIVOX_EVENT": "reload"})
         self.notifier.ready(self._status_line())  # READY=1 ends systemd's "reloading" state
 
