@@ -94,6 +94,8 @@ class ServerLink:
     prompt: str = ""
     status: int | None = None
     """The last HTTP error status the server answered (401, 500, a redirect)."""
+    left_out: tuple[str, ...] = ()
+    """Why tools of the last listing were left out (logged when it changes)."""
     _queue: asyncio.Queue[_Call | object] = field(default_factory=asyncio.Queue)
     _pending: set[_Call] = field(default_factory=set)
 
@@ -404,10 +406,11 @@ class McpBridge:
             for remote in selection.tools:
                 offered.append(remote.tool)
                 by_name[remote.tool.name] = (link, remote)
-            if selection.left_out:
+            if selection.left_out and selection.left_out != link.left_out:
                 log.warning("MCP server %s: left out %d tools: %s", link.name,
                             len(selection.left_out), "; ".join(selection.left_out[:5]),
                             extra={"PIVOX_EVENT": "mcp_tools", "PIVOX_MCP_SERVER": link.name})
+            link.left_out = selection.left_out  # said once, not at every re-listing
         prompts = tuple(link.prompt for link in self.links if link.prompt)
         changed = (tuple(offered), prompts) != (self._offered, self._prompts)
         self._offered, self._by_name, self._prompts = tuple(offered), by_name, prompts
