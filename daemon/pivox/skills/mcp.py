@@ -191,8 +191,8 @@ class ServerLink:
             ssl.create_default_context(cafile=s.ca_file) if s.ca_file else True)
 
         async def note_status(response: Any) -> None:
-            if response.status_code >= 300:
-                self.status = response.status_code
+            code = response.status_code
+            self.status = code if code >= 300 else None  # what the last answer said
 
         # reads may take longer than a call may: the call gives up first (an error output the
         # model says) and its request is left to finish; a read past this ends the session
