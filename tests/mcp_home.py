@@ -26,6 +26,7 @@ import orjson
 import pytest_asyncio
 import uvicorn
 from mcp.server.lowlevel.server import Server
+from mcp.server.mcpserver import MCPServer
 
 TOKEN = "hA-LongLivedToken.eyJ0ZXN0IjoibWNwIn0.s3cr3tPart"
 PATH = "/api/mcp"
@@ -92,10 +93,13 @@ class McpHome:
     """The server; `async with McpHome() as home:` runs it, `home.url` is its endpoint."""
 
     def __init__(self, knobs: Knobs | None = None, port: int = 0,
-                 tls: tuple[str, str] | None = None) -> None:
+                 tls: tuple[str, str] | None = None, sse: bool = False) -> None:
         self.knobs = knobs or Knobs()
         self.tls = tls
         """(certificate file, key file): serve https."""
+        self.sse = sse
+        """Serve the older SSE transport at /sse (Home Assistant's /mcp_server/sse), by
+        `MCPServer`, with HassTurnOn and GetLiveContext only."""
         self.entities = _home()
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.posts = 0
@@ -106,7 +110,8 @@ class McpHome:
 
     @property
     def url(self) -> str:
-        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}{PATH}"
+        path = "/sse" if self.sse else PATH
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}{path}"
 
     # ------------------------------------------------------------------ MCP
 
@@ -193,8 +198,8 @@ class McpHome:
                         on_call_tool=self._call_tool, on_list_prompts=self._list_prompts,
                         on_get_prompt=self._get_prompt)
         stateful = self.knobs.stateful
-        inner = server.streamable_http_app(streamable_http_path=PATH, json_response=not stateful,
-                                           stateless_http=not stateful)
+        inner = self._sse_app() if self.sse else server.streamable_http_app(
+            streamable_http_path=PATH, json_response=not stateful, stateless_http=not stateful)
 
         async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             if scope["type"] != "http":
@@ -215,6 +220,21 @@ class McpHome:
                 await inner(scope, receive, send)
 
         return app
+
+    def _sse_app(self) -> Any:
+        server = MCPServer("home-assistant")
+
+        def turn_on(name: str = "", area: str = "") -> str:
+            self.calls.append(("HassTurnOn", {"name": name}))
+            return self._intent("HassTurnOn", {"name": name})
+
+        def live_context() -> str:
+            return self._intent("GetLiveContext", {})
+
+        server.add_tool(turn_on, name="HassTurnOn", description=HA_TOOLS["HassTurnOn"][0])
+        server.add_tool(live_context, name="GetLiveContext",
+                        description=HA_TOOLS["GetLiveContext"][0])
+        return server.sse_app()
 
     async def _raw_tools(self, scope: Any, receive: Any, send: Any, inner: Any) -> None:
         """Answer tools/list by hand, with a tool whose schema the SDK's own server would not
@@ -260,8 +280,11 @@ class McpHome:
     async def stop(self) -> None:
         if self._uvicorn is not None and self._task is not None:
             self._uvicorn.should_exit = True
-            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                await asyncio.wait_for(self._task, 5)
+            done, _ = await asyncio.wait([self._task], timeout=1)
+            if not done:  # an open SSE stream: uvicorn would wait for it to end
+                self._uvicorn.force_exit = True
+                with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                    await asyncio.wait_for(self._task, 5)
         self._uvicorn = self._task = None
 
     async def __aenter__(self) -> McpHome:

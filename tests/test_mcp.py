@@ -93,3 +93,20 @@ async def test_a_server_that_comes_back_with_other_tools_changes_the_session() -
         await home.start()
         await wait_until(lambda: len(mcp.tools()) == 4, 15, "the new tool once it is back")
         assert len(changes) == 2
+
+
+async def test_the_older_sse_transport() -> None:
+    async with McpHome(sse=True) as home, bridge(home, transport="sse") as mcp:
+        assert [tool.name for tool in mcp.tools()] == ["HassTurnOn", "GetLiveContext"]
+        output = await mcp.call("HassTurnOn", '{"name": "kitchen light"}')
+        assert result(output)["response_type"] == "action_done"
+        assert home.entities["kitchen light"].state == "on"
+        await home.stop()  # the event stream ends; the next call hears so at once
+        start = time.monotonic()
+        assert orjson.loads(await mcp.call("HassTurnOn", "{}"))["error"].startswith("home ")
+        await wait_until(lambda: not mcp.links[0].up, 2, "down: reconnecting")
+        assert "cannot be reached" in orjson.loads(await mcp.call("HassTurnOn", "{}"))["error"]
+        assert time.monotonic() - start < 2
+        await home.start()
+        await wait_until(lambda: mcp.links[0].up, 15, "back")
+        assert result(await mcp.call("GetLiveContext", "{}"))["success"]

@@ -415,6 +415,12 @@ class McpServerSettings:
         "Streamable HTTP endpoint, e.g. `https://homeassistant.local:8123/api/mcp`. Required.",
         check=_is_http_url, expect="an http:// or https:// URL", required=True,
     )
+    transport: str = _setting(
+        "streamable_http",
+        "`streamable_http` (Home Assistant's `/api/mcp`, most servers) or `sse` for older "
+        "servers (Home Assistant's `/mcp_server/sse`).",
+        choices=("streamable_http", "sse"),
+    )
     token_credential: str = _setting(
         "",
         "systemd credential (`LoadCredential=`) holding the bearer token; read first. A name, "

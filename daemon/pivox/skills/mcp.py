@@ -78,6 +78,10 @@ class _Call:
 
 _REFRESH = object()
 """Queued to a session: read the tool list again."""
+_CLOSED = object()
+"""Queued to a session: its connection is gone (a call was told so); end it and reconnect."""
+CONNECTION_CLOSED = -32000
+"""The SDK's JSON-RPC code for a request whose connection closed (`mcp_types`)."""
 
 
 @dataclass(eq=False)
@@ -175,6 +179,8 @@ class ServerLink:
                         if not item.future.done():
                             self._pending.add(item)
                             tasks.start_soon(self._run_call, client, item, anyio)
+                    elif item is _CLOSED:  # the SSE stream ended: the session cannot recover
+                        raise ConnectionError("the connection closed")
                     else:
                         async with asyncio.timeout(self.settings.timeout_s * CONNECT_FACTOR):
                             await self._read_listing(client)
@@ -184,7 +190,6 @@ class ServerLink:
         """An SDK client for this server: bearer token, TLS as configured, origin-bound."""
         sdk = load_sdk()
         httpx2 = require("httpx2", "mcp", "mcp")
-        streamable = require("mcp.client.streamable_http", "mcp", "mcp")
         s = self.settings
         headers = {"Authorization": f"Bearer {self.token.reveal()}"} if self.token else {}
         verify: ssl.SSLContext | bool = (
@@ -194,12 +199,23 @@ class ServerLink:
             code = response.status_code
             self.status = code if code >= 300 else None  # what the last answer said
 
-        # reads may take longer than a call may: the call gives up first (an error output the
-        # model says) and its request is left to finish; a read past this ends the session
-        timeout = httpx2.Timeout(s.timeout_s, read=s.timeout_s * READ_FACTOR)
-        http = httpx2.AsyncClient(headers=headers, verify=verify, timeout=timeout,
-                                  event_hooks={"response": [note_status]})
-        transport = streamable.streamable_http_client(s.url, http_client=http)
+        def http_client(headers: dict[str, str] | None = None, timeout: Any = None,
+                        auth: Any = None) -> Any:
+            # reads may take longer than a call may: the call gives up first (an error output
+            # the model says) and its request is left to finish; a read past this ends the
+            # session
+            timeout = timeout or httpx2.Timeout(s.timeout_s, read=s.timeout_s * READ_FACTOR)
+            return httpx2.AsyncClient(headers=headers, verify=verify, timeout=timeout, auth=auth,
+                                      event_hooks={"response": [note_status]})
+
+        if s.transport == "sse":
+            sse = require("mcp.client.sse", "mcp", "mcp")
+            transport = sse.sse_client(s.url, headers=headers, timeout=s.timeout_s,
+                                       httpx_client_factory=http_client)
+        else:
+            streamable = require("mcp.client.streamable_http", "mcp", "mcp")
+            transport = streamable.streamable_http_client(s.url,
+                                                          http_client=http_client(headers))
         return sdk.Client(transport, mode="legacy", cache=None,
                           message_handler=self._on_message)
 
@@ -237,6 +253,8 @@ class ServerLink:
                 result = await client.call_tool(call.name, call.arguments)
             except Exception as exc:  # MCPError, a result that does not validate, ...
                 output = error_output(self._call_failed(exc))
+                if getattr(exc, "code", None) == CONNECTION_CLOSED:
+                    self._queue.put_nowait(_CLOSED)
             else:
                 content = [block.model_dump(mode="json") for block in result.content]
                 output = result_output(content, result.structured_content, bool(result.is_error))
