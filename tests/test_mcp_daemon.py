@@ -237,3 +237,25 @@ async def test_tools_list_changed_reaches_the_session(gpio_double: GpioDouble, m
         await wait_until(lambda: any("HassListAddItem" in t for t in declared(served)), 5,
                          "the new tool in a session.update")
         assert len(served.server.connections) == connections  # no reconnect needed
+
+
+async def test_a_link_drop_during_a_call_cancels_it(gpio_double: GpioDouble, mic: Any) -> None:
+    from tests.fixtures_server import pcm_tone
+
+    async with McpHome(Knobs(slow_s=3.0)) as home, serve(
+        "openai", reply_ms=300, tool_call="HassTurnOn", tool_arguments=LIGHT_ON
+    ) as served, running(served.config("push_to_talk", mcp_server(home),
+                                       "session.response_timeout_s=2"), gpio_double) as (
+            daemon, _led):
+        await ready(served, daemon)
+        mic.play(pcm_tone(700))
+        gpio_double.press(BUTTON)
+        await asyncio.sleep(0.6)
+        gpio_double.release(BUTTON)
+        await wait_until(lambda: bool(home.calls), 10, "the call reached the server")
+        daemon.link.reconnect()
+        await wait_until(lambda: len(served.server.connections) == 2, what="a new connection")
+        await wait_until(lambda: not daemon._remote_calls, 5, "the call was cancelled")
+        await asyncio.sleep(3.5)  # past the tool's answer: no output went to either session
+        assert outputs(served) == []
+        await wait_until(lambda: daemon.machine.state is State.IDLE, 10, "idle again")

@@ -476,6 +476,7 @@ class Daemon:
         """Link: the session is open."""
         if self.mcp is not None:
             self.mcp.refresh()  # a changed list reaches the session by resend_session
+        self._cancel_remote_calls()  # calls of the session before this one answer nobody
         self._feed(m.Connected())
 
     def session_config(self) -> SessionConfig:
