@@ -154,13 +154,14 @@ async def test_down_at_start_then_back(gpio_double: GpioDouble, mic: Any,
                                      for r in caplog.records), what="one line says so")
         assert declared(served) == [["get_time", "set_volume", "mute"]]
         async with home:
+            daemon.link.reconnect()  # a realtime reconnect tries a server that is down now
             await ready(served, daemon)  # added to the session when it answers
             await talk(daemon, gpio_double, mic, 1)
             assert home.entities["kitchen light"].state == "on"
         # gone again mid-session: its tools answer an error at once (a new realtime
         # connection, so the bundled server calls the tool again)
         daemon.link.reconnect()
-        await wait_until(lambda: len(served.server.connections) == 2, what="reconnected")
+        await wait_until(lambda: len(served.server.connections) == 3, what="reconnected")
         await ready(served, daemon)
         await talk(daemon, gpio_double, mic, 2)
         assert "home cannot be reached" in outputs(served)[-1]

@@ -18,6 +18,7 @@ secret, so logs show `[redacted]`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import ssl
@@ -102,6 +103,7 @@ class ServerLink:
     """Why tools of the last listing were left out (logged when it changes)."""
     _queue: asyncio.Queue[_Call | object] = field(default_factory=asyncio.Queue)
     _pending: set[_Call] = field(default_factory=set)
+    _retry_now: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def name(self) -> str:
@@ -125,12 +127,16 @@ class ServerLink:
                     "its tools answer an error until it is back" if self.listing is not None
                     else "running without its tools", delay,
                     extra={"PIVOX_EVENT": "mcp_down", "PIVOX_MCP_SERVER": self.name})
-            await asyncio.sleep(delay)
+            self._retry_now.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._retry_now.wait(), delay)
 
     def refresh(self) -> None:
-        """Read the tool list again (when up; a server that is down re-lists when back)."""
+        """Read the tool list again; a server that is down is tried again now."""
         if self.up:
             self._queue.put_nowait(_REFRESH)
+        else:
+            self._retry_now.set()
 
     async def call(self, tool: RemoteTool, arguments: dict[str, Any]) -> str:
         """The output of one call; errors (down, timeout, refused) are outputs too."""
