@@ -68,6 +68,8 @@ class Knobs:
     deep_schema: bool = False
     page_size: int = 0
     """Tools per tools/list page (0: all at once)."""
+    result_bytes: int = 0
+    """Make every tool result this many bytes of text (a hostile 20 MB answer)."""
     stateful: bool = False
     """Serve with sessions and SSE (not Home Assistant's mode): notifications can reach the
     client, and calling `HassTurnOn` adds a tool and sends notifications/tools/list_changed."""
@@ -157,6 +159,8 @@ class McpHome:
                 self.cancelled += 1
                 raise
         text = self._intent(params.name, args)
+        if self.knobs.result_bytes:
+            text = "x" * self.knobs.result_bytes
         if self.knobs.stateful and params.name == "HassTurnOn":
             self.knobs.extra["HassListAddItem"] = ("Adds an item to a list", {"type": "object"})
             await ctx.session.send_tool_list_changed()

@@ -110,3 +110,12 @@ async def test_the_older_sse_transport() -> None:
         await home.start()
         await wait_until(lambda: mcp.links[0].up, 15, "back")
         assert result(await mcp.call("GetLiveContext", "{}"))["success"]
+
+
+async def test_a_huge_answer_is_refused_and_the_bridge_carries_on() -> None:
+    async with McpHome(Knobs(result_bytes=20 * 2**20)) as home, bridge(home) as mcp:
+        error = orjson.loads(await mcp.call("GetLiveContext", "{}"))["error"]
+        assert error.startswith("home ") and "over 16 MB" in error
+        home.knobs.result_bytes = 0
+        await wait_until(lambda: mcp.links[0].up, 15, "up again")
+        assert result(await mcp.call("GetLiveContext", "{}"))["success"]

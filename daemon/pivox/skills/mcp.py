@@ -22,7 +22,7 @@ import contextlib
 import dataclasses
 import logging
 import ssl
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -52,6 +52,9 @@ RETRY_CAP_S = 60.0
 """Longest wait between attempts to reach a server that is down."""
 CONNECT_FACTOR = 2.0
 """Connecting (initialize, every tools/list page, the prompt) may take this many `timeout_s`."""
+MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+"""Largest HTTP body read from a server (a listing of 2000 tools with a 1 MB description is
+1.3 MB); a larger one fails its request instead of filling the memory."""
 READ_FACTOR = 6.0
 """An HTTP read may take this many `timeout_s` (the SDK ends the session when one times out)."""
 
@@ -116,7 +119,7 @@ class ServerLink:
             before = self.reason
             try:
                 await self._session(backoff)
-            except asyncio.CancelledError:
+            except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
                 raise
             except BaseException as exc:  # an ExceptionGroup from the SDK's task groups
                 self._down(self._describe(exc))
@@ -204,6 +207,7 @@ class ServerLink:
         async def note_status(response: Any) -> None:
             code = response.status_code
             self.status = code if code >= 300 else None  # what the last answer said
+            response.stream = _bounded(httpx2, response.stream, MAX_RESPONSE_BYTES)
 
         def http_client(headers: dict[str, str] | None = None, timeout: Any = None,
                         auth: Any = None) -> Any:
@@ -300,6 +304,8 @@ class ServerLink:
             return f"did not answer in {self.settings.timeout_s * CONNECT_FACTOR:g} s"
         if isinstance(leaf, ssl.SSLError) or "CERTIFICATE" in str(leaf):
             return f"has a TLS certificate that was not accepted ({shown(str(leaf), 160)})"
+        if isinstance(leaf, ResponseTooLarge):
+            return str(leaf)
         if type(leaf).__name__ in ("MCPError", "ValidationError", "ValueError"):
             return f"answered with an error ({shown(str(leaf), 160)})"
         text = str(leaf) or type(leaf).__name__
@@ -337,6 +343,28 @@ async def _tools_page(client: Any, cursor: str | None) -> tuple[list[dict[str, A
     next_cursor = raw.get("nextCursor")
     return ([tool for tool in tools if isinstance(tool, dict)],
             next_cursor if isinstance(next_cursor, str) and next_cursor else None)
+
+
+class ResponseTooLarge(Exception):
+    """A server's HTTP body went past MAX_RESPONSE_BYTES."""
+
+
+def _bounded(httpx2: Any, stream: Any, limit: int) -> Any:
+    """`stream` (an httpx2 response's) stopping at `limit` bytes: peer data is bounded."""
+
+    class Bounded(httpx2.AsyncByteStream):  # type: ignore[misc]  # httpx2 is loaded lazily
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            total = 0
+            async for chunk in stream:
+                total += len(chunk)
+                if total > limit:
+                    raise ResponseTooLarge(f"sent a reply over {limit // 2**20} MB")
+                yield chunk
+
+        async def aclose(self) -> None:
+            await stream.aclose()
+
+    return Bounded()
 
 
 def _leaf(exc: BaseException) -> BaseException:
