@@ -391,6 +391,9 @@ class McpBridge:
     def __init__(self, servers: Sequence[McpServerSettings], tokens: Mapping[str, Secret | None],
                  *, reserved: Sequence[str], on_change: Callable[[], None]) -> None:
         load_sdk()  # a missing SDK is one line naming the install command, before anything runs
+        if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+            # httpx2 logs every request at INFO; pivox logs each call once itself
+            logging.getLogger("httpx2").setLevel(logging.WARNING)
         self.links = [ServerLink(s, tokens.get(s.name), self._relist) for s in servers]
         self._reserved = tuple(reserved)
         self._on_change = on_change
