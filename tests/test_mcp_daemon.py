@@ -189,6 +189,7 @@ async def test_the_token_is_nowhere_in_debug_logs(
         gpio_double: GpioDouble, mic: Any, caplog: pytest.LogCaptureFixture,
         live_pulse: PulseAudio) -> None:
     caplog.set_level(logging.DEBUG)  # no redaction filter here: the raw records
+    caplog.set_level(logging.DEBUG, "httpx2")  # an earlier bridge may have quietened it
     async with McpHome() as home, serve("openai", reply_ms=300, tool_call="HassTurnOn",
                                         tool_arguments=LIGHT_ON) as served, running(
         served.config("push_to_talk", mcp_server(home), "log.level=debug"), gpio_double
@@ -198,6 +199,7 @@ async def test_the_token_is_nowhere_in_debug_logs(
         await talk(daemon, gpio_double, mic, 1)
     text = caplog.text + "".join(str(r.__dict__) for r in caplog.records)
     assert "HassTurnOn" in text and "refused the token" in text
+    assert "HTTP Request: POST" in text  # httpx2's own debug lines were there to leak it
     assert TOKEN not in text
     assert TOKEN.split(".")[1] not in text  # not even a part of it
 
