@@ -119,3 +119,14 @@ async def test_a_huge_answer_is_refused_and_the_bridge_carries_on() -> None:
         home.knobs.result_bytes = 0
         await wait_until(lambda: mcp.links[0].up, 15, "up again")
         assert result(await mcp.call("GetLiveContext", "{}"))["success"]
+
+
+async def test_use_prompt_on_a_server_without_prompts_keeps_its_tools() -> None:
+    async with McpHome(sse=True) as home, bridge(home, transport="sse", use_prompt=True) as mcp:
+        assert mcp.prompts() == () and len(mcp.tools()) == 2
+
+
+async def test_use_prompt_reads_the_prompt() -> None:
+    async with McpHome() as home, bridge(home, use_prompt=True) as mcp:
+        assert mcp.prompts() == ("You are a voice assistant for Home Assistant. Answer "
+                                 "questions about the home.",)

@@ -249,10 +249,16 @@ class ServerLink:
             self.prompt = await self._read_prompt(client)
 
     async def _read_prompt(self, client: Any) -> str:
-        prompts = (await client.list_prompts()).prompts
-        if not prompts:
+        """The server's first prompt as text; a server without prompts keeps its tools."""
+        try:
+            prompts = (await client.list_prompts()).prompts
+            if not prompts:
+                return ""
+            result = await client.get_prompt(prompts[0].name)
+        except Exception as exc:  # MCPError (no prompts capability), a bad result
+            log.warning("MCP server %s gave no prompt: %s", self.name, shown(str(exc), 200),
+                        extra={"PIVOX_EVENT": "mcp_prompt", "PIVOX_MCP_SERVER": self.name})
             return ""
-        result = await client.get_prompt(prompts[0].name)
         return prompt_text(m.model_dump(by_alias=True, mode="json") for m in result.messages)
 
     async def _run_call(self, client: Any, call: _Call, anyio: Any) -> None:
