@@ -19,6 +19,7 @@ from pivox.config import (
     Config,
     LedSettings,
     McpServerSettings,
+    config_change,
     config_table_markdown,
     load_config,
 )
@@ -712,6 +713,30 @@ def test_the_example_file_lists_every_key_at_its_default(tmp_path: Path) -> None
     assert sorted(f"{s}.{k}" for s, table in doc.items() for k in table) == sorted(ALL_KEYS)
     assert load_config(write(tmp_path, uncommented)) == load_config(
         None, ["session.mode=wake_word"])
+
+
+@pytest.mark.parametrize(("override", "redo"), [
+    ("log.level=debug", set()),
+    ("led.patterns={idle = \"off\"}", set()),
+    ("session.voice=ash", {"session"}),
+    ("server.url=ws://127.0.0.1:9/v1/realtime", {"session"}),
+    ("session.mode=push_to_talk", {"machine", "session", "capture"}),
+    ("button.double_tap_action=repeat", {"machine", "session"}),
+    ("session.wake_word=alexa", {"session", "capture"}),
+    ("audio.ring_ms=800", {"capture", "devices"}),
+])
+def test_a_reload_redoes_what_its_change_touches(override: str, redo: set[str]) -> None:
+    old = load_config(None)
+    change = config_change(old, load_config(None, [override]), key_changed=False)
+    assert {name for name in ("machine", "session", "capture", "devices")
+            if getattr(change, name)} == redo
+
+
+def test_a_new_api_key_is_a_new_session() -> None:
+    config = load_config(None)
+    change = config_change(config, config, key_changed=True)
+    assert (change.machine, change.session, change.capture, change.devices) == (
+        False, True, False, False)
 
 
 # --------------------------------------------------------------------------- [[mcp.servers]]

@@ -8,7 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pivox.core.led import DEFAULT_PATTERNS, DIM_LEVEL, LedPattern, brightness, parse_pattern
+from pivox.core.led import (
+    DEFAULT_PATTERNS,
+    DIM_LEVEL,
+    LedPattern,
+    brightness,
+    led_table,
+    parse_pattern,
+)
 from pivox.core.machine import State
 
 
@@ -102,3 +109,11 @@ def test_parse_pattern_accepts_or_raises_value_error(text: str) -> None:
     except ValueError:
         return
     assert 0.0 <= brightness(pattern, 0.3) <= 1.0
+
+
+def test_the_config_overrides_entries_of_the_table() -> None:
+    table = led_table({"idle": "off", "thinking": "blink:3@#ff0000"})
+    assert table[State.IDLE] == LedPattern(kind="off")
+    assert table[State.THINKING] == LedPattern(kind="blink", rate_hz=3.0, color=(255, 0, 0))
+    assert {s: p for s, p in table.items() if s not in (State.IDLE, State.THINKING)} == {
+        s: p for s, p in DEFAULT_PATTERNS.items() if s not in (State.IDLE, State.THINKING)}

@@ -516,3 +516,29 @@ def test_random_inputs_never_crash_and_never_stream_while_muted(
             assert isinstance(inp, m.ButtonUp) and not inp.short and not long_since_down
         if machine.last_transition is None:
             assert actions == []
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_quiet_and_idle_locally_follow_the_state(mode: m.Mode) -> None:
+    """The link renews only while nothing is said, and ends a wake-word idle session quietly."""
+    for state, path in PATHS[mode].items():
+        machine = m.DeviceMachine(mode)
+        for inp in path:
+            machine.handle(inp, 0.0)
+        assert machine.state is state
+        assert machine.quiet == (state in (S.IDLE, S.MUTED) or (
+            state is S.LISTENING and mode == AON))
+        assert machine.idle_locally == (state is S.IDLE and mode == WW)
+
+
+def test_the_listen_window_expires_only_listening_in_wake_word_mode() -> None:
+    machine = m.DeviceMachine(WW, listen_s=8.0)
+    for inp in (m.Booted(), m.Connected(), m.WakeWordDetected()):
+        machine.handle(inp, 100.0)
+    assert not machine.listen_expired(107.9) and machine.listen_expired(108.0)
+    machine.handle(m.SpeechStarted(), 101.0)
+    assert not machine.listen_expired(200.0)
+    aon = m.DeviceMachine(AON)
+    for inp in (m.Booted(), m.Connected()):
+        aon.handle(inp, 0.0)
+    assert aon.state is S.LISTENING and not aon.listen_expired(1e9)

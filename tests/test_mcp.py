@@ -119,6 +119,7 @@ async def test_a_huge_answer_is_refused_and_the_bridge_carries_on() -> None:
         home.knobs.result_bytes = 0
         await wait_until(lambda: mcp.links[0].up, 15, "up again")
         assert result(await mcp.call("GetLiveContext", "{}"))["success"]
+        assert result(await mcp.call("GetLiveContext", "{}"))["success"]
 
 
 async def test_use_prompt_on_a_server_without_prompts_keeps_its_tools() -> None:

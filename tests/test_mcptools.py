@@ -17,7 +17,6 @@ from pivox.skills.mcptools import (
     prompt_text,
     result_output,
     select_tools,
-    with_prompts,
 )
 
 LIGHT = {"name": "HassTurnOn", "description": "Turns on a device",
@@ -125,9 +124,7 @@ def test_a_result_becomes_bounded_text() -> None:
         "error": "no such area"}
 
 
-def test_prompts_are_bounded_and_appended_only_when_they_fit() -> None:
+def test_prompts_are_bounded() -> None:
     text = prompt_text([{"role": "assistant", "content": {"type": "text", "text": "Be brief."}}])
     assert text == "Be brief."
     assert len(prompt_text([{"content": {"type": "text", "text": "p" * 10**6}}])) == 4096
-    assert with_prompts("Base.", ["Be brief."], 100) == "Base.\n\nBe brief."
-    assert with_prompts("Base.", ["x" * 200], 100) == "Base."

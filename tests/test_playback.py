@@ -4,6 +4,7 @@ longer than the ring loses nothing, pre-roll goes first."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 from array import array
 from typing import Any
@@ -15,6 +16,7 @@ from pivox.core.events import InputAudioAppend, InputAudioClear
 from pivox.core.machine import State
 from pivox.core.ring import AudioRing
 from pivox.daemon import BYTES_PER_MS
+from pivox.protocol.fastpath import parse_audio_delta
 from tests.daemon_harness import BUTTON, daemon_config, received, running, wait_until
 from tests.fixtures_server import StartServer, pcm_tone
 from tests.gpio_double import GpioDouble
@@ -134,3 +136,31 @@ def test_a_response_opens_at_most_max_items_and_the_rest_is_logged_once(
         assert playback.admit("r1", "i0")  # an admitted item stays admitted
         assert playback.admit("r2", "i9")  # a new response starts afresh
     assert len(caplog.records) == 1 and "more than 3 audio items" in caplog.text
+
+
+def delta_frame(pcm: bytes, *, item: str = "item_1") -> bytes:
+    """An audio delta as the server writes it (the fast path reads it)."""
+    return (b'{"type":"response.output_audio.delta","event_id":"e","response_id":"resp_1",'
+            b'"item_id":"' + item.encode() + b'","output_index":0,"content_index":0,"delta":"'
+            + base64.b64encode(pcm) + b'"}')
+
+
+def test_a_fast_path_chunk_is_queued_after_what_waits() -> None:
+    ring = AudioRing(8)
+    playback = Playback(ring, 100)
+    first, second = parse_audio_delta(delta_frame(b"abcdefghij")), parse_audio_delta(
+        delta_frame(b"KLMN"))
+    assert first is not None and second is not None
+    assert playback.queue(first)  # straight into the ring, 2 bytes wait
+    assert (ring.available, playback.pending) == (8, 2)
+    assert playback.queue(second)  # behind them, not into the ring's free bytes
+    got = drain(ring, 8)
+    playback.pump()
+    assert got + drain(ring, 8) == b"abcdefghijKLMN"
+
+
+def test_a_chunk_that_is_not_plain_base64_is_left_to_the_full_decoder() -> None:
+    playback = Playback(AudioRing(64), 100)
+    chunk = parse_audio_delta(delta_frame(b"abcd").replace(b'"}', b'\\/"}'))
+    assert chunk is not None and not playback.queue(chunk)
+    assert playback.ring.available == 0 and playback.pending == 0

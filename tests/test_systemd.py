@@ -127,6 +127,20 @@ def test_watchdog_interval_is_half_of_watchdog_usec(
     assert p.receive() == "WATCHDOG=1"
 
 
+def test_the_watchdog_is_pinged_once_per_interval_while_alive(
+    peer: tuple[NotifyPeer, dict[str, str]],
+) -> None:
+    p, env = peer
+    notifier = Notifier({**env, "WATCHDOG_USEC": "2000000", "WATCHDOG_PID": str(os.getpid())})
+    alive = {"now": True}
+    for now in (100.0, 100.5, 101.0, 102.0, 102.5):
+        if now == 102.0:
+            alive["now"] = False  # the audio died: no ping, asked again on the next tick
+        notifier.watchdog(now, lambda _now: alive["now"])
+        alive["now"] = True
+    assert p.pending() == ["WATCHDOG=1"] * 3  # at 100.0, 101.0 and 102.5
+
+
 @pytest.mark.parametrize(
     "extra",
     [

@@ -487,6 +487,34 @@ class Config:
     mcp: McpSettings = field(default_factory=McpSettings)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConfigChange:
+    """What a reload from one config to another must redo."""
+
+    machine: bool
+    """A new mode (or double-tap action) is a new state machine, and a new session."""
+    session: bool
+    """Reconnect without resuming: the server, the session settings or the key changed."""
+    capture: bool
+    """Rebuild the mic pipeline (echo canceller, wake word, pre-roll)."""
+    devices: bool
+    """Reopen the sound devices."""
+
+
+def config_change(old: Config, new: Config, *, key_changed: bool) -> ConfigChange:
+    """Compare the running config with a reloaded one (`key_changed`: the API key differs)."""
+    machine = (old.session.mode, old.button.double_tap_action) != (
+        new.session.mode, new.button.double_tap_action)
+    session = (old.server, old.gemini, old.session) != (new.server, new.gemini, new.session)
+    return ConfigChange(
+        machine=machine,
+        session=machine or session or key_changed,
+        capture=(old.audio, old.session.mode, old.session.wake_word) != (
+            new.audio, new.session.mode, new.session.wake_word),
+        devices=old.audio != new.audio,
+    )
+
+
 # --------------------------------------------------------------------------- value kinds
 
 

@@ -2,8 +2,8 @@
 
 The asyncio loop owns the link (`pivox.net.link`), the state machine and every send. PortAudio's
 threads touch only `AudioRing` (the speaker) and `loop.call_soon_threadsafe` (the mic);
-GPIO edges arrive the same way. Every decision is made by the pure core
-(`machine`, `gestures`, `protocol`, `ring`, `turns`); this module wires it to the edges.
+GPIO edges arrive the same way. Every decision is made by the pure core (`machine`,
+`responses`, `gestures`, `turns`, `ring`, `protocol`); this module wires it to the edges.
 """
 
 from __future__ import annotations
@@ -11,76 +11,39 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from functools import partial
+from typing import Any
 
-from pivox.audio.capture import Capture
-from pivox.audio.devices import AudioDevices, OpenMicrophone, OpenSpeaker, open_canceller
+from pivox.audio.devices import AudioDevices, OpenMicrophone, OpenSpeaker, new_capture
 from pivox.audio.playback import Playback
-from pivox.audio.wake import earcon, wake_gate
-from pivox.config import Config, load_config
+from pivox.audio.wake import earcon
+from pivox.config import Config, config_change, load_config
+from pivox.core import events as ev
 from pivox.core import machine as m
-from pivox.core.errors import AuthError, ConfigError, DeviceError, ProtocolError
-from pivox.core.events import (
-    AudioDelta,
-    AudioDone,
-    Error,
-    FunctionCallDone,
-    FunctionCallOutput,
-    GoAway,
-    InputAudioAppend,
-    InputAudioClear,
-    InputAudioCommit,
-    InputTranscriptCompleted,
-    ItemTruncate,
-    ResponseCancel,
-    ResponseCreate,
-    ResponseCreated,
-    ResponseDone,
-    ServerEvent,
-    SessionConfig,
-    SessionCreated,
-    SpeechStarted,
-    SpeechStopped,
-    TranscriptDone,
-    UserText,
-)
-from pivox.core.gestures import ButtonGestures
-from pivox.core.led import DEFAULT_PATTERNS, LedPattern, parse_pattern
-from pivox.core.preroll import PreRoll
+from pivox.core.errors import AuthError, ConfigError, ProtocolError
+from pivox.core.led import LedPattern, led_table
+from pivox.core.responses import Action, ResponseTracker
 from pivox.core.ring import AudioRing
+from pivox.core.status import status_line
 from pivox.core.turns import TurnTracker
 from pivox.host.logsafe import shown
 from pivox.host.memory import pin_mmap_threshold
 from pivox.host.optional import MissingDependency
-from pivox.host.systemd import Notifier
-from pivox.net.link import Link, endpoint, session_config
+from pivox.host.panel import OpenButton, OpenLed, Panel
+from pivox.host.systemd import Notifier, install_signals
+from pivox.net.link import Link, endpoint
 from pivox.net.secrets import ApiKey, load_api_key, load_mcp_token
-from pivox.protocol.fastpath import decode_audio, decode_into_ring
 from pivox.protocol.provider import Wire
 from pivox.skills.mcp import McpBridge
-from pivox.skills.registry import TOOL_NAMES, call_tool
+from pivox.skills.registry import TOOL_NAMES, call_tool, declared_tools
 
 log = logging.getLogger("pivox.daemon")
 
 BYTES_PER_MS = 48
 """PCM16 mono at 24 kHz."""
-TICK_S = 0.02
-SPEAKING_TICK_S = 0.05
-IDLE_TICK_S = 0.1
-ANIMATED = ("blink", "pulse")
-
-
-class Indicator(Protocol):
-    """An LED (real, simulated or absent)."""
-
-    def show(self, pattern: LedPattern, state: str) -> None: ...
-    def tick(self, now: float) -> None: ...
-    def close(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -89,8 +52,8 @@ class Hardware:
 
     open_microphone: OpenMicrophone
     open_speaker: OpenSpeaker
-    open_button: Callable[[Config, Callable[[bool, float], None]], Any] | None
-    open_led: Callable[[Config], Indicator] | None
+    open_button: OpenButton | None
+    open_led: OpenLed | None
 
 
 def new_machine(config: Config) -> m.DeviceMachine:
@@ -100,84 +63,74 @@ def new_machine(config: Config) -> m.DeviceMachine:
                            listen_s=s.wake_listen_s, follow_up_s=s.follow_up_s)
 
 
-def led_patterns(config: Config) -> dict[m.State, LedPattern]:
-    """The state → LED table, with the config's overrides applied."""
-    table = dict(DEFAULT_PATTERNS)
-    for state_name, text in config.led.patterns.items():
-        table[m.State(state_name)] = parse_pattern(text)
-    return table
-
-
 class Daemon:
     """One pivox device: run() until stop(); reload() re-reads the config file."""
 
-    def __init__(
-        self,
-        config: Config,
-        hardware: Hardware,
-        *,
-        config_path: str | None = None,
-        api_key: ApiKey | None = None,
-        notifier: Notifier | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        on_stop: Callable[[], None] | None = None,
-    ) -> None:
-        self.config = config
-        self.config_path = config_path
-        self.api_key = api_key
-        self.hw = hardware
+    def __init__(self, config: Config, hardware: Hardware, *, config_path: str | None = None,
+                 api_key: ApiKey | None = None, notifier: Notifier | None = None,
+                 clock: Callable[[], float] = time.monotonic,
+                 on_stop: Callable[[], None] | None = None) -> None:
+        self.config, self.config_path, self.api_key = config, config_path, api_key
+        self.hw, self.clock = hardware, clock
         self.notifier = notifier or Notifier()
-        self.clock = clock
         self.ring = AudioRing(config.audio.ring_ms * BYTES_PER_MS)
         self.playback = Playback(self.ring, config.audio.max_reply_s * 1000 * BYTES_PER_MS)
-        self.capture = self._capture()
+        self.capture = new_capture(config)
         self.machine = new_machine(config)
-        self.gestures = self._gestures()
-        self.patterns = led_patterns(config)
+        self.panel = Panel(config)
         self.turns = TurnTracker()
+        self.responses = ResponseTracker()
         self.audio = AudioDevices(
             hardware.open_speaker, hardware.open_microphone, self.ring,
             on_frame=self._on_mic_frame, muted=lambda: self.machine.muted,
             on_failed=lambda error: self._feed(m.AudioFailed()),
-            on_recovered=lambda: self._feed(m.AudioRecovered()), clock=clock,
-        )
-        self.button: Any = None
-        self.led: Indicator | None = None
-        self.link = Link(self, self.notifier, clock)
-        self.mcp = self._mcp_bridge()
+            on_recovered=lambda: self._feed(m.AudioRecovered()), clock=clock)
+        self.mcp, self.mcp_config = self._mcp_bridge(), config.mcp
         self._remote_calls: set[asyncio.Task[None]] = set()
-        self._followup_owed = False
-        """A response that called MCP tools is done: `response.create` once their outputs are in."""
+        self.link = Link(self, self.notifier, clock, tools=self._declared_tools,
+                         prompts=lambda: self.mcp.prompts() if self.mcp else ())
         self.stats = {"bad_events": 0, "turns": 0}
+        self._routes: dict[type, Callable[[Any], None]] = {
+            ev.AudioDelta: self._on_audio_delta, ev.SessionCreated: self.link.session_created,
+            ev.SpeechStarted: lambda _: self._feed(m.SpeechStarted()),
+            ev.SpeechStopped: self._on_speech_stopped,
+            ev.ResponseCreated: lambda event: self.responses.created(event.response_id),
+            ev.AudioDone: lambda _: self.playback.finish(),  # a gap after it is no underrun
+            ev.ResponseDone: self._on_response_done, ev.FunctionCallDone: self._on_function_call,
+            ev.TranscriptDone: self._on_transcript, ev.InputTranscriptCompleted: self._on_user_said,
+            ev.Error: self._on_server_error, ev.GoAway: self.link.go_away,
+        }
+        """Server event type -> the method that routes it; other events are only logged."""
         self._stop = asyncio.Event()
-        self._active_response: str | None = None
-        self._playing_response: str | None = None
-        self._cancelled: deque[str] = deque(maxlen=32)
-        self._tool_followup = False
         self._waiting_since = 0.0
         """When the device last heard from the server or started thinking (monotonic)."""
-        self._last_ping = 0.0
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._on_stop = on_stop
-        self._silencing: set[asyncio.Task[None]] = set()
+
+    @property
+    def _active_response(self) -> str | None:
+        """The response the server is generating (tests read it by this name)."""
+        return self.responses.live
+
+    @property
+    def patterns(self) -> dict[m.State, LedPattern]:
+        """The LED pattern of each state (the config's overrides applied)."""
+        return self.panel.patterns
 
     # ------------------------------------------------------------------ lifecycle
 
     async def run(self) -> int:
         """Run until stop(); returns the exit code."""
-        self._loop = asyncio.get_running_loop()
         pin_mmap_threshold()
-        self._install_signals()
-        self._open_gpio()
+        install_signals(asyncio.get_running_loop(), self.stop, self.reload)
+        self.panel.open(self.config, self.hw.open_button, self.hw.open_led, self._on_button_edge,
+                        self.machine.state)
         self._feed(m.Booted())
         await self.audio.open(self.config)
         self.notifier.ready(self._status_line())
         log.info("pivox running in %s mode", self.config.session.mode,
                  extra={"PIVOX_STATE": self.machine.state.value})
-        tasks = [
-            asyncio.create_task(self.link.run(), name="link"),
-            asyncio.create_task(self._tick_loop(), name="tick"),
-        ]
+        tasks = [asyncio.create_task(self.link.run(), name="link"),
+                 asyncio.create_task(self._tick_loop(), name="tick")]
         if self.mcp is not None:
             tasks.append(asyncio.create_task(self.mcp.run(), name="mcp"))
         await self._stop.wait()
@@ -185,14 +138,13 @@ class Daemon:
         log.info("stopping", extra={"PIVOX_EVENT": "stop"})
         # devices abort (never drain) while the link closes: both bounded, side by side
         closing = asyncio.create_task(self.audio.close())
-        tasks += self._silencing
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await closing
-        await self._shutdown()
+        self.panel.close()
         return 0
 
     def stop(self) -> None:
@@ -210,34 +162,27 @@ class Daemon:
         try:  # everything that can refuse the new config runs before anything changes
             new = load_config(self.config_path)
             new_key = load_api_key(new.server)
-            patterns = led_patterns(new)
+            patterns = led_table(new.led.patterns)
         except ConfigError as exc:
             log.error("reload rejected, keeping the running config: %s", exc,
                       extra={"PIVOX_EVENT": "reload"})
             self.notifier.ready(f"reload rejected: {exc.key or 'config'}; {self._status_line()}")
             return
-        old, old_key = self.config, self.api_key
+        change = config_change(self.config, new, key_changed=self.api_key != new_key)
         self.config, self.api_key = new, new_key
-        self.patterns = patterns
-        self.gestures = self._gestures()
-        key_changed = (old_key and old_key.reveal()) != (new_key and new_key.reveal())
-        if (old.session.mode, old.button.double_tap_action) != (
-                new.session.mode, new.button.double_tap_action):
-            # a new mode is a new machine: it starts over, and so does the session
+        self.panel.configure(new, patterns)
+        if change.machine:  # a new mode is a new machine: it starts over
             self.machine = new_machine(new)
             self._feed(m.Booted())
             if self.audio.failed_since is not None:
                 self._feed(m.AudioFailed())
-            key_changed = True
-        if (old.server, old.gemini, old.session) != (new.server, new.gemini, new.session) or (
-                key_changed):
+        if change.session:
             self.link.reconnect(resume=False)  # a new configuration is a new session
-        if (old.audio, old.session.mode, old.session.wake_word) != (
-                new.audio, new.session.mode, new.session.wake_word):
-            self.capture = self._capture()
-        if old.audio != new.audio:
+        if change.capture:
+            self.capture = new_capture(new)
+        if change.devices:
             self.audio.reopen(new)
-        if old.mcp != new.mcp:
+        if new.mcp != self.mcp_config:
             log.warning("[mcp] changed: restart pivox to apply it", extra={"PIVOX_EVENT": "reload"})
         log.info("config reloaded from %s", self.config_path, extra={"PIVOX_EVENT": "reload"})
         self.notifier.ready(self._status_line())  # READY=1 ends systemd's "reloading" state
@@ -250,46 +195,18 @@ class Daemon:
         tokens = {s.name: load_mcp_token(s, index) for index, s in enumerate(servers)}
         try:
             return McpBridge(servers, tokens, reserved=TOOL_NAMES,
-                             on_change=self.link.resend_session)
+                             on_change=lambda: self.link.update_session())
         except MissingDependency as exc:
             log.error("MCP servers are configured but %s; running without them", exc,
                       extra={"PIVOX_EVENT": "mcp_missing"})
             return None
 
-    def _install_signals(self) -> None:
-        assert self._loop is not None
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                self._loop.add_signal_handler(sig, self.stop)
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            self._loop.add_signal_handler(signal.SIGHUP, self.reload)
-
-    async def _shutdown(self) -> None:
-        if self.led is not None:
-            self.led.show(LedPattern(kind="off"), "stopped")
-            self.led.close()
-        if self.button is not None:
-            self.button.close()
+    def _declared_tools(self) -> tuple[ev.Tool, ...]:
+        """Link: the local tools the config enables, then the MCP servers' tools."""
+        local = declared_tools(self.config.session.tools)
+        return local if self.mcp is None else local + self.mcp.tools()
 
     # ------------------------------------------------------------------ state
-
-    def _gestures(self) -> ButtonGestures:
-        """The recognizer; in push-to-talk a long hold is a long utterance, not a mute."""
-        b = self.config.button
-        ptt = self.config.session.mode == "push_to_talk"
-        return ButtonGestures(
-            debounce_ms=b.debounce_ms,
-            min_hold_ms=b.min_hold_ms,
-            double_tap_ms=b.double_tap_ms,
-            long_press_ms=None if ptt else b.long_press_ms,
-        )
-
-    def _capture(self) -> Capture:
-        """The mic pipeline the config asks for (echo canceller when on, the wake word in
-        wake_word mode, fresh pre-roll)."""
-        a, s = self.config.audio, self.config.session
-        return Capture(PreRoll(a.preroll_ms * BYTES_PER_MS), canceller=open_canceller(a),
-                       gate=wake_gate(s.mode, s.wake_word, s.wake_cutoff))
 
     def _feed(self, inp: Any) -> None:
         """Hand one input to the machine, act on its actions, log the transition."""
@@ -302,48 +219,42 @@ class Daemon:
                      extra=self._fields(PIVOX_STATE=after.value, PIVOX_EVENT=name))
             if after is m.State.THINKING:
                 self._waiting_since = self.clock()
-            if self.led is not None:
-                self.led.show(self.patterns[after], after.value)
+            self.panel.show(after)
             self.notifier.status(self._status_line())
         for action in actions:
             self._act(action)
 
     def _act(self, action: Any) -> None:
         if isinstance(action, m.ClearInput):
-            self.link.send(InputAudioClear())
+            self.link.send(ev.InputAudioClear())
         elif isinstance(action, m.SendPreroll):
             pcm = self.capture.drain_preroll()
             if pcm:
-                self.link.send(InputAudioAppend(audio=pcm))
+                self.link.send(ev.InputAudioAppend(audio=pcm))
         elif isinstance(action, m.PlayEarcon) and self.config.session.wake_earcon:
             self.playback.write(earcon(), "earcon", "earcon")
             self.playback.finish()  # the silence after it is no underrun
         elif isinstance(action, m.CommitInput):
             self.turns.start(self.clock(), self.ring.underruns)
-            self.link.send(InputAudioCommit())
-            self.link.send(ResponseCreate())
+            self.link.send(ev.InputAudioCommit())
+            self.link.send(ev.ResponseCreate())
         elif isinstance(action, m.Interrupt):
             self._barge_in()
-        elif isinstance(action, m.RunAction):
-            self._run_action(action.name)
+        elif isinstance(action, m.RunAction) and action.name == "repeat":
+            self.link.send(ev.UserText(text="Please repeat your last answer."))
+            self.link.send(ev.ResponseCreate())
 
-    def _run_action(self, name: str) -> None:
-        if name == "repeat":
-            self.link.send(UserText(text="Please repeat your last answer."))
-            self.link.send(ResponseCreate())
-        elif name != "none":
-            log.debug("double-tap action %s is handled by the state machine", name)
+    def _carry_out(self, actions: list[Action]) -> None:
+        """The response tracker's decisions: client events to send, machine inputs to feed."""
+        for action in actions:
+            if isinstance(action, m.ResponseFinished):
+                self._feed(action)
+            else:
+                self.link.send(action)
 
     def _status_line(self) -> str:
-        state = self.machine.state
         host = endpoint(self.config, None).host
-        if state is m.State.AUTH_ERROR:
-            return "auth error: check the API key"
-        if state is m.State.AUDIO_ERROR:
-            return f"audio error: {self.audio.error}"
-        if state in (m.State.OFFLINE, m.State.CONNECTING, m.State.BOOTING):
-            return f"{state.value.replace('_', ' ')}, server {host}"
-        return f"{state.value.replace('_', ' ')}, connected to {host}"
+        return status_line(self.machine.state, host, self.audio.error)
 
     def _fields(self, **fields: Any) -> dict[str, Any]:
         if self.link.session_id:
@@ -354,22 +265,9 @@ class Daemon:
 
     # ------------------------------------------------------------------ hardware
 
-    def _open_gpio(self) -> None:
-        if self.hw.open_button is not None and self.config.button.enabled:
-            try:
-                self.button = self.hw.open_button(self.config, self._on_button_edge)
-            except DeviceError as exc:
-                log.warning("no button: %s", exc, extra={"PIVOX_EVENT": "gpio"})
-        if self.hw.open_led is not None and self.config.led.enabled:
-            try:
-                self.led = self.hw.open_led(self.config)
-                self.led.show(self.patterns[self.machine.state], self.machine.state.value)
-            except DeviceError as exc:
-                log.warning("no LED: %s", exc, extra={"PIVOX_EVENT": "gpio"})
-
     def _on_button_edge(self, pressed: bool, at: float) -> None:
         """A debounced button edge, delivered on the loop by the GPIO adapter."""
-        for gesture in self.gestures.edge(pressed, at):
+        for gesture in self.panel.gestures.edge(pressed, at):
             self._feed(gesture)
 
     def _on_mic_frame(self, mic: bytes, far: bytes) -> None:
@@ -379,47 +277,31 @@ class Daemon:
         streaming = self.machine.streaming and self.link.up
         captured = self.capture.feed(mic, far, streaming=streaming)
         if captured.append is not None:
-            self.link.send(InputAudioAppend(audio=captured.append))
+            self.link.send(ev.InputAudioAppend(audio=captured.append))
         if captured.woke:  # after the frame went into the pre-roll the turn starts with
             self._feed(m.WakeWordDetected())
 
     # ------------------------------------------------------------------ tick
 
-    def _tick_interval(self) -> float:
-        """20 ms while the LED animates or the button is held, 50 ms while speaking, else 100."""
-        if self.gestures.pressed or (self.led is not None and self.patterns[
-                self.machine.state].kind in ANIMATED):
-            return TICK_S
-        return SPEAKING_TICK_S if self.machine.state is m.State.SPEAKING else IDLE_TICK_S
-
     async def _tick_loop(self) -> None:
         """Gestures that need time, drain detection, LED, watchdog, audio health."""
         while True:
             now = self.clock()
-            if self.button is not None:
-                self.button.sample()
-            for gesture in self.gestures.poll(now):
+            for gesture in self.panel.tick(now):
                 self._feed(gesture)
             self.playback.pump()
             self._check_playback(now)
             self._check_reply_timeout(now)
-            if (self.machine.mode == "wake_word" and self.machine.state is m.State.LISTENING
-                    and now >= self.machine.listen_until):
+            if self.machine.listen_expired(now):
                 self._feed(m.ListenTimeout())
             self.link.check_renewal(now)
-            if self.led is not None:
-                self.led.tick(now)
             self.audio.check(now, self.config)
-            self._watchdog(now)
-            await asyncio.sleep(self._tick_interval())
+            self.notifier.watchdog(now, self.audio.alive)
+            await asyncio.sleep(self.panel.interval(self.machine.state))
 
     def _check_playback(self, now: float) -> None:
-        turn = self.turns.current
-        if turn is not None and turn.first_audible is None and turn.items and any(
-            self.ring.played(item) for item in turn.items
-        ):
-            self.turns.heard(now)
-        if (self.machine.state is m.State.SPEAKING and self._active_response is None
+        self.turns.heard(now, self.ring.played)
+        if (self.machine.state is m.State.SPEAKING and self.responses.live is None
                 and self.ring.available == 0 and not self.playback.pending):
             self._feed(m.Drained())
             if self.machine.state is not m.State.SPEAKING:
@@ -430,84 +312,50 @@ class Daemon:
         timeout = self.config.session.response_timeout_s
         if self.machine.state is not m.State.THINKING or now - self._waiting_since < timeout:
             return
-        response_id = self._active_response
         log.warning("no reply after %.0f s of server silence; giving it up", timeout,
-                    extra=self._fields(RESPONSE_ID=response_id, PIVOX_EVENT="reply_timeout"))
-        if response_id is not None:
-            self._cancelled.append(response_id)
-            self.link.send(ResponseCancel(response_id=response_id))
-        self._active_response = None
-        self._tool_followup = False
-        self._cancel_remote_calls()
+                    extra=self._fields(RESPONSE_ID=self.responses.live,
+                                       PIVOX_EVENT="reply_timeout"))
         self.turns.finish()
-        self._feed(m.ResponseFinished(response_id=response_id or "", status="timeout"))
+        self._cancel_remote_calls()
+        self._carry_out(self.responses.timed_out())
 
     def _finish_turn(self) -> None:
         turn = self.turns.finish()
-        self._playing_response = None
+        self.responses.played_out()
         if turn is None or turn.response_id is None:
             return
         underruns = self.ring.underruns - turn.underruns_at_start
         self.stats["turns"] += 1
-        log.info(
-            "turn %d done: first audio after %s ms, audible after %s ms, %d underruns",
-            turn.turn_id, turn.latency_ms(), turn.audible_ms(), underruns,
-            extra=self._fields(
-                TURN_ID=turn.turn_id, RESPONSE_ID=turn.response_id, ITEM_ID=turn.items[0],
-                PIVOX_EVENT="turn_done",
-                PIVOX_LATENCY_MS=turn.latency_ms(), PIVOX_AUDIBLE_MS=turn.audible_ms(),
-                PIVOX_UNDERRUNS=underruns,
-            ),
-        )
+        text, fields = turn.report(underruns)
+        log.info("%s", text, extra=self._fields(**fields))
         for item in turn.items:
             self.ring.forget(item)
-
-    def _watchdog(self, now: float) -> None:
-        interval = self.notifier.watchdog_interval()
-        if interval is None or now - self._last_ping < interval:
-            return
-        if self.audio.alive(now):
-            self.notifier.watchdog_ping()
-            self._last_ping = now
 
     # ------------------------------------------------------------------ link
 
     def link_up(self) -> None:
         """Link: the session is open."""
         if self.mcp is not None:
-            self.mcp.refresh()  # a changed list reaches the session by resend_session
+            self.mcp.refresh()  # a changed list reaches the session by update_session
         self._cancel_remote_calls()  # calls of the session before this one answer nobody
         self._feed(m.Connected())
 
-    def session_config(self) -> SessionConfig:
-        """Link: the session to ask for, the MCP servers' tools and prompts included."""
-        base = session_config(self.config)
-        return base if self.mcp is None else self.mcp.extend(base)
-
     def link_down(self, *, auth: bool) -> None:
-        """Link: the session is gone (`auth`: the server refused the key)."""
-        self._drop_playback()
+        """Link: the session is gone (`auth`: the server refused the key); what it was
+        saying or running belongs to a session that no longer exists."""
+        self.responses.link_dropped()
+        self._cancel_remote_calls()
+        self.turns.finish()
         self._feed(m.AuthFailed() if auth else m.Disconnected())
 
     def quiet(self) -> bool:
         """Link: nothing is being said, so the connection may be renewed now."""
-        state = self.machine.state
-        return state in (m.State.IDLE, m.State.MUTED) or (
-            state is m.State.LISTENING and self.machine.mode == "always_on")
+        return self.machine.quiet
 
     def idle_locally(self) -> bool:
         """Link: idle in wake-word mode, nothing sent, so a session the server ends costs
         nothing and is reopened quietly."""
-        return self.machine.state is m.State.IDLE and self.config.session.mode == "wake_word"
-
-    def _drop_playback(self) -> None:
-        """The link is gone: what is still queued belongs to a session that no longer exists."""
-        if self._playing_response is not None:
-            self._cancelled.append(self._playing_response)
-        self._active_response = self._playing_response = None
-        self._tool_followup = False
-        self._cancel_remote_calls()
-        self.turns.finish()
+        return self.machine.idle_locally
 
     # ------------------------------------------------------------------ receive
 
@@ -517,18 +365,11 @@ class Daemon:
         chunk = wire.parse_audio(frame)
         if chunk is not None:
             response_id, item_id = chunk.response_id, chunk.item_id
-            if (response_id in self._cancelled or not self.playback.admit(
-                    response_id, item_id)) and chunk.is_plain():
-                return
-            if self.playback.direct:  # nothing waits: decode straight into the ring
-                rest = decode_into_ring(chunk, self.ring)  # the PCM the ring had no room for
-                if rest is not None:
-                    self._audio_arrived(response_id, item_id)
-                    self.playback.hold(rest, item_id, response_id)
-                    return
-            elif (pcm := decode_audio(chunk)) is not None:
+            if not self._admit(response_id, item_id):
+                if chunk.is_plain():
+                    return  # dropped undecoded
+            elif self.playback.queue(chunk):
                 self._audio_arrived(response_id, item_id)
-                self.playback.write(pcm, item_id, response_id)
                 return
         # not a plain audio delta after all, or other events (Gemini: several per frame)
         for event in wire.decode(frame):
@@ -542,96 +383,83 @@ class Daemon:
         log.warning("skipped a malformed server event: %s", error,
                     extra=self._fields(PIVOX_EVENT=error.event_type or "unreadable"))
 
-    async def _dispatch(self, event: ServerEvent) -> None:
-        log.debug("server: %s", type(event).__name__,
-                  extra=self._fields(PIVOX_EVENT=type(event).__name__))
-        if isinstance(event, AudioDelta):
-            if event.response_id not in self._cancelled:
-                await self._play(event.response_id, event.item_id, event.audio)
-        elif isinstance(event, SessionCreated):
-            self.link.session_created(str(event.session.get("id") or "") or None)
-            log.info("session %s created", self.link.session_id,
-                     extra=self._fields(PIVOX_EVENT="session_created"))
-        elif isinstance(event, SpeechStarted):
-            self._feed(m.SpeechStarted())
-        elif isinstance(event, SpeechStopped):
-            self.turns.start(self.clock(), self.ring.underruns)
-            self._feed(m.SpeechStopped())
-        elif isinstance(event, ResponseCreated):
-            self._active_response = event.response_id
-        elif isinstance(event, AudioDone | ResponseDone):
-            self.playback.finish()  # what is queued still plays; a gap after it is no underrun
-            if isinstance(event, ResponseDone):
-                self._response_done(event)
-        elif isinstance(event, FunctionCallDone):
-            self._call_tool(event)
-        elif isinstance(event, TranscriptDone):
-            log.info("assistant: %s", event.transcript,
-                     extra=self._fields(RESPONSE_ID=event.response_id, PIVOX_EVENT="transcript"))
-        elif isinstance(event, InputTranscriptCompleted):
-            log.info("user: %s", event.transcript,
-                     extra=self._fields(ITEM_ID=event.item_id, PIVOX_EVENT="input_transcript"))
-        elif isinstance(event, Error):
-            self._server_error(event)
-        elif isinstance(event, GoAway):
-            left_s = (event.time_left_ms or 0) / 1000
-            log.info("server says goAway, %.1f s left; renewing at the first quiet moment",
-                     left_s, extra=self._fields(PIVOX_EVENT="go_away"))
-            self.link.renew_within(left_s / 2)
+    async def _dispatch(self, event: ev.ServerEvent) -> None:
+        name = type(event).__name__
+        log.debug("server: %s", name, extra=self._fields(PIVOX_EVENT=name))
+        route = self._routes.get(type(event))
+        if route is not None:
+            route(event)
 
-    def _response_done(self, event: ResponseDone) -> None:
-        if self._active_response == event.response_id:
-            self._active_response = None
-        if event.response_id in self._cancelled:
-            return
-        if event.status not in ("completed", "cancelled"):
+    def _admit(self, response_id: str, item_id: str) -> bool:
+        """May this delta play: its response was not cancelled and has room for its item."""
+        return not self.responses.cancelled(response_id) and self.playback.admit(
+            response_id, item_id)
+
+    def _on_audio_delta(self, event: ev.AudioDelta) -> None:
+        """Queue reply audio (ring, then backlog) without waiting: the receiver keeps reading."""
+        if self._admit(event.response_id, event.item_id):
+            self._audio_arrived(event.response_id, event.item_id)
+            self.playback.write(event.audio, event.item_id, event.response_id)
+
+    def _audio_arrived(self, response_id: str, item_id: str) -> None:
+        """Note reply audio: the first of a response starts the speaking state."""
+        started = self.responses.audio_arrived(response_id)
+        self.turns.audio_arrived(self.clock(), response_id, item_id)
+        if started is not None:
+            self._feed(started)
+
+    def _on_speech_stopped(self, event: ev.SpeechStopped) -> None:
+        self.turns.start(self.clock(), self.ring.underruns)
+        self._feed(m.SpeechStopped())
+
+    def _on_response_done(self, event: ev.ResponseDone) -> None:
+        self.playback.finish()
+        if event.status not in ("completed", "cancelled") and not self.responses.cancelled(
+                event.response_id):
             log.warning("response %s ended %s: %s", event.response_id, event.status,
                         shown(event.response.get("status_details")),  # bounded, never raises
                         extra=self._fields(RESPONSE_ID=event.response_id,
                                            PIVOX_EVENT="response_done"))
-        if self._remote_calls and (self._tool_followup or self._followup_owed):
-            self._tool_followup, self._followup_owed = False, True
-            return  # MCP calls still run: response.create when their outputs are in
-        if self._tool_followup:
-            self._tool_followup = False
-            self.link.send(ResponseCreate())
-            if self.machine.state is m.State.THINKING:
-                return  # the spoken answer to the tool's result is still to come
-        self._feed(m.ResponseFinished(response_id=event.response_id, status=event.status))
+        self._carry_out(self.responses.done(event.response_id, event.status))
 
-    def _call_tool(self, event: FunctionCallDone) -> None:
-        if self.mcp is not None and self.mcp.owns(event.name):
+    def _on_function_call(self, event: ev.FunctionCallDone) -> None:
+        if not self.responses.call_started(event.response_id, event.call_id):
+            log.info("tool %s of ended response %s not run", event.name, event.response_id,
+                     extra=self._fields(RESPONSE_ID=event.response_id, PIVOX_EVENT="tool_call"))
+            return
+        if self.mcp is not None and self.mcp.owns(event.name):  # off the receive path
             task = asyncio.create_task(self._call_remote(event), name=f"mcp-{event.call_id}")
             self._remote_calls.add(task)
             task.add_done_callback(self._remote_calls.discard)
-            self._tool_followup = True
             return
         output = call_tool(self, tuple(self.config.session.tools), event.name, event.arguments)
-        log.info("tool %s(%s) -> %s", event.name, event.arguments, output,
-                 extra=self._fields(RESPONSE_ID=event.response_id, PIVOX_EVENT="tool_call"))
-        self.link.send(FunctionCallOutput(call_id=event.call_id, output=output))
-        self._tool_followup = True
+        self._tool_answered(event, output)
 
-    async def _call_remote(self, event: FunctionCallDone) -> None:
-        """An MCP tool call, off the receive path; its output is sent when it comes."""
+    async def _call_remote(self, event: ev.FunctionCallDone) -> None:
         assert self.mcp is not None
-        output = await self.mcp.call(event.name, event.arguments)
+        self._tool_answered(event, await self.mcp.call(event.name, event.arguments))
+
+    def _tool_answered(self, event: ev.FunctionCallDone, output: str) -> None:
         log.info("tool %s(%s) -> %s", event.name, event.arguments, output,
                  extra=self._fields(RESPONSE_ID=event.response_id, PIVOX_EVENT="tool_call"))
-        self.link.send(FunctionCallOutput(call_id=event.call_id, output=output))
-        self._remote_calls.discard(asyncio.current_task())  # type: ignore[arg-type]
-        if self._followup_owed and not self._remote_calls:
-            self._followup_owed = False
-            self.link.send(ResponseCreate())
+        self._carry_out(self.responses.call_output(event.call_id, output))
 
     def _cancel_remote_calls(self) -> None:
-        """Barge-in or link drop: MCP calls in flight are cancelled, their outputs never sent."""
+        """Barge-in, reply timeout, a session gone: MCP calls in flight stop (the tracker
+        drops their outputs anyway; this ends their requests)."""
         for task in self._remote_calls:
             task.cancel()
         self._remote_calls.clear()
-        self._followup_owed = False
 
-    def _server_error(self, event: Error) -> None:
+    def _on_transcript(self, event: ev.TranscriptDone) -> None:
+        log.info("assistant: %s", event.transcript,
+                 extra=self._fields(RESPONSE_ID=event.response_id, PIVOX_EVENT="transcript"))
+
+    def _on_user_said(self, event: ev.InputTranscriptCompleted) -> None:
+        log.info("user: %s", event.transcript,
+                 extra=self._fields(ITEM_ID=event.item_id, PIVOX_EVENT="input_transcript"))
+
+    def _on_server_error(self, event: ev.Error) -> None:
         info = event.error
         if info.code == "invalid_api_key":
             raise AuthError(f"server said invalid_api_key: {info.message}")
@@ -639,49 +467,26 @@ class Daemon:
         log.log(level, "server error %s/%s: %s", info.type, info.code, info.message,
                 extra=self._fields(PIVOX_EVENT="error"))
 
-    async def _play(self, response_id: str, item_id: str, pcm: bytes) -> None:
-        """Queue reply audio (ring, then backlog) without waiting: the receiver keeps reading."""
-        if self.playback.admit(response_id, item_id):
-            self._audio_arrived(response_id, item_id)
-            self.playback.write(pcm, item_id, response_id)
-
-    def _audio_arrived(self, response_id: str, item_id: str) -> None:
-        """Note reply audio: the first of a response starts the speaking state."""
-        if self._playing_response != response_id:
-            self._playing_response = response_id
-            self.turns.audio_arrived(self.clock(), response_id, item_id)
-            self._feed(m.AudioStarted(response_id=response_id))
-        elif self.turns.current is not None:
-            self.turns.audio_arrived(self.clock(), response_id, item_id)
-
     # ------------------------------------------------------------------ barge-in
 
     def _barge_in(self) -> None:
         """Silence the speaker now, cancel the reply and tell the server what was heard."""
-        response_id = self._playing_response or self._active_response
-        playing = self._playing_response
         item_id = self.ring.current_item
         self.playback.clear()
         self._cancel_remote_calls()
-        if response_id is None:
+        cut = self.responses.barge_in()
+        if cut is None:
             return
-        self._cancelled.append(response_id)
-        self.link.send(ResponseCancel(response_id=response_id))
-        truncate = item_id if item_id is not None and playing == response_id else None
-        self._playing_response = self._active_response = None
+        for cancel in cut.cancels:
+            self.link.send(cancel)
         self.turns.finish()
-        task = asyncio.create_task(self._silence(playing is not None, response_id, truncate))
-        self._silencing.add(task)
-        task.add_done_callback(self._silencing.discard)
+        if cut.audible is not None:  # flushed off the loop, then truncated at what was heard
+            self.audio.silence(item_id, partial(self._truncate, cut.audible))
 
-    async def _silence(self, playing: bool, response_id: str, item_id: str | None) -> None:
-        """Flush the speaker off the loop if it plays, then truncate `item_id` at what was heard."""
-        # what was handed to the sound card but never heard; nothing to drop if nothing plays
-        unheard = await self.audio.flush_speaker() if playing else 0
-        if item_id is None:
-            return
-        played_ms = max(0, self.ring.played(item_id) - unheard) // BYTES_PER_MS
-        self.link.send(ItemTruncate(item_id=item_id, content_index=0, audio_end_ms=played_ms))
+    def _truncate(self, response_id: str, item_id: str, heard: int) -> None:
+        """Tell the server the user heard only `heard` bytes of the interrupted item."""
+        played_ms = heard // BYTES_PER_MS
+        self.link.send(ev.ItemTruncate(item_id=item_id, content_index=0, audio_end_ms=played_ms))
         log.info("barge-in: cancelled %s after %d ms of %s", response_id, played_ms, item_id,
                  extra=self._fields(RESPONSE_ID=response_id, ITEM_ID=item_id,
                                     PIVOX_EVENT="barge_in"))

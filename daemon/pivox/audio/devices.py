@@ -33,11 +33,14 @@ from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
 from pivox.audio.aec import EchoCanceller, MissingDependency
+from pivox.audio.capture import Capture
 from pivox.audio.devicecall import DeviceCalls
+from pivox.audio.wake import wake_gate
 from pivox.config import AudioSettings, Config
 from pivox.core.backoff import Backoff
 from pivox.core.errors import DeviceError
 from pivox.core.farend import FarEnd
+from pivox.core.preroll import PreRoll
 from pivox.core.ring import AudioRing
 
 log = logging.getLogger("pivox.devices")
@@ -97,6 +100,14 @@ def open_canceller(audio: AudioSettings) -> EchoCanceller | None:
     log.info("echo cancellation on (WebRTC AEC3%s)",
              ", noise suppression" if audio.noise_suppression else "")
     return canceller
+
+
+def new_capture(config: Config) -> Capture:
+    """The mic pipeline the config asks for: the echo canceller when on, the wake word in
+    wake_word mode, a fresh pre-roll."""
+    a, s = config.audio, config.session
+    return Capture(PreRoll(a.preroll_ms * BYTES_PER_MS), canceller=open_canceller(a),
+                   gate=wake_gate(s.mode, s.wake_word, s.wake_cutoff))
 
 
 class AudioDevices:
@@ -221,6 +232,18 @@ class AudioDevices:
             return 0
         self._flushing = (speaker, asyncio.ensure_future(self._flush(speaker, flush)))
         return max(0, await asyncio.shield(self._flushing[1]))
+
+    def silence(self, item_id: str | None, heard: Callable[[str, int], None]) -> None:
+        """Barge-in over playing audio: flush the speaker off the loop, then call
+        `heard(item_id, n)` with the bytes of `item_id` the listener heard (what the sound
+        card was handed but never played does not count); no call when `item_id` is None."""
+
+        async def flush_then_report() -> None:
+            unheard = await self.flush_speaker()
+            if item_id is not None:
+                heard(item_id, max(0, self.ring.played(item_id) - unheard))
+
+        self._spawn(flush_then_report())
 
     async def _flush(self, speaker: AudioDevice, flush: Callable[[], int]) -> int:
         """The flush call: the unheard bytes, or -1 if it missed its deadline (abandoned)."""

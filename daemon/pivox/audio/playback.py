@@ -21,6 +21,7 @@ import logging
 from collections import deque
 
 from pivox.core.ring import AudioRing
+from pivox.protocol.fastpath import AudioChunk, decode_audio, decode_into_ring
 
 log = logging.getLogger("pivox.playback")
 
@@ -75,6 +76,22 @@ class Playback:
     def direct(self) -> bool:
         """True while nothing waits: a decoder may write straight into the ring."""
         return not self._backlog
+
+    def queue(self, chunk: AudioChunk) -> bool:
+        """Queue a delta read by the fast path: decoded straight into the ring while nothing
+        waits, else after the backlog. False (nothing queued) when its span is not plain
+        base64: the caller decodes the frame in full."""
+        if self.direct:
+            rest = decode_into_ring(chunk, self.ring)  # the PCM the ring had no room for
+            if rest is None:
+                return False
+            self.hold(rest, chunk.item_id, chunk.response_id)
+            return True
+        pcm = decode_audio(chunk)
+        if pcm is None:
+            return False
+        self.write(pcm, chunk.item_id, chunk.response_id)
+        return True
 
     def write(self, pcm: bytes | memoryview, item_id: str, response_id: str) -> None:
         """Queue `pcm` after everything queued before it: into the ring, else the backlog."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -106,6 +107,14 @@ def parse_pattern(text: str) -> LedPattern:
         value = int(match["color"][1:], 16)
         color = (value >> 16, (value >> 8) & 0xFF, value & 0xFF)
     return LedPattern(kind=kind, rate_hz=rate, color=color)
+
+
+def led_table(overrides: Mapping[str, str]) -> dict[State, LedPattern]:
+    """The state -> pattern table with the config's `overrides` (state name -> text) applied."""
+    table = dict(DEFAULT_PATTERNS)
+    for state_name, text in overrides.items():
+        table[State(state_name)] = parse_pattern(text)
+    return table
 
 
 def brightness(pattern: LedPattern, t: float) -> float:

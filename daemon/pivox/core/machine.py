@@ -430,6 +430,22 @@ class DeviceMachine:
             return False
         return self.mode != "push_to_talk" or self._held
 
+    def listen_expired(self, now: float) -> bool:
+        """Wake-word mode: LISTENING without speech has reached its deadline."""
+        return (self.mode == "wake_word" and self._state is State.LISTENING
+                and now >= self._listen_until)
+
+    @property
+    def quiet(self) -> bool:
+        """Nothing is being said (idle, muted, or listening in always-on mode)."""
+        return self._state in (State.IDLE, State.MUTED) or (
+            self._state is State.LISTENING and self.mode == "always_on")
+
+    @property
+    def idle_locally(self) -> bool:
+        """Idle in wake-word mode: the device listens locally and sends nothing."""
+        return self._state is State.IDLE and self.mode == "wake_word"
+
     @property
     def listen_until(self) -> float:
         """Wake-word mode: when the current LISTENING window closes without speech."""

@@ -6,7 +6,9 @@ ends when its reply has played out. Its figures become the journal fields of one
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(slots=True)
@@ -34,6 +36,17 @@ class Turn:
             return None
         return round((self.first_audible - self.started) * 1e3)
 
+    def report(self, underruns: int) -> tuple[str, dict[str, Any]]:
+        """The journal line of the played-out turn: its text and its fields (a reply came)."""
+        text = (f"turn {self.turn_id} done: first audio after {self.latency_ms()} ms, "
+                f"audible after {self.audible_ms()} ms, {underruns} underruns")
+        return text, {
+            "TURN_ID": self.turn_id, "RESPONSE_ID": self.response_id,
+            "ITEM_ID": self.items[0] if self.items else None, "PIVOX_EVENT": "turn_done",
+            "PIVOX_LATENCY_MS": self.latency_ms(), "PIVOX_AUDIBLE_MS": self.audible_ms(),
+            "PIVOX_UNDERRUNS": underruns,
+        }
+
 
 class TurnTracker:
     """Numbers turns and records when their reply's audio arrived and was first heard."""
@@ -60,10 +73,13 @@ class TurnTracker:
             turn._seen.add(item_id)
             turn.items.append(item_id)
 
-    def heard(self, now: float) -> None:
-        """The speaker took the reply's first bytes."""
-        if self.current is not None and self.current.first_audible is None:
-            self.current.first_audible = now
+    def heard(self, now: float, played: Callable[[str], int]) -> None:
+        """Note when the speaker first took bytes of the reply (`played(item)`: its bytes
+        played so far); called on every tick, it stops looking once it has seen them."""
+        turn = self.current
+        if turn is not None and turn.first_audible is None and any(
+                played(item) for item in turn.items):
+            turn.first_audible = now
 
     def finish(self) -> Turn | None:
         """The reply has played out: return the finished turn, if one was open."""

@@ -9,11 +9,14 @@ every method is a no-op, so the daemon calls them unconditionally.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
+import signal
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 log = logging.getLogger("pivox.systemd")
 
@@ -27,6 +30,7 @@ class Notifier:
         self.enabled = bool(address)
         self._watchdog_usec = _watchdog_usec(environ)
         self._socket: socket.socket | None = None
+        self._pinged_at: float | None = None
 
     def ready(self, status: str) -> None:
         """Tell systemd start-up is complete (`READY=1`), with a first status line."""
@@ -52,6 +56,16 @@ class Notifier:
         """Reset the service watchdog (`WATCHDOG=1`); only the caller knows we are alive."""
         if self._watchdog_usec is not None:
             self._send("WATCHDOG=1")
+
+    def watchdog(self, now: float, alive: Callable[[float], bool]) -> None:
+        """Ping the watchdog once per `watchdog_interval()` while `alive(now)` says the device
+        works (`now`: monotonic seconds); a device that stops working stops the pings."""
+        interval = self.watchdog_interval()
+        if interval is None or (self._pinged_at is not None and now - self._pinged_at < interval):
+            return
+        if alive(now):
+            self.watchdog_ping()
+            self._pinged_at = now
 
     def watchdog_interval(self) -> float | None:
         """Seconds between watchdog pings (half of `WatchdogSec=`), or None if unwatched."""
@@ -80,6 +94,15 @@ class Notifier:
         except OSError as exc:
             # The manager going away must not take the speaker down with it.
             log.warning("sd_notify to %s failed: %s", self._address.lstrip("\0"), exc)
+
+
+def install_signals(loop: asyncio.AbstractEventLoop, stop: Callable[[], None],
+                    reload: Callable[[], None]) -> None:
+    """The service's signals: SIGTERM and SIGINT stop, SIGHUP (`systemctl reload`) reloads.
+    Where the loop cannot take them (not the main thread, Windows) they stay as they were."""
+    for sig, handler in ((signal.SIGTERM, stop), (signal.SIGINT, stop), (signal.SIGHUP, reload)):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, handler)
 
 
 def _watchdog_usec(environ: Mapping[str, str]) -> int | None:

@@ -2,7 +2,9 @@
 
 The link owns what lives only as long as a connection (the socket, the session id, the
 outbox) and what outlives it (Gemini's resumption handle, the renewal deadline). The device
-it serves (`LinkOwner`) gets every raw frame and is told when the link comes up or goes down.
+it serves (`LinkOwner`) gets every raw frame and is told when the link comes up or goes down;
+it gives the link the tools to declare as a callable (the list may change while connected:
+`update_session` declares the current one).
 """
 
 from __future__ import annotations
@@ -14,23 +16,25 @@ from collections import deque
 from collections.abc import Callable
 from typing import Protocol, cast
 
-from pivox.config import Config
+from pivox.config import MAX_INSTRUCTIONS_CHARS, Config
 from pivox.core.backoff import Backoff
 from pivox.core.errors import AuthError
 from pivox.core.events import (
     ClientEvent,
     Dialect,
+    GoAway,
     InputAudioAppend,
     ServerVad,
     SessionConfig,
+    SessionCreated,
     SessionUpdate,
+    Tool,
 )
 from pivox.host.systemd import Notifier
 from pivox.net.secrets import ApiKey
 from pivox.net.session import Connection, Endpoint, closed_by_auth, describe_close, ended_by_server
 from pivox.protocol.gemini import LinkState
 from pivox.protocol.provider import Wire, new_wire
-from pivox.skills.registry import declared_tools
 
 log = logging.getLogger("pivox.link")
 
@@ -46,8 +50,10 @@ LINK_CLOSE_S = 1.0
 process is gone within 2 s of SIGTERM (`pivox.cli.main` exits hard past STOP_DEADLINE_S)."""
 
 
-def session_config(config: Config) -> SessionConfig:
-    """The `session.update` pivox asks for, from the config."""
+def session_config(config: Config, tools: tuple[Tool, ...] = (),
+                   prompts: tuple[str, ...] = ()) -> SessionConfig:
+    """The `session.update` pivox asks for, from the config, the tools the model may call and
+    the tool servers' prompts (appended to the instructions while the whole fits)."""
     s = config.session
     vad = None
     if s.mode != "push_to_talk":
@@ -56,12 +62,14 @@ def session_config(config: Config) -> SessionConfig:
             prefix_padding_ms=s.vad_prefix_padding_ms,
             silence_duration_ms=s.vad_silence_duration_ms,
         )
+    instructions = "\n\n".join([s.instructions, *prompts])
     return SessionConfig(
-        instructions=s.instructions,
+        instructions=instructions if len(instructions) <= MAX_INSTRUCTIONS_CHARS else (
+            s.instructions),
         voice=config.gemini.voice if config.server.provider == "gemini" else s.voice,
         turn_detection=vad,
         transcription_model=s.transcription_model or None,
-        tools=declared_tools(tuple(s.tools)),
+        tools=tools,
     )
 
 
@@ -94,14 +102,19 @@ class LinkOwner(Protocol):
     async def on_frame(self, frame: bytes, wire: Wire) -> None: ...
     def quiet(self) -> bool: ...
     def idle_locally(self) -> bool: ...
-    def session_config(self) -> SessionConfig: ...
 
 
 class Link:
     """Keeps a session open until cancelled (`run`); `send` queues client events for it."""
 
-    def __init__(self, owner: LinkOwner, notifier: Notifier, clock: Callable[[], float]) -> None:
+    def __init__(self, owner: LinkOwner, notifier: Notifier, clock: Callable[[], float], *,
+                 tools: Callable[[], tuple[Tool, ...]],
+                 prompts: Callable[[], tuple[str, ...]] = tuple) -> None:
+        """`tools`: the declarations of the tools the model may call now; `prompts`: the
+        tool servers' prompts for the instructions (MCP `use_prompt`)."""
         self.owner = owner
+        self.tools = tools
+        self.prompts = prompts
         self.notifier = notifier
         self.clock = clock
         self.conn: Connection | None = None
@@ -135,31 +148,40 @@ class Link:
         self._outbox.append(event)
         self._outbox_ready.set()
 
+    def update_session(self) -> None:
+        """Declare the config and the current tools (a no-op while down): OpenAI takes a
+        `session.update` at any time; Gemini takes its setup only as a connection's first
+        message, so its connection is renewed (resuming the session) at the first quiet
+        moment."""
+        if self.conn is not None and self.owner.config.server.provider == "gemini":
+            self._renew_by = self.clock() + RENEW_GRACE_S
+        else:
+            self._declare()
+
+    def _declare(self) -> None:
+        session = session_config(self.owner.config, self.tools(), self.prompts())
+        self.send(SessionUpdate(session=session))
+
     def reconnect(self, *, resume: bool = True) -> None:
         """Close the session and open a new one; `resume` False starts a fresh session."""
         if not resume:
             self.state.handle = None
         self._reconnect.set()
 
-    def resend_session(self) -> None:
-        """The session's configuration changed (its tools): OpenAI takes a `session.update`
-        at any time; Gemini takes its setup only on connect, so the connection is renewed
-        (resuming the session) at the first quiet moment."""
-        if self.conn is None:
-            return
-        if self.owner.config.server.provider == "gemini":
-            self.renew_within(RENEW_GRACE_S)
-        else:
-            self.send(SessionUpdate(session=self.owner.session_config()))
-
-    def session_created(self, session_id: str | None) -> None:
+    def session_created(self, event: SessionCreated) -> None:
         """The server confirmed the session: a resumption handle it gave is worth keeping."""
         self._session_started = True
-        self.session_id = session_id
+        self.session_id = str(event.session.get("id") or "") or None
+        log.info("session %s created", self.session_id,
+                 extra={"SESSION_ID": self.session_id, "PIVOX_EVENT": "session_created"})
 
-    def renew_within(self, seconds: float) -> None:
-        """Renew the connection at the first quiet moment, at the latest in `seconds`."""
-        self._renew_by = self.clock() + seconds
+    def go_away(self, event: GoAway) -> None:
+        """The server will close soon: renew the connection at the first quiet moment, at the
+        latest halfway through the time it gives."""
+        left_s = (event.time_left_ms or 0) / 1000
+        log.info("server says goAway, %.1f s left; renewing at the first quiet moment", left_s,
+                 extra={"SESSION_ID": self.session_id, "PIVOX_EVENT": "go_away"})
+        self._renew_by = self.clock() + left_s / 2
 
     def check_renewal(self, now: float) -> None:
         """Renew an aging or goAway'd Gemini connection while nothing is being said: the new
@@ -222,7 +244,7 @@ class Link:
         log.info("connected to %s (%s)", ep.host,
                  "gemini" if ep.provider == "gemini" else ep.dialect,
                  extra={"PIVOX_EVENT": "connected"})
-        self.send(SessionUpdate(session=self.owner.session_config()))
+        self._declare()
         self.owner.link_up()
         tasks = {
             asyncio.create_task(self._receiver(conn), name="receiver"),

@@ -8,6 +8,7 @@ No error message built here contains the key.
 
 from __future__ import annotations
 
+import hmac
 import os
 import stat
 from collections.abc import Mapping
@@ -39,6 +40,14 @@ class ApiKey:
         return f"ApiKey(<{len(self._value)} chars from {self.source}>)"
 
     __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        """The same key, wherever it was found (compared in constant time)."""
+        return isinstance(other, ApiKey) and hmac.compare_digest(
+            self._value.encode(), other._value.encode())
+
+    def __hash__(self) -> int:
+        return hash(self._value)
 
     def __reduce__(self) -> tuple[object, ...]:
         raise TypeError("an ApiKey is not pickled")

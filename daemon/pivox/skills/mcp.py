@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import ssl
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -28,9 +27,9 @@ from typing import Any, Protocol
 
 import orjson
 
-from pivox.config import MAX_INSTRUCTIONS_CHARS, McpServerSettings
+from pivox.config import McpServerSettings
 from pivox.core.backoff import Backoff
-from pivox.core.events import SessionConfig, Tool
+from pivox.core.events import Tool
 from pivox.host.logsafe import shown
 from pivox.host.optional import require
 from pivox.skills.mcptools import (
@@ -42,7 +41,6 @@ from pivox.skills.mcptools import (
     prompt_text,
     result_output,
     select_tools,
-    with_prompts,
 )
 from pivox.skills.registry import MAX_ARGUMENTS_CHARS
 
@@ -420,12 +418,6 @@ class McpBridge:
     def prompts(self) -> tuple[str, ...]:
         """The servers' prompts to append to the instructions (`use_prompt`)."""
         return self._prompts
-
-    def extend(self, session: SessionConfig) -> SessionConfig:
-        """`session` with the offered MCP tools after its own and the prompts appended."""
-        return dataclasses.replace(
-            session, tools=session.tools + self._offered,
-            instructions=with_prompts(session.instructions, self._prompts, MAX_INSTRUCTIONS_CHARS))
 
     def owns(self, name: str) -> bool:
         """True when `name` is an offered MCP tool."""

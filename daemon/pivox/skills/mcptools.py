@@ -183,12 +183,6 @@ def prompt_text(messages: Iterable[Mapping[str, Any]]) -> str:
     return _bounded("\n".join(part for part in parts if part).strip(), MAX_PROMPT_CHARS)
 
 
-def with_prompts(instructions: str, prompts: Iterable[str], limit: int) -> str:
-    """`instructions` followed by each server prompt, the whole at most `limit` characters."""
-    text = "\n\n".join([instructions, *(p for p in prompts if p)])
-    return text if len(text) <= limit else instructions
-
-
 def result_output(content: Iterable[Mapping[str, Any]], structured: Any, is_error: bool) -> str:
     """The function output of a `tools/call` result: its text content, bounded, as JSON.
 
