@@ -180,7 +180,7 @@ async def test_barge_in_during_a_call_cancels_it(gpio_double: GpioDouble, mic: A
         await wait_until(lambda: bool(home.calls), 10, "the call reached the server")
         assert daemon.machine.state is State.THINKING
         mic.play(pcm_tone(600))  # the user speaks again while the call runs
-        await wait_until(lambda: not daemon._remote_calls, 5, "the call was cancelled")
+        await wait_until(lambda: not daemon.mcp.running, 5, "the call was cancelled")
         await asyncio.sleep(3.5)  # past the tool's answer: no output was sent for it
         assert outputs(served) == []
 
@@ -258,7 +258,7 @@ async def test_a_link_drop_during_a_call_cancels_it(gpio_double: GpioDouble, mic
         await wait_until(lambda: bool(home.calls), 10, "the call reached the server")
         daemon.link.reconnect()
         await wait_until(lambda: len(served.server.connections) == 2, what="a new connection")
-        await wait_until(lambda: not daemon._remote_calls, 5, "the call was cancelled")
+        await wait_until(lambda: not daemon.mcp.running, 5, "the call was cancelled")
         await asyncio.sleep(3.5)  # past the tool's answer: no output went to either session
         assert outputs(served) == []
         await wait_until(lambda: daemon.machine.state is State.IDLE, 10, "idle again")

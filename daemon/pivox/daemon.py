@@ -31,13 +31,12 @@ from pivox.core.status import status_line
 from pivox.core.turns import TurnTracker
 from pivox.host.logsafe import shown
 from pivox.host.memory import pin_mmap_threshold
-from pivox.host.optional import MissingDependency
 from pivox.host.panel import OpenButton, OpenLed, Panel
 from pivox.host.systemd import Notifier, install_signals
 from pivox.net.link import Link, endpoint
 from pivox.net.secrets import ApiKey, load_api_key, load_mcp_token
 from pivox.protocol.provider import Wire
-from pivox.skills.mcp import McpBridge
+from pivox.skills.mcp import open_bridge
 from pivox.skills.registry import TOOL_NAMES, call_tool, declared_tools
 
 log = logging.getLogger("pivox.daemon")
@@ -85,8 +84,9 @@ class Daemon:
             on_frame=self._on_mic_frame, muted=lambda: self.machine.muted,
             on_failed=lambda error: self._feed(m.AudioFailed()),
             on_recovered=lambda: self._feed(m.AudioRecovered()), clock=clock)
-        self.mcp, self.mcp_config = self._mcp_bridge(), config.mcp
-        self._remote_calls: set[asyncio.Task[None]] = set()
+        self.mcp = open_bridge(config.mcp.servers, load_mcp_token, reserved=TOOL_NAMES,
+                               on_change=lambda: self.link.update_session())
+        self.mcp_config = config.mcp
         self.link = Link(self, self.notifier, clock, tools=self._declared_tools,
                          prompts=lambda: self.mcp.prompts() if self.mcp else ())
         self.stats = {"bad_events": 0, "turns": 0}
@@ -186,20 +186,6 @@ class Daemon:
             log.warning("[mcp] changed: restart pivox to apply it", extra={"PIVOX_EVENT": "reload"})
         log.info("config reloaded from %s", self.config_path, extra={"PIVOX_EVENT": "reload"})
         self.notifier.ready(self._status_line())  # READY=1 ends systemd's "reloading" state
-
-    def _mcp_bridge(self) -> McpBridge | None:
-        """The MCP bridge when servers are configured (their tokens read now), else None."""
-        servers = self.config.mcp.servers
-        if not servers:
-            return None
-        tokens = {s.name: load_mcp_token(s, index) for index, s in enumerate(servers)}
-        try:
-            return McpBridge(servers, tokens, reserved=TOOL_NAMES,
-                             on_change=lambda: self.link.update_session())
-        except MissingDependency as exc:
-            log.error("MCP servers are configured but %s; running without them", exc,
-                      extra={"PIVOX_EVENT": "mcp_missing"})
-            return None
 
     def _declared_tools(self) -> tuple[ev.Tool, ...]:
         """Link: the local tools the config enables, then the MCP servers' tools."""
@@ -428,16 +414,10 @@ class Daemon:
                      extra=self._fields(RESPONSE_ID=event.response_id, PIVOX_EVENT="tool_call"))
             return
         if self.mcp is not None and self.mcp.owns(event.name):  # off the receive path
-            task = asyncio.create_task(self._call_remote(event), name=f"mcp-{event.call_id}")
-            self._remote_calls.add(task)
-            task.add_done_callback(self._remote_calls.discard)
+            self.mcp.start(event.name, event.arguments, partial(self._tool_answered, event))
             return
         output = call_tool(self, tuple(self.config.session.tools), event.name, event.arguments)
         self._tool_answered(event, output)
-
-    async def _call_remote(self, event: ev.FunctionCallDone) -> None:
-        assert self.mcp is not None
-        self._tool_answered(event, await self.mcp.call(event.name, event.arguments))
 
     def _tool_answered(self, event: ev.FunctionCallDone, output: str) -> None:
         log.info("tool %s(%s) -> %s", event.name, event.arguments, output,
@@ -447,9 +427,8 @@ class Daemon:
     def _cancel_remote_calls(self) -> None:
         """Barge-in, reply timeout, a session gone: MCP calls in flight stop (the tracker
         drops their outputs anyway; this ends their requests)."""
-        for task in self._remote_calls:
-            task.cancel()
-        self._remote_calls.clear()
+        if self.mcp is not None:
+            self.mcp.cancel_calls()
 
     def _on_transcript(self, event: ev.TranscriptDone) -> None:
         log.info("assistant: %s", event.transcript,

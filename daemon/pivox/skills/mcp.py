@@ -31,7 +31,7 @@ from pivox.config import McpServerSettings
 from pivox.core.backoff import Backoff
 from pivox.core.events import Tool
 from pivox.host.logsafe import shown
-from pivox.host.optional import require
+from pivox.host.optional import MissingDependency, require
 from pivox.skills.mcptools import (
     MAX_LISTED,
     MAX_PAGES,
@@ -389,6 +389,22 @@ def _cancel_scope_if_cancelled(call: _Call) -> Callable[[asyncio.Future[str]], N
     return done
 
 
+def open_bridge(servers: Sequence[McpServerSettings],
+                load_token: Callable[[McpServerSettings, int], Secret | None], *,
+                reserved: Sequence[str], on_change: Callable[[], None]) -> McpBridge | None:
+    """The bridge when servers are configured (tokens read now: a bad one is a ConfigError),
+    else None; so is a missing SDK, in one error line (the device runs with its own tools)."""
+    if not servers:
+        return None
+    tokens = {s.name: load_token(s, index) for index, s in enumerate(servers)}
+    try:
+        return McpBridge(servers, tokens, reserved=reserved, on_change=on_change)
+    except MissingDependency as exc:
+        log.error("MCP servers are configured but %s; running without them", exc,
+                  extra={"PIVOX_EVENT": "mcp_missing"})
+        return None
+
+
 class McpBridge:
     """All configured servers: which tools they offer and the calls to them."""
 
@@ -404,6 +420,7 @@ class McpBridge:
         self._offered: tuple[Tool, ...] = ()
         self._by_name: dict[str, tuple[ServerLink, RemoteTool]] = {}
         self._prompts: tuple[str, ...] = ()
+        self._calls: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
         """Run every server's session until cancelled."""
@@ -427,6 +444,29 @@ class McpBridge:
         """Read every server's tool list again (at each realtime (re)connect)."""
         for link in self.links:
             link.refresh()
+
+    @property
+    def running(self) -> int:
+        """Calls started and not answered or cancelled yet."""
+        return len(self._calls)
+
+    def start(self, name: str, arguments: str, answer: Callable[[str], None]) -> None:
+        """Run one call as a task of its own (off the receive path); `answer(output)` when it
+        is done, never when it was cancelled."""
+
+        async def run() -> None:
+            answer(await self.call(name, arguments))
+
+        task = asyncio.create_task(run(), name=f"mcp-call-{name}")
+        self._calls.add(task)
+        task.add_done_callback(self._calls.discard)
+
+    def cancel_calls(self) -> None:
+        """Stop every call in flight (barge-in, reply timeout, a session gone): their
+        requests end and their outputs are never answered."""
+        for task in self._calls:
+            task.cancel()
+        self._calls.clear()
 
     async def call(self, name: str, arguments: str) -> str:
         """Run one call of an offered tool; the output is bounded JSON, errors included."""
