@@ -412,7 +412,7 @@ class McpServerSettings:
     )
     url: str = _setting(
         "",
-        "Streamable HTTP endpoint, e.g. `https://homeassistant.local:8123/api/mcp`. Required.",
+        "The server's endpoint, e.g. `https://homeassistant.local:8123/api/mcp`. Required.",
         check=_is_http_url, expect="an http:// or https:// URL", required=True,
     )
     transport: str = _setting(
