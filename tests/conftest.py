@@ -5,4 +5,5 @@ pytest_plugins: list[str] = [
     "tests.gpio_double",
     "tests.fixtures_pulse",
     "tests.fixtures_server",
+    "tests.mcp_home",
 ]

@@ -18,6 +18,7 @@ from pivox.config import (
     OVERRIDE_SOURCE,
     Config,
     LedSettings,
+    McpServerSettings,
     config_change,
     config_table_markdown,
     load_config,
@@ -104,6 +105,7 @@ DEFAULTS = {
     "timers.timezone": "",
     "timers.missed_ring_s": 600.0,
     "timers.max_ring_s": 600.0,
+    "mcp.servers": (),
 }
 
 # For every key: TOML values it must refuse, and (value, what it loads as) it must accept.
@@ -172,6 +174,8 @@ BAD: dict[str, list[str]] = {
     "timers.timezone": ['"Mars/Olympus"', '"../etc/passwd"', "1"],
     "timers.missed_ring_s": ["-1", "86401", '"600"'],
     "timers.max_ring_s": ["4", "3601"],
+    "mcp.servers": ["3", '"home"', '[{ name = "a", url = "https://a/" }, '
+                    '{ name = "a", url = "https://b/" }]'],
 }
 GOOD: dict[str, list[tuple[str, object]]] = {
     "server.provider": [('"gemini"', "gemini")],
@@ -711,7 +715,8 @@ def test_readme_holds_exactly_the_generated_table() -> None:
 
 def test_the_table_has_one_row_per_key_in_order() -> None:
     rows = config_table_markdown().splitlines()[2:]
-    assert [row.split("`")[1] for row in rows] == ALL_KEYS
+    server_keys = [f"mcp.servers[].{f.name}" for f in dataclasses.fields(McpServerSettings)]
+    assert [row.split("`")[1] for row in rows] == ALL_KEYS + server_keys
     assert rows[ALL_KEYS.index("audio.ring_ms")] == (
         "| `audio.ring_ms` | integer | `10000` | Playback buffer for the model's audio, in ms. "
         "From 200 to 60000. |"
@@ -752,3 +757,53 @@ def test_a_new_api_key_is_a_new_session() -> None:
     change = config_change(config, config, key_changed=True)
     assert (change.machine, change.session, change.capture, change.devices) == (
         False, True, False, False)
+
+
+# --------------------------------------------------------------------------- [[mcp.servers]]
+
+HOME = '[[mcp.servers]]\nname = "home"\nurl = "https://ha.lan:8123/api/mcp"\n'
+
+
+def test_an_mcp_server_table_loads_with_its_defaults(tmp_path: Path) -> None:
+    (server,) = load_config(write(tmp_path, HOME + 'token_env = "HA_TOKEN"\n')).mcp.servers
+    assert server == McpServerSettings(name="home", url="https://ha.lan:8123/api/mcp",
+                                       token_env="HA_TOKEN")
+    assert (server.tools, server.timeout_s, server.allow_insecure) == (("*",), 10.0, False)
+
+
+@pytest.mark.parametrize(("extra", "key", "message"), [
+    ('nme = "x"\n', "mcp.servers[0].nme", 'got "nme" (did you mean "name"?)'),
+    ("timeout_s = 0\n", "mcp.servers[0].timeout_s", "between 0.5 and 300.0"),
+    ('tools = ["Hass*", ""]\n', "mcp.servers[0].tools", "non-empty glob patterns"),
+    ('token_credential = "../t"\n', "mcp.servers[0].token_credential", "credential name"),
+    ("allow_insecure = 1\n", "mcp.servers[0].allow_insecure", "true or false"),
+    ('[[mcp.servers]]\nname = "b c"\nurl = "https://x/"\n', "mcp.servers[1].name",
+     "letters, digits"),
+    ('[[mcp.servers]]\nname = "d"\nurl = "ws://x/"\n', "mcp.servers[1].url",
+     "http:// or https://"),
+    ('[[mcp.servers]]\nname = "d"\n', "mcp.servers[1].url", "missing: this key is required"),
+])
+def test_bad_mcp_server_keys_name_the_entry_and_file(
+    tmp_path: Path, extra: str, key: str, message: str
+) -> None:
+    path = tmp_path / "pivox.toml"
+    error = error_of(path, HOME + extra)
+    assert (error.path, error.key) == (str(path), key)
+    assert message in str(error)
+
+
+def test_cleartext_mcp_needs_loopback_or_permission(tmp_path: Path) -> None:
+    path = tmp_path / "pivox.toml"
+    lan = '[[mcp.servers]]\nname = "ha"\nurl = "http://192.168.1.5:8123/api/mcp"\n'
+    error = error_of(path, lan)
+    assert (error.path, error.key) == (str(path), "mcp.servers[0].url")
+    assert "unencrypted" in str(error)
+    assert load_config(write(tmp_path, lan + "allow_insecure = true\n")).mcp.servers[0].url
+    local = '[[mcp.servers]]\nname = "ha"\nurl = "http://127.0.0.1:8123/api/mcp"\n'
+    assert load_config(write(tmp_path, local)).mcp.servers[0].name == "ha"
+
+
+def test_mcp_servers_by_override() -> None:
+    config = load_config(None, ['mcp.servers=[{ name = "ha", url = "http://localhost/api/mcp",'
+                                ' tools = ["Hass*"] }]'])
+    assert config.mcp.servers[0].tools == ("Hass*",)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from pivox.config import Config
+from pivox.config import Config, load_config
 from pivox.core.events import SessionUpdate, Tool
 from pivox.host.systemd import Notifier
-from pivox.net.link import Link
+from pivox.net.link import Link, session_config
 from pivox.net.secrets import ApiKey
 from pivox.protocol.provider import Wire
 from tests.daemon_harness import daemon_config, received, wait_until
@@ -68,3 +68,10 @@ async def test_the_session_declares_the_current_tools_and_is_updated_when_they_c
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+def test_tool_servers_prompts_join_the_instructions_while_they_fit() -> None:
+    config = load_config(None, ["session.instructions=Be brief."])
+    assert session_config(config, (), ("Home prompt.",)).instructions == (
+        "Be brief.\n\nHome prompt.")
+    assert session_config(config, (), ("x" * 70000,)).instructions == "Be brief."

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from pivox.config import ServerSettings
+from pivox.config import McpServerSettings, ServerSettings
 from pivox.core.errors import ConfigError
 from pivox.host.logsafe import redact
-from pivox.net.secrets import ApiKey, load_api_key
+from pivox.net.secrets import ApiKey, load_api_key, load_mcp_token
 
 CRED_KEY = "sk-cred-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGH"
 ENV_KEY = "sk-env-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHI"
@@ -249,3 +249,34 @@ def test_a_key_redacts_itself_from_every_log_line_once_made() -> None:
     text = f"GET /?k={key} x={key}"
     assert redact(text) == "GET /?k=[redacted] x=[redacted]"
     assert redact("nothing secret") == "nothing secret"
+
+
+# --------------------------------------------------------------------------- MCP tokens
+
+HA_TOKEN = "eyJhbGciOiJIUzI1NiJ9.mcp-token-0123456789abcdef.sig"
+
+
+def test_an_mcp_token_follows_the_api_key_rules(tmp_path: Path) -> None:
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "ha_token").write_text(HA_TOKEN + "\n")
+    server = McpServerSettings(name="home", url="https://ha/", token_credential="ha_token",
+                               token_env="HA_TOKEN")
+    token = load_mcp_token(server, 0, environ={"CREDENTIALS_DIRECTORY": str(creds),
+                                               "HA_TOKEN": "other"})
+    assert token is not None and token.reveal() == HA_TOKEN
+    assert HA_TOKEN not in repr(token) and redact(f"sent {HA_TOKEN}") == "sent [redacted]"
+    assert load_mcp_token(McpServerSettings(name="x", url="https://x/"), 0, environ={}) is None
+
+
+def test_a_readable_mcp_token_file_names_its_entry(tmp_path: Path) -> None:
+    path = key_file(tmp_path / "token", HA_TOKEN, mode=0o644)
+    server = McpServerSettings(name="home", url="https://ha/", token_file=str(path))
+    with pytest.raises(ConfigError) as caught:
+        load_mcp_token(server, 2, environ={})
+    assert caught.value.key == "mcp.servers[2].token_file"
+    assert "chmod 600" in str(caught.value) and HA_TOKEN not in str(caught.value)
+    empty = key_file(tmp_path / "empty", "\n")
+    with pytest.raises(ConfigError, match="the token is empty"):
+        load_mcp_token(McpServerSettings(name="h", url="https://h/", token_file=str(empty)), 0,
+                       environ={})

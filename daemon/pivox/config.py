@@ -95,6 +95,20 @@ def _is_ws_url(text: str) -> bool:
     return re.fullmatch(r"wss?://[^/\s?#]+\S*", text) is not None
 
 
+def _is_http_url(text: str) -> bool:
+    return re.fullmatch(r"https?://[^/\s?#]+\S*", text) is not None
+
+
+def _is_server_name(text: str) -> bool:
+    """A server name prefixes its tools' names (`<server>_<tool>`): the providers' charset."""
+    return re.fullmatch(r"[A-Za-z0-9_-]{1,32}", text) is not None
+
+
+def _are_globs(patterns: Sequence[str]) -> bool:
+    """Glob patterns (fnmatch takes any string; an empty one would match nothing)."""
+    return all(patterns)
+
+
 class _FrozenTable(Mapping[str, str]):
     """An immutable, hashable table of strings, so a `Config` hashes, copies and pickles."""
 
@@ -132,6 +146,7 @@ class _Rule:
     check: Callable[[Any], bool] | None = None  # on the converted value, or each table value
     expect: str = ""  # what `check` wants, for messages
     one_or_list: bool = False  # a list setting that also takes one bare item
+    required: bool = False  # a key of a `[[table]]` entry that must be given
 
 
 def _setting(default: Any, help: str, **rule: Any) -> Any:
@@ -440,6 +455,79 @@ class TimerSettings:
 
 
 @_SECTION
+class McpServerSettings:
+    """One `[[mcp.servers]]` table: an MCP server whose tools the model may call."""
+
+    name: str = _setting(
+        "",
+        "Short name of the server, in log lines, error outputs and `<name>_<tool>` when a tool's "
+        "name collides. Required.",
+        check=_is_server_name, expect="1 to 32 letters, digits, '_' or '-'", required=True,
+    )
+    url: str = _setting(
+        "",
+        "The server's endpoint, e.g. `https://homeassistant.local:8123/api/mcp`. Required.",
+        check=_is_http_url, expect="an http:// or https:// URL", required=True,
+    )
+    transport: str = _setting(
+        "streamable_http",
+        "`streamable_http` (Home Assistant's `/api/mcp`, most servers) or `sse` for older "
+        "servers (Home Assistant's `/mcp_server/sse`).",
+        choices=("streamable_http", "sse"),
+    )
+    token_credential: str = _setting(
+        "",
+        "systemd credential (`LoadCredential=`) holding the bearer token; read first. A name, "
+        "not a path.",
+        check=_is_credential_name, expect="a credential name (no '/', not '.' or '..')",
+    )
+    token_env: str = _setting("", "Environment variable holding the token (empty: not read).")
+    token_file: str = _setting(
+        "", "File holding the token, mode 0600 or stricter (empty: none)."
+    )
+    tools: tuple[str, ...] = _setting(
+        ("*",),
+        "Glob patterns (`fnmatch`) of the server's tools offered to the model.",
+        check=_are_globs, expect="a list of non-empty glob patterns",
+    )
+    timeout_s: float = _setting(
+        10.0, "Seconds a tool call may take before the model is told it did not answer.",
+        range=(0.5, 300.0),
+    )
+    ca_file: str = _setting(
+        "",
+        "PEM file of the CA (or self-signed certificate) the server's TLS certificate is "
+        "checked against (empty: the system's CAs).",
+    )
+    allow_insecure: bool = _setting(
+        False,
+        "Allow an `http://` (cleartext) URL to a host that is not loopback: the token and "
+        "the calls then cross the network unencrypted.",
+    )
+    use_prompt: bool = _setting(
+        False,
+        "Append the server's prompt (`prompts/list`, `prompts/get`) to the instructions, "
+        "bounded.",
+    )
+
+
+def _distinct_names(servers: Sequence[McpServerSettings]) -> bool:
+    return len({server.name for server in servers}) == len(servers)
+
+
+@_SECTION
+class McpSettings:
+    """`[mcp]`: MCP servers (Home Assistant's `/api/mcp`, any other) bridged into the tools."""
+
+    servers: tuple[McpServerSettings, ...] = _setting(
+        (),
+        "MCP servers, one `[[mcp.servers]]` table each (README, \"Home control (MCP)\"); "
+        "their keys are the `mcp.servers[].*` rows.",
+        check=_distinct_names, expect="servers with distinct names",
+    )
+
+
+@_SECTION
 class Config:
     """The whole configuration; every field a section of the TOML file."""
 
@@ -451,6 +539,7 @@ class Config:
     led: LedSettings = field(default_factory=LedSettings)
     log: LogSettings = field(default_factory=LogSettings)
     timers: TimerSettings = field(default_factory=TimerSettings)
+    mcp: McpSettings = field(default_factory=McpSettings)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -485,11 +574,18 @@ def config_change(old: Config, new: Config, *, key_changed: bool) -> ConfigChang
 
 
 class _Invalid(Exception):
-    """A value failed its kind or rule; `subkey` names a table entry when one is at fault."""
+    """A value failed its kind or rule; `subkey` names a table entry when one is at fault
+    (`.name` in a table, `[0].name` in an array of tables)."""
 
-    def __init__(self, expected: str, got: Any, hint: str = "", subkey: str = "") -> None:
+    def __init__(self, expected: str, got: Any, hint: str = "", subkey: str = "",
+                 *, message: str = "") -> None:
         self.subkey = subkey
-        super().__init__(f"expected {expected}, got {_show(got)}{hint}")
+        super().__init__(message or f"expected {expected}, got {_show(got)}{hint}")
+
+    def within(self, prefix: str) -> _Invalid:
+        """The same error, its subkey under `prefix` (an entry of an array of tables)."""
+        inner = self.subkey if self.subkey.startswith("[") or not self.subkey else "." + self.subkey
+        return _Invalid("", None, subkey=prefix + inner, message=str(self))
 
 
 def _show(value: Any) -> str:
@@ -584,6 +680,42 @@ def _table(value: Any, rule: _Rule) -> Mapping[str, str]:
     return _FrozenTable(value)
 
 
+def _tables(cls: type[Any]) -> Callable[[Any, _Rule], tuple[Any, ...]]:
+    """A converter of a TOML array of tables (`[[section.key]]`) into a tuple of `cls`, each
+    entry's keys checked by the same kinds and rules as a section's."""
+
+    def convert(value: Any, rule: _Rule) -> tuple[Any, ...]:
+        if not isinstance(value, list):
+            raise _Invalid("an array of tables ([[...]] or [{ ... }])", value)
+        settings = _settings_of(cls, "")
+        entries = []
+        for index, entry in enumerate(value):
+            at = f"[{index}]"
+            if not isinstance(entry, dict):
+                raise _Invalid("a table", entry, subkey=at)
+            for key in entry:
+                if key not in settings:
+                    expected = f"a key among {_quoted(list(settings))}"
+                    raise _Invalid(expected, key, _did_you_mean(key, list(settings)),
+                                   subkey=f"{at}.{key}")
+            for key, setting in settings.items():
+                if setting.rule.required and key not in entry:
+                    raise _Invalid("", None, subkey=f"{at}.{key}",
+                                   message="missing: this key is required")
+            converted = {}
+            for key, item in entry.items():
+                try:
+                    converted[key] = settings[key].kind.convert(item, settings[key].rule)
+                except _Invalid as error:
+                    raise error.within(f"{at}.{key}") from None
+            entries.append(cls(**converted))
+        if rule.check is not None and not rule.check(entries):
+            raise _Invalid(rule.expect, value)
+        return tuple(entries)
+
+    return convert
+
+
 def _accept_int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
@@ -629,6 +761,7 @@ _KINDS: dict[Any, _Kind] = {
     tuple[int, ...]: _Kind("list of integers", _list("an integer", _accept_int)),
     Mapping[str, str]: _Kind("table of strings", _table),
 }
+_KINDS[tuple[McpServerSettings, ...]] = _Kind("list of tables", _tables(McpServerSettings))
 
 
 @dataclass(frozen=True, slots=True)
@@ -647,24 +780,24 @@ class _Setting:
 
 
 _SECTION_TYPES: dict[str, type[Any]] = get_type_hints(Config)
+_TABLE_TYPES: dict[str, type[Any]] = {"mcp.servers": McpServerSettings}
+"""The arrays of tables, by `section.key`: their keys are documented as `section.key[].name`."""
+
+
+def _settings_of(cls: type[Any], section: str) -> dict[str, _Setting]:
+    """The settings of one section (or table) dataclass, by key, in declaration order."""
+    hints, defaults = get_type_hints(cls), cls()
+    return {
+        f.name: _Setting(
+            section, f.name, _KINDS[hints[f.name]], f.metadata["pivox"], getattr(defaults, f.name)
+        )
+        for f in dataclasses.fields(cls)
+    }
 
 
 def _schema() -> dict[str, dict[str, _Setting]]:
     """Every setting, by section then key, in declaration order."""
-    schema: dict[str, dict[str, _Setting]] = {}
-    for section, cls in _SECTION_TYPES.items():
-        hints, defaults = get_type_hints(cls), cls()
-        schema[section] = {
-            f.name: _Setting(
-                section,
-                f.name,
-                _KINDS[hints[f.name]],
-                f.metadata["pivox"],
-                getattr(defaults, f.name),
-            )
-            for f in dataclasses.fields(cls)
-        }
-    return schema
+    return {section: _settings_of(cls, section) for section, cls in _SECTION_TYPES.items()}
 
 
 _SCHEMA = _schema()
@@ -700,7 +833,21 @@ def load_config(path: str | os.PathLike[str] | None, overrides: Sequence[str] = 
     )
     for section in ("server", "gemini"):
         _check_transport(config, section, given[section].get("url", (None, OVERRIDE_SOURCE))[1])
+    _check_mcp_transport(config, given["mcp"].get("servers", (None, OVERRIDE_SOURCE))[1])
     return config
+
+
+def _check_mcp_transport(config: Config, source: str) -> None:
+    """An MCP server's token goes over http:// only to loopback, unless allowed explicitly."""
+    for index, server in enumerate(config.mcp.servers):
+        host = urllib.parse.urlsplit(server.url).hostname or ""
+        if server.url.startswith("http://") and not is_loopback(host) and not (
+                server.allow_insecure):
+            raise ConfigError(
+                f"expected https://, a loopback host or allow_insecure = true, got http:// to "
+                f"{host} (the token and the calls would cross the network unencrypted)",
+                path=source, key=f"mcp.servers[{index}].url",
+            )
 
 
 def _check_transport(config: Config, section: str, source: str) -> None:
@@ -792,7 +939,8 @@ def _convert(setting: _Setting, value: Any, source: str) -> Any:
     except RecursionError:
         raise ConfigError("nested too deep", path=source, key=setting.name) from None
     except _Invalid as error:
-        key = f"{setting.name}.{error.subkey}" if error.subkey else setting.name
+        dot = "" if error.subkey.startswith("[") else "."
+        key = f"{setting.name}{dot}{error.subkey}" if error.subkey else setting.name
         raise ConfigError(str(error), path=source, key=key) from None
 
 
@@ -827,15 +975,24 @@ def _constraint(setting: _Setting) -> str:
 
 
 def config_table_markdown() -> str:
-    """The README's settings table (key, type, default, description), from the schema."""
+    """The README's settings table (key, type, default, description), from the schema; the
+    keys of an array of tables follow it as `section.key[].name`."""
     rows = ["| key | type | default | description |", "|---|---|---|---|"]
     for keys in _SCHEMA.values():
         for setting in keys.values():
-            cells = (
-                f"`{setting.name}`",
-                setting.kind.name,
-                f"`{_toml(setting.default)}`",
-                setting.rule.help + _constraint(setting),
-            )
-            rows.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+            rows.append(_row(setting.name, setting))
+            table = _TABLE_TYPES.get(setting.name)
+            if table is not None:
+                rows += [_row(f"{setting.name}[].{key}", entry)
+                         for key, entry in _settings_of(table, setting.section).items()]
     return "\n".join(rows) + "\n"
+
+
+def _row(name: str, setting: _Setting) -> str:
+    cells = (
+        f"`{name}`",
+        setting.kind.name,
+        f"`{_toml(setting.default)}`",
+        setting.rule.help + _constraint(setting),
+    )
+    return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"

@@ -35,9 +35,10 @@ from pivox.host.memory import pin_mmap_threshold
 from pivox.host.panel import OpenButton, OpenLed, Panel
 from pivox.host.systemd import Notifier, install_signals
 from pivox.net.link import Link, endpoint
-from pivox.net.secrets import ApiKey, load_api_key
+from pivox.net.secrets import ApiKey, load_api_key, load_mcp_token
 from pivox.protocol.provider import Wire
-from pivox.skills.registry import call_tool, declared_tools
+from pivox.skills.mcp import open_bridge
+from pivox.skills.registry import TOOL_NAMES, call_tool, declared_tools
 from pivox.skills.timers import Timers
 
 log = logging.getLogger("pivox.daemon")
@@ -87,8 +88,11 @@ class Daemon:
             on_frame=self._on_mic_frame, muted=lambda: self.machine.muted,
             on_failed=lambda error: self._feed(m.AudioFailed()),
             on_recovered=lambda: self._feed(m.AudioRecovered()), clock=clock)
-        self.link = Link(self, self.notifier, clock,
-                         tools=lambda: declared_tools(self.config.session.tools))
+        self.mcp = open_bridge(config.mcp.servers, load_mcp_token, reserved=TOOL_NAMES,
+                               on_change=lambda: self.link.update_session())
+        self.mcp_config = config.mcp
+        self.link = Link(self, self.notifier, clock, tools=self._declared_tools,
+                         prompts=lambda: self.mcp.prompts() if self.mcp else ())
         self.stats = {"bad_events": 0, "turns": 0}
         self._routes: dict[type, Callable[[Any], Awaitable[None] | None]] = {
             ev.AudioDelta: self._on_audio_delta, ev.SessionCreated: self.link.session_created,
@@ -134,6 +138,8 @@ class Daemon:
                  asyncio.create_task(self._tick_loop(), name="tick"),
                  asyncio.create_task(self.timers.run(lambda _: self._feed(m.TimerDue()), lambda:
                                                      self._feed(m.RingStopped())), name="timers")]
+        if self.mcp is not None:
+            tasks.append(asyncio.create_task(self.mcp.run(), name="mcp"))
         await self._stop.wait()
         self.notifier.stopping()
         log.info("stopping", extra={"PIVOX_EVENT": "stop"})
@@ -184,8 +190,15 @@ class Daemon:
             self.capture = capture
         if change.devices:
             self.audio.reopen(new)
+        if new.mcp != self.mcp_config:
+            log.warning("[mcp] changed: restart pivox to apply it", extra={"PIVOX_EVENT": "reload"})
         log.info("config reloaded from %s", self.config_path, extra={"PIVOX_EVENT": "reload"})
         self.notifier.ready(self._status_line())  # READY=1 ends systemd's "reloading" state
+
+    def _declared_tools(self) -> tuple[ev.Tool, ...]:
+        """Link: the local tools the config enables, then the MCP servers' tools."""
+        local = declared_tools(self.config.session.tools)
+        return local if self.mcp is None else local + self.mcp.tools()
 
     # ------------------------------------------------------------------ state
 
@@ -306,6 +319,7 @@ class Daemon:
                     extra=self._fields(RESPONSE_ID=self.responses.live,
                                        PIVOX_EVENT="reply_timeout"))
         self.turns.finish()
+        self._cancel_remote_calls()
         self._carry_out(self.responses.timed_out())
 
     def _finish_turn(self) -> None:
@@ -324,12 +338,16 @@ class Daemon:
 
     def link_up(self) -> None:
         """Link: the session is open."""
+        if self.mcp is not None:
+            self.mcp.refresh()  # a changed list reaches the session by update_session
+        self._cancel_remote_calls()  # calls of the session before this one answer nobody
         self._feed(m.Connected())
 
     def link_down(self, *, auth: bool) -> None:
         """Link: the session is gone (`auth`: the server refused the key); what it was
         saying or running belongs to a session that no longer exists."""
         self.responses.link_dropped()
+        self._cancel_remote_calls()
         self.turns.finish()
         self._feed(m.AuthFailed() if auth else m.Disconnected())
 
@@ -418,11 +436,23 @@ class Daemon:
             log.info("tool %s of ended response %s not run", event.name, event.response_id,
                      extra=self._fields(RESPONSE_ID=event.response_id, PIVOX_EVENT="tool_call"))
             return
+        if self.mcp is not None and self.mcp.owns(event.name):  # off the receive path
+            self.mcp.start(event.name, event.arguments, partial(self._tool_answered, event))
+            return
         output = call_tool(self, tuple(self.config.session.tools), event.name, event.arguments)
         await self.timers.save()  # an answered set_timer is on disk before the answer goes
+        self._tool_answered(event, output)
+
+    def _tool_answered(self, event: ev.FunctionCallDone, output: str) -> None:
         log.info("tool %s(%s) -> %s", event.name, event.arguments, output,
                  extra=self._fields(RESPONSE_ID=event.response_id, PIVOX_EVENT="tool_call"))
         self._carry_out(self.responses.call_output(event.call_id, output))
+
+    def _cancel_remote_calls(self) -> None:
+        """Barge-in, reply timeout, a session gone: MCP calls in flight stop (the tracker
+        drops their outputs anyway; this ends their requests)."""
+        if self.mcp is not None:
+            self.mcp.cancel_calls()
 
     def _on_transcript(self, event: ev.TranscriptDone) -> None:
         log.info("assistant: %s", event.transcript,
@@ -446,6 +476,7 @@ class Daemon:
         """Silence the speaker now, cancel the reply and tell the server what was heard."""
         item_id = self.ring.current_item
         self.playback.clear()
+        self._cancel_remote_calls()
         cut = self.responses.barge_in()
         if cut is None:
             return

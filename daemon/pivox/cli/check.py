@@ -1,9 +1,11 @@
 """`pivox check`: validate the config, the key's presence, the URL, the wake word (in
-wake_word mode), the sound devices, GPIO, and the room's echo (a chirp played and recorded:
+wake_word mode), GPIO, each MCP server (answered, how many tools), the sound devices, and the
+room's echo (a chirp played and recorded:
 `pivox.audio.echotest`)."""
 
 from __future__ import annotations
 
+import asyncio
 from types import ModuleType
 from urllib.parse import urlsplit
 
@@ -15,7 +17,7 @@ from pivox.core.errors import ConfigError, DeviceError
 from pivox.core.ring import AudioRing
 from pivox.host.gpio import Button, Led, load_gpio
 from pivox.host.optional import MissingDependency
-from pivox.net.secrets import load_api_key
+from pivox.net.secrets import load_api_key, load_mcp_token
 
 
 def run_check(config: Config, gpio_module: ModuleType | None = None) -> int:
@@ -62,6 +64,8 @@ def run_check(config: Config, gpio_module: ModuleType | None = None) -> int:
         if reason:
             report(False, reason)
     for ok, what in gpio_report(config, gpio_module):
+        report(ok, what)
+    for ok, what in mcp_report(config):
         report(ok, what)
     try:
         devices = list_devices()
@@ -140,4 +144,24 @@ def gpio_report(config: Config, gpio_module: ModuleType | None = None) -> list[t
             lines.append((True, f"LED on BCM {names} claimed"))
         except DeviceError as exc:
             lines.append((False, f"LED on BCM {names}: {exc}{_IN_USE_HINT}"))
+    return lines
+
+
+def mcp_report(config: Config) -> list[tuple[bool, str]]:
+    """(ok, line) per MCP server: connected and listed as `pivox run` would; never the token."""
+    lines: list[tuple[bool, str]] = []
+    for index, server in enumerate(config.mcp.servers):
+        where = f"MCP server {server.name} ({urlsplit(server.url)._replace(query='').geturl()})"
+        try:
+            from pivox.skills.mcp import ServerLink, load_sdk
+
+            load_sdk()
+            token = load_mcp_token(server, index)
+        except (ConfigError, MissingDependency) as exc:
+            lines.append((False, f"{where}: {exc}"))
+            continue
+        link = ServerLink(server, token, on_listing=lambda: None)
+        ok, what = asyncio.run(link.probe())
+        lines.append((ok, f"{where}: {what.removeprefix(server.name + ' ')}"
+                      f"{'' if token else ' (no token configured)'}"))
     return lines

@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Protocol, cast
 
-from pivox.config import Config
+from pivox.config import MAX_INSTRUCTIONS_CHARS, Config
 from pivox.core.backoff import Backoff
 from pivox.core.errors import AuthError
 from pivox.core.events import (
@@ -50,8 +50,10 @@ LINK_CLOSE_S = 1.0
 process is gone within 2 s of SIGTERM (`pivox.cli.main` exits hard past STOP_DEADLINE_S)."""
 
 
-def session_config(config: Config, tools: tuple[Tool, ...] = ()) -> SessionConfig:
-    """The `session.update` pivox asks for, from the config and the tools the model may call."""
+def session_config(config: Config, tools: tuple[Tool, ...] = (),
+                   prompts: tuple[str, ...] = ()) -> SessionConfig:
+    """The `session.update` pivox asks for, from the config, the tools the model may call and
+    the tool servers' prompts (appended to the instructions while the whole fits)."""
     s = config.session
     vad = None
     if s.mode != "push_to_talk":
@@ -60,8 +62,10 @@ def session_config(config: Config, tools: tuple[Tool, ...] = ()) -> SessionConfi
             prefix_padding_ms=s.vad_prefix_padding_ms,
             silence_duration_ms=s.vad_silence_duration_ms,
         )
+    instructions = "\n\n".join([s.instructions, *prompts])
     return SessionConfig(
-        instructions=s.instructions,
+        instructions=instructions if len(instructions) <= MAX_INSTRUCTIONS_CHARS else (
+            s.instructions),
         voice=config.gemini.voice if config.server.provider == "gemini" else s.voice,
         turn_detection=vad,
         transcription_model=s.transcription_model or None,
@@ -104,10 +108,13 @@ class Link:
     """Keeps a session open until cancelled (`run`); `send` queues client events for it."""
 
     def __init__(self, owner: LinkOwner, notifier: Notifier, clock: Callable[[], float], *,
-                 tools: Callable[[], tuple[Tool, ...]]) -> None:
-        """`tools`: the declarations of the tools the model may call now."""
+                 tools: Callable[[], tuple[Tool, ...]],
+                 prompts: Callable[[], tuple[str, ...]] = tuple) -> None:
+        """`tools`: the declarations of the tools the model may call now; `prompts`: the
+        tool servers' prompts for the instructions (MCP `use_prompt`)."""
         self.owner = owner
         self.tools = tools
+        self.prompts = prompts
         self.notifier = notifier
         self.clock = clock
         self.conn: Connection | None = None
@@ -142,8 +149,18 @@ class Link:
         self._outbox_ready.set()
 
     def update_session(self) -> None:
-        """Send `session.update` with the config and the current tools (a no-op while down)."""
-        self.send(SessionUpdate(session=session_config(self.owner.config, self.tools())))
+        """Declare the config and the current tools (a no-op while down): OpenAI takes a
+        `session.update` at any time; Gemini takes its setup only as a connection's first
+        message, so its connection is renewed (resuming the session) at the first quiet
+        moment."""
+        if self.conn is not None and self.owner.config.server.provider == "gemini":
+            self._renew_by = self.clock() + RENEW_GRACE_S
+        else:
+            self._declare()
+
+    def _declare(self) -> None:
+        session = session_config(self.owner.config, self.tools(), self.prompts())
+        self.send(SessionUpdate(session=session))
 
     def reconnect(self, *, resume: bool = True) -> None:
         """Close the session and open a new one; `resume` False starts a fresh session."""
@@ -227,7 +244,7 @@ class Link:
         log.info("connected to %s (%s)", ep.host,
                  "gemini" if ep.provider == "gemini" else ep.dialect,
                  extra={"PIVOX_EVENT": "connected"})
-        self.update_session()
+        self._declare()
         self.owner.link_up()
         tasks = {
             asyncio.create_task(self._receiver(conn), name="receiver"),

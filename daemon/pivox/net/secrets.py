@@ -1,4 +1,5 @@
-"""The API key: found in a systemd credential, an environment variable or a private file.
+"""The API key (and each MCP server's token): found in a systemd credential, an environment
+variable or a private file.
 
 The key lives in an `ApiKey`, whose repr and str show only its length and origin, so it
 cannot leak into a log line or an exception by accident; `reveal()` is for the auth header.
@@ -11,8 +12,9 @@ import hmac
 import os
 import stat
 from collections.abc import Mapping
+from dataclasses import dataclass
 
-from pivox.config import ServerSettings
+from pivox.config import McpServerSettings, ServerSettings
 from pivox.core.errors import ConfigError
 from pivox.host.logsafe import register_secret
 
@@ -51,6 +53,17 @@ class ApiKey:
         raise TypeError("an ApiKey is not pickled")
 
 
+@dataclass(frozen=True, slots=True)
+class _Sources:
+    """Where one secret may be found, and the config keys that name each place."""
+
+    credential: str
+    env: str
+    file: str
+    keys: tuple[str, str, str]
+    what: str
+
+
 def load_api_key(
     server: ServerSettings, *, environ: Mapping[str, str] = os.environ
 ) -> ApiKey | None:
@@ -61,40 +74,56 @@ def load_api_key(
     or control characters inside the key, and a key file that is missing or readable by
     group or others, raise ConfigError.
     """
+    keys = ("server.credential", "server.api_key_env", "server.api_key_file")
+    return _load(_Sources(server.credential, server.api_key_env, server.api_key_file, keys,
+                          "the API key"), environ)
+
+
+def load_mcp_token(
+    server: McpServerSettings, index: int, *, environ: Mapping[str, str] = os.environ
+) -> ApiKey | None:
+    """The bearer token of `[[mcp.servers]]` entry `index`, by the API key's rules:
+    `token_credential`, then `token_env`, then `token_file` (mode 0600 or stricter)."""
+    at = f"mcp.servers[{index}]"
+    keys = (f"{at}.token_credential", f"{at}.token_env", f"{at}.token_file")
+    return _load(_Sources(server.token_credential, server.token_env, server.token_file, keys,
+                          "the token"), environ)
+
+
+def _load(sources: _Sources, environ: Mapping[str, str]) -> ApiKey | None:
+    credential_key, env_key, file_key = sources.keys
+    what = sources.what
     directory = environ.get("CREDENTIALS_DIRECTORY", "")
-    if server.credential and directory:
-        path = os.path.join(directory, server.credential)
+    if sources.credential and directory:
+        path = os.path.join(directory, sources.credential)
         if os.path.exists(path):
             # systemd makes credentials private to the service: no mode check here. A blank
             # one is the unit's SetCredential= fallback for a missing key file: no key there.
-            value = _read(path, "server.credential")
+            value = _read(path, credential_key, what)
             if value:
-                return _checked(value, path, "server.credential")
-    value = environ.get(server.api_key_env, "").strip() if server.api_key_env else ""
+                return _checked(value, path, credential_key, what)
+    value = environ.get(sources.env, "").strip() if sources.env else ""
     if value:
-        source = f"${server.api_key_env}"
-        return _checked(value, source, "server.api_key_env")
-    if server.api_key_file:
-        path = os.path.expanduser(server.api_key_file)
-        return _checked(
-            _read(path, "server.api_key_file", private=True), path, "server.api_key_file"
-        )
+        return _checked(value, f"${sources.env}", env_key, what)
+    if sources.file:
+        path = os.path.expanduser(sources.file)
+        return _checked(_read(path, file_key, what, private=True), path, file_key, what)
     return None
 
 
-def _read(path: str, key: str, *, private: bool = False) -> str:
+def _read(path: str, key: str, what: str, *, private: bool = False) -> str:
     """The stripped text of a key file; when `private`, refuse one others may read."""
     try:
         # O_NONBLOCK: a FIFO put there must not hang the daemon before the type check
         fd = os.open(path, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
     except OSError as error:
         raise ConfigError(
-            f"cannot read the API key: {error.strerror}", path=path, key=key
+            f"cannot read {what}: {error.strerror}", path=path, key=key
         ) from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise ConfigError("the API key file is not a regular file", path=path, key=key)
+            raise ConfigError(f"{what} file is not a regular file", path=path, key=key)
         mode = stat.S_IMODE(info.st_mode)
         if private and mode & (stat.S_IRGRP | stat.S_IROTH):
             raise ConfigError(
@@ -106,21 +135,21 @@ def _read(path: str, key: str, *, private: bool = False) -> str:
     finally:
         os.close(fd)
     if len(data) > MAX_KEY_BYTES:
-        raise ConfigError(f"the API key file is over {MAX_KEY_BYTES} bytes", path=path, key=key)
+        raise ConfigError(f"{what} file is over {MAX_KEY_BYTES} bytes", path=path, key=key)
     try:
         return data.decode().strip()
     except UnicodeDecodeError:
-        raise ConfigError("the API key is not UTF-8 text", path=path, key=key) from None
+        raise ConfigError(f"{what} is not UTF-8 text", path=path, key=key) from None
 
 
-def _checked(value: str, source: str, key: str) -> ApiKey:
+def _checked(value: str, source: str, key: str, what: str) -> ApiKey:
     """An ApiKey of `value`, which must be non-empty printable ASCII without spaces."""
     if not value:
-        raise ConfigError("the API key is empty", path=source, key=key)
+        raise ConfigError(f"{what} is empty", path=source, key=key)
     if not (value.isascii() and value.isprintable()) or " " in value:
         # a newline here would split the auth header; never echo the value
         raise ConfigError(
-            f"the API key ({len(value)} chars) holds whitespace or control characters",
+            f"{what} ({len(value)} chars) holds whitespace or control characters",
             path=source,
             key=key,
         )
