@@ -10,8 +10,8 @@ end is silent for `--silence-s`; then a second reply plays. Ways to spend the si
 
 - fed: every block goes through AEC3 (zeros as far end): what pivox did before;
 - skipped: no call at all during the silence (the filter and all state kept);
-- skipped + 200 ms zeros: skipped, then 200 ms of silent blocks (mic and far) fed before
-  the reply starts (a pre-feed warm-up);
+- skipped, then caught up: before the reply, AEC3 hears `--tail-ms` of the (noise) mic it
+  missed with a silent far end (what pivox does at resume);
 - reset: `reset()` at the start of the silence (learnt echo path forgotten), then skipped;
 - fresh: a new AudioProcessor for the second reply (what a naive "off when idle" would do).
 
@@ -114,8 +114,8 @@ def main() -> None:
         ways[f"skipped{after}"] = apm
         apm = trained()
         run_blocks(apm, quiet_mic[:fed], quiet_far[:fed])
-        run_blocks(apm, quiet_mic[:RATE // 5], quiet_far[:RATE // 5])
-        ways[f"skipped{after}, 200 ms pre-fed"] = apm
+        run_blocks(apm, quiet_mic[-tail:], quiet_far[-tail:])
+        ways[f"skipped{after}, then caught up"] = apm
     apm = trained()
     apm.reset()  # type: ignore[attr-defined]
     ways["reset at the silence, then skipped"] = apm
