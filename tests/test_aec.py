@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from pivox.audio.aec import EchoCanceller, MissingDependency, erle_db, load_webrtc
+from pivox.audio.aec import ECHO_TAIL_MS, EchoCanceller, MissingDependency, erle_db, load_webrtc
 from pivox.server.voice import speech
 
 RATE = 24000
@@ -75,15 +75,45 @@ def test_echo_of_speech_is_removed(far_speech: np.ndarray, delay_ms: int, gain_d
 
 
 def test_near_end_speech_alone_passes_unchanged(near_speech: np.ndarray) -> None:
-    """With the speaker silent the canceller only delays the talker (by its filters)."""
-    mic = np.concatenate([np.zeros(RATE, np.int16), near_speech])
-    out = cancel(EchoCanceller(RATE), mic, np.zeros_like(mic))
-    kept = out[RATE + APM_DELAY :]
-    talker = mic[RATE : RATE + len(kept)]
+    """With the speaker silent the canceller only delays the talker (by its filters) for the
+    echo tail; after it, AEC3 is bypassed and the mic passes bit for bit."""
+    tail = RATE * ECHO_TAIL_MS // 1000
+    mic = np.concatenate([near_speech[:tail], near_speech])
+    canceller = EchoCanceller(RATE)
+    out = cancel(canceller, mic, np.zeros_like(mic))
+    kept = out[APM_DELAY:tail]
+    talker = mic[: len(kept)]
     assert abs(level_db(kept) - level_db(talker)) < 1.0
     corr = np.dot(kept.astype(float), talker) / np.sqrt(np.dot(kept.astype(float), kept)
                                                         * np.dot(talker.astype(float), talker))
     assert corr > 0.95
+    n = len(out)
+    assert np.array_equal(out[tail:], mic[tail:n])
+    assert canceller.bypassed == (n - tail) // FRAME
+
+
+def test_with_noise_suppression_nothing_is_bypassed(near_speech: np.ndarray) -> None:
+    """Noise suppression runs in AEC3's pass: a silent far end does not skip it."""
+    mic = np.tile(near_speech, 1 + 2 * RATE // len(near_speech))[: 2 * RATE]
+    canceller = EchoCanceller(RATE, noise_suppression=True)
+    out = cancel(canceller, mic, np.zeros_like(mic))
+    assert canceller.bypassed == 0 and not np.array_equal(out[RATE:], mic[RATE : len(out)])
+
+
+@pytest.mark.parametrize("delay_ms", [30, 150])
+def test_the_first_reply_after_a_long_silence_is_cancelled(
+        far_speech: np.ndarray, delay_ms: int) -> None:
+    """Converged, then 60 s of silent far end (bypassed), then a reply: its echo is as far
+    down from its first second as with AEC3 fed all along (>= 30 dB; measured 38-40)."""
+    canceller = EchoCanceller(RATE)
+    cancel(canceller, to_pcm(room(far_speech, delay_ms, -6)), far_speech)
+    quiet = np.zeros(60 * RATE, np.int16)
+    cancel(canceller, to_pcm(room(quiet, delay_ms, -6)), quiet)
+    assert canceller.bypassed >= 59 * 50
+    mic = to_pcm(room(far_speech, delay_ms, -6))
+    out = cancel(canceller, mic, far_speech)
+    first = slice(APM_DELAY, RATE)
+    assert erle_db(mic[: RATE - APM_DELAY], out[first]) >= 30
 
 
 @pytest.mark.parametrize("noise_suppression", [False, True], ids=["aec", "aec+ns"])

@@ -64,3 +64,18 @@ def test_echo_is_gone_from_what_is_appended_and_from_the_preroll() -> None:
     kept = capture.drain_preroll()
     before = slice((n - 50) * samples - len(kept) // 2, (n - 50) * samples)
     assert len(kept) == preroll_bytes and erle_db(mic[before], kept) > 25
+
+
+class Mic:
+    """The machine's two answers the audio thread asks about."""
+
+    def __init__(self, muted: bool = False, streaming: bool = False) -> None:
+        self.muted, self.streaming = muted, streaming
+
+
+def test_frames_per_hop_none_while_muted_one_while_streaming_more_while_nothing_is_sent() -> None:
+    plain, gated = Capture(PreRoll(FRAME)), Capture(PreRoll(FRAME), gate=CountingGate(0))
+    assert [plain.frames_per_hop(Mic(muted=True)), gated.frames_per_hop(Mic(muted=True))] == [0, 0]
+    assert [plain.frames_per_hop(Mic(streaming=True)),
+            gated.frames_per_hop(Mic(streaming=True))] == [1, 1]
+    assert [plain.frames_per_hop(Mic()), gated.frames_per_hop(Mic())] == [4, 2]

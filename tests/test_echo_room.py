@@ -26,6 +26,7 @@ from tests.gpio_double import GpioDouble
 from tests.pulse import PulseAudio
 
 HEARD_TRIES = 4
+QUIET_S = 60
 REPLIES = 20
 TRIES = 10
 SERVER = {"speed": 1.0, "reply": "speech"}
@@ -102,6 +103,31 @@ async def test_with_echo_cancellation_replies_play_out(
                                           f"{far.level}, skipped {far.skipped}, speaker stalls "
                                           f"{daemon.audio.stalls})")
         assert daemon.stats["turns"] == REPLIES
+
+
+@pytest.mark.parametrize("echo_db", [-6, 0])
+async def test_the_first_reply_after_a_long_silence_plays_out(
+    room: PulseAudio, start_realtime_server: StartServer, gpio_double: GpioDouble,
+    question: bytes, echo_db: int,
+) -> None:
+    """After a minute of silence (echo cancellation bypassed all along) the next reply, whose
+    start AEC3 meets with the filter it kept, completes without a self-barge-in."""
+    room.set_echo_db(echo_db)
+    async with start_realtime_server(**SERVER) as server, running(
+        config(server.url), gpio_double
+    ) as (daemon, _):
+        await ask(room, daemon, question, 1)
+        canceller = daemon.capture.canceller
+        bypassed = canceller.bypassed
+        far = daemon.audio.far_end
+        before = (far.skipped, far.reanchored, daemon.audio.stalls, loopback_delay_ms(room))
+        await asyncio.sleep(QUIET_S)
+        assert canceller.bypassed - bypassed >= QUIET_S * 50 // 2  # most of its 20 ms frames
+        after = (far.skipped, far.reanchored, daemon.audio.stalls, loopback_delay_ms(room))
+        await ask(room, daemon, question, 2)
+        assert cancels(server) == 0, (before, after, (far.skipped, far.reanchored,
+                                                      daemon.audio.stalls, loopback_delay_ms(room)))
+        assert daemon.stats["turns"] == 2
 
 
 async def test_the_user_still_barges_in_over_a_reply(

@@ -145,3 +145,16 @@ def test_random_edges_give_well_formed_gestures(steps: list[tuple[float, bool]],
             assert isinstance(previous, ButtonUp) and previous.short and not long_sent
         previous = gesture
     assert down == g.pressed == (edges[-1][1] if edges else False)
+
+
+def test_busy_while_held_or_while_an_edge_settles() -> None:
+    g = ButtonGestures(debounce_ms=30)
+    assert not g.busy
+    g.edge(True, 1.0)
+    assert g.busy and g.pressed
+    g.edge(False, 1.5)
+    assert not g.busy
+    g.edge(True, 1.51)  # within the debounce of the release: not accepted yet
+    assert g.busy and not g.pressed
+    g.poll(1.6)
+    assert g.busy and g.pressed

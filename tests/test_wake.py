@@ -208,3 +208,35 @@ def test_a_broken_model_file_is_a_config_error_naming_the_file(
         WakeWordDetector(["okay_nabu", str(path)])
     assert info.value.path == str(tmp_path / named) and info.value.key == "session.wake_word"
     assert why in str(info.value).lower()
+
+
+@needs_espeak
+@pytest.mark.parametrize("cutoff", [0.0, 0.5])
+def test_verdicts_are_the_librarys_own_row_for_row(cutoff: float) -> None:
+    """The detector's lean inference path says what pymicro-wakeword's own streaming calls
+    say on every feature row (wake words in every voice, near-misses; a low cutoff that fires
+    more). The rows are made once: the features frontend itself is not bit-reproducible."""
+    import numpy as np
+    import soxr
+    from micro_features_cpp import create_frontend, process_samples
+    from pymicro_wakeword import MicroWakeWord, Model
+
+    from pivox.audio.wake import CHUNK_BYTES, _Streaming
+
+    pcm = b"".join(silence(500) + say("Okay Nabu", voice, wpm) for voice, wpm in WAKE_VOICES)
+    pcm16k = soxr.resample(np.frombuffer(pcm + other_speech(60), np.int16), 24000, 16000)
+    audio = pcm16k.astype(np.int16).tobytes()
+    frontend, rows, at = create_frontend(), [], 0
+    while at + CHUNK_BYTES <= len(audio):
+        row, read = process_samples(frontend, audio[at:at + CHUNK_BYTES])
+        at += read * 2
+        if row:
+            rows.append(row)
+    library, model = (MicroWakeWord.from_builtin(Model("okay_nabu")) for _ in range(2))
+    for detector in (library, model):
+        detector.probability_cutoff = cutoff or detector.probability_cutoff
+    ours = _Streaming(model)
+    ours.restart()
+    theirs = [bool(library.process_streaming(np.array(row).reshape(1, 1, -1))) for row in rows]
+    assert [ours.features(row) for row in rows] == theirs
+    assert sum(theirs) >= 20

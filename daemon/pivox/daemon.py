@@ -78,14 +78,14 @@ class Daemon:
         self.playback = Playback(self.ring, config.audio.max_reply_s * 1000 * BYTES_PER_MS)
         self.capture = new_capture(config)
         self.machine = new_machine(config)
-        self.panel = Panel(config)
+        self.panel = Panel(config, self.notifier.watchdog_interval())
         self.turns = TurnTracker()
         self.responses = ResponseTracker()
         self.timers = timers or Timers(config.timers)
         self.ringer = Ringer(self.playback)
         self.audio = AudioDevices(
             hardware.open_speaker, hardware.open_microphone, self.ring,
-            on_frame=self._on_mic_frame, muted=lambda: self.machine.muted,
+            on_frame=self._on_mic_frame, hop=lambda: self.capture.frames_per_hop(self.machine),
             on_failed=lambda error: self._feed(m.AudioFailed()),
             on_recovered=lambda: self._feed(m.AudioRecovered()), clock=clock)
         self.mcp = open_bridge(config.mcp.servers, load_mcp_token, reserved=TOOL_NAMES,
@@ -300,7 +300,7 @@ class Daemon:
             self.link.check_renewal(now)
             self.audio.check(now, self.config)
             self.notifier.watchdog(now, self.audio.alive)
-            await asyncio.sleep(self.panel.interval(self.machine.state))
+            await self.panel.wait(self.machine.state, self.quiet())
 
     def _check_playback(self, now: float) -> None:
         self.turns.heard(now, self.ring.played)

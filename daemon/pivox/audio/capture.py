@@ -4,7 +4,8 @@ Pure: no threads, no I/O, no clock. The audio edge (`pivox.audio.devices`) pairs
 with the far-end reference the speaker handed out for it and the loop calls `feed`:
 
 - the echo canceller (`pivox.audio.aec.EchoCanceller`, when echo cancellation is on) cleans every
-  frame, streamed or not, so it stays converged between turns;
+  frame, streamed or not, so it stays converged between turns; once the speaker has been
+  silent past the echo tail it passes frames through untouched, keeping what it learnt;
 - the wake gate (any object with `process(frame) -> bool`, e.g. a wake-word detector) sees
   every cleaned frame and says whether it heard its cue; the caller turns that into a
   machine input;
@@ -20,13 +21,22 @@ from typing import Protocol
 
 from pivox.core.preroll import PreRoll
 
-__all__ = ["Canceller", "Capture", "Captured", "WakeGate"]
+__all__ = ["Canceller", "Capture", "Captured", "MicState", "WakeGate"]
 
 
 class Canceller(Protocol):
     """Removes the speaker's echo from a mic frame (`pivox.audio.aec.EchoCanceller`)."""
 
     def process(self, mic: bytes, far: bytes) -> bytes: ...
+
+
+class MicState(Protocol):
+    """Whether the mic is muted and whether its frames are sent (the device's state machine)."""
+
+    @property
+    def muted(self) -> bool: ...
+    @property
+    def streaming(self) -> bool: ...
 
 
 class WakeGate(Protocol):
@@ -41,6 +51,16 @@ class Captured:
 
     append: bytes | None
     woke: bool = False
+
+
+HOP_GATED = 2
+HOP_IDLE = 4
+"""At most four: `pivox.audio.devices` counts the speaker stalled after five mic frames in a
+row without a far-end write, and the frames of one hop are paired in one go."""
+
+_KEPT = Captured(append=None)
+_KEPT_WOKE = Captured(append=None, woke=True)
+"""What a frame kept in the pre-roll produced: shared, as 50 new objects a second add up."""
 
 
 class Capture:
@@ -61,7 +81,17 @@ class Capture:
         if streaming:
             return Captured(append=frame, woke=woke)
         self.preroll.push(frame)
-        return Captured(append=None, woke=woke)
+        return _KEPT_WOKE if woke else _KEPT
+
+    def frames_per_hop(self, mic: MicState) -> int:
+        """Mic frames the audio thread may gather before handing them over: none while muted
+        (they are dropped there), one while streaming, two (20 ms later at most) for a wake
+        gate, else four (pre-roll only)."""
+        if mic.muted:
+            return 0
+        if mic.streaming:
+            return 1
+        return HOP_GATED if self.gate is not None else HOP_IDLE
 
     def drain_preroll(self) -> bytes:
         """The pre-roll kept so far, oldest first; empties it."""

@@ -2,7 +2,9 @@
 and hand each mic frame to the loop with the far-end reference that belongs to it.
 
 The speaker records what it hands out into a `FarEnd`; the mic's callback (PortAudio's
-thread) does only `loop.call_soon_threadsafe(...)` with the frame (muted frames stay there).
+thread) does only `loop.call_soon_threadsafe(...)` with its frames, `hop()` of them at once
+(0: muted, they stay there; 1 while streaming; more while nothing is sent: each hop wakes the
+loop, about 0.1 ms of CPU here: while nothing is sent, fewer hops cost less, not latency).
 On the loop each mic frame takes its reference from the FarEnd, in order; a frame whose
 reference the speaker has not written yet waits (PulseAudio may deliver the mic's burst
 before the speaker's), up to `FAR_WAIT_FRAMES`; past that, or at once when the speaker wrote
@@ -120,7 +122,7 @@ class AudioDevices:
         ring: AudioRing,
         *,
         on_frame: Callable[[bytes, bytes], None],
-        muted: Callable[[], bool],
+        hop: Callable[[], int],
         on_failed: Callable[[str], None],
         on_recovered: Callable[[], None],
         clock: Callable[[], float],
@@ -131,7 +133,8 @@ class AudioDevices:
         self.far_end = FarEnd(FAR_END_MS * BYTES_PER_MS,
                               target_lag=FAR_TARGET_LAG_MS * BYTES_PER_MS)
         self._on_frame = on_frame
-        self._muted = muted
+        self._hop = hop
+        self._batch: list[bytes] = []  # mic frames not handed over yet: PortAudio's thread only
         self._on_failed = on_failed
         self._on_recovered = on_recovered
         self._clock = clock
@@ -318,15 +321,28 @@ class AudioDevices:
         return task
 
     def _frame_threadsafe(self, frame: bytes) -> None:
-        """PortAudio's thread: hand the frame to the loop, never block; muted frames stay here.
+        """PortAudio's thread: hand frames to the loop, never block; muted frames stay here.
 
-        `muted()` reads a plain bool across threads: a frame read just as mute flips is
-        checked again on the loop.
+        `hop()` reads plain values across threads: a frame read just as mute flips is checked
+        again on the loop.
         """
         loop = self._loop
-        if loop is not None and not loop.is_closed() and not self._muted():
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(self._frame, frame)
+        size = self._hop()
+        if loop is None or loop.is_closed() or not size:
+            self._batch.clear()
+            return
+        batch = self._batch
+        batch.append(frame)
+        if len(batch) < size:
+            return
+        self._batch = []
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(self._frames, batch)
+
+    def _frames(self, frames: list[bytes]) -> None:
+        """The loop: one hop's mic frames, in order."""
+        for frame in frames:
+            self._frame(frame)
 
     def _frame(self, frame: bytes) -> None:
         """The loop: pair waiting mic frames with their reference, in order, and pass them on."""

@@ -13,10 +13,13 @@ raises `WakeWordUnavailable`, whose message names the remedy.
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import json
 import logging
+import math
 import platform
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +39,8 @@ log = logging.getLogger("pivox.wake")
 
 MIC_RATE = 24000
 MODEL_RATE = 16000
+CHUNK_BYTES = MODEL_RATE // 100 * 2
+"""What the features frontend takes at a time: 10 ms of 16 kHz PCM16."""
 EARCON_NOTES_HZ = (880.0, 1318.5)
 EARCON_NOTE_MS = 70
 EARCON_AMPLITUDE = 6000
@@ -203,7 +208,6 @@ class WakeWordDetector:
             raise WakeWordUnavailable(reason)
         import numpy as np
         import soxr
-        from pymicro_wakeword import MicroWakeWordFeatures
 
         loaded = [load_model(entry, cutoff) for entry in entries]
         self._detectors = [detector for detector, _ in loaded]
@@ -216,22 +220,23 @@ class WakeWordDetector:
         """The model that completed the last detection."""
         self._np = np
         self._soxr = soxr
-        self._features_cls = MicroWakeWordFeatures
         self._resampler: Any = None
-        self._features: Any = None
+        self._frontend = _Frontend()
+        self._streams = [_Streaming(detector) for detector in self._detectors]
         self._fresh()
 
     def _fresh(self) -> None:
         self._resampler = self._soxr.ResampleStream(MIC_RATE, MODEL_RATE, 1, dtype="int16")
-        self._features = self._features_cls()
+        self._frontend.restart()
+        for stream in self._streams:
+            stream.restart()
 
     def process(self, frame: bytes | bytearray | memoryview) -> bool:
         """Take one frame (any whole number of samples); True when a wake word just ended."""
         pcm = self._np.frombuffer(frame, dtype=self._np.int16)
-        resampled = self._resampler.resample_chunk(pcm)
-        for features in self._features.process_streaming(resampled.tobytes()):
-            for detector, info in zip(self._detectors, self.models, strict=True):
-                if detector.process_streaming(features):
+        for row in self._frontend.rows(self._resampler.resample_chunk(pcm).tobytes()):
+            for stream, info in zip(self._streams, self.models, strict=True):
+                if stream.features(row):
                     self.fired = info.name
                     log.info("wake word %s heard", info.name,
                              extra={"PIVOX_EVENT": "wake_word", "WAKE_WORD": info.name})
@@ -244,6 +249,99 @@ class WakeWordDetector:
         for detector in self._detectors:
             detector.reset()
         self._fresh()
+
+
+class _Frontend:
+    """16 kHz PCM16 in, 10 ms feature rows out (the TFLite Micro frontend of
+    micro-features, fed whole 10 ms chunks); computed once for every model listening."""
+
+    def __init__(self) -> None:
+        from micro_features_cpp import create_frontend, process_samples
+
+        self._create_frontend = create_frontend
+        self._process_samples = process_samples
+        self._audio = bytearray()
+        self._frontend: Any = None
+
+    def restart(self) -> None:
+        """Forget all audio."""
+        self._frontend = self._create_frontend()
+        self._audio.clear()
+
+    def rows(self, pcm16k: bytes) -> list[list[float]]:
+        """The feature rows the audio so far completes, oldest first."""
+        audio, out = self._audio, []
+        audio += pcm16k
+        at, end = 0, len(audio)
+        while at + CHUNK_BYTES <= end:
+            features, read = self._process_samples(
+                self._frontend, bytes(audio[at : at + CHUNK_BYTES]))
+            at += read * 2
+            if features:
+                out.append(features)
+        del audio[:at]
+        return out
+
+
+class _Streaming:
+    """pymicro-wakeword's streaming path (10 ms features, a model run per `stride` of them,
+    the mean probability over its sliding window against the cutoff), the same arithmetic
+    without its per-call allocations: buffers and ctypes pointers made once per model load,
+    the window's mean taken exactly (statistics.mean) only within 1e-9 of the cutoff.
+    tests/test_wake.py checks its verdicts against the library's, frame by frame."""
+
+    def __init__(self, detector: Any) -> None:
+        import numpy as np
+
+        self._np = np
+        self._detector = detector
+        self._rows: list[list[float]] = []
+        self._probabilities: deque[float] = deque(maxlen=detector.sliding_window_size)
+
+    def restart(self) -> None:
+        """Forget all features (the model was reloaded): bind its new tensors."""
+        np, d = self._np, self._detector
+        self._rows.clear()
+        self._probabilities.clear()
+        lib = d.lib
+        width = lib.TfLiteTensorDim(d.input_tensor, 2)
+        self._x = np.empty((1, d.stride, width), np.float64)
+        self._q = np.empty((1, d.stride, width), d.input_dtype)
+        self._q_ptr = self._q.ctypes.data_as(ctypes.c_void_p)
+        size = lib.TfLiteTensorByteSize(d.output_tensor)
+        self._out = np.empty(size // np.dtype(d.output_dtype).itemsize, d.output_dtype)
+        self._out_ptr = self._out.ctypes.data_as(ctypes.c_void_p)
+        self._out_size = size
+
+    def features(self, row: list[float]) -> bool:
+        """One 10 ms feature row; True when the window's mean probability exceeds the cutoff."""
+        rows, d = self._rows, self._detector
+        rows.append(row)
+        if len(rows) < d.stride:
+            return False
+        np, x = self._np, self._x
+        x[0] = rows
+        rows.clear()
+        np.divide(x, d.input_scale, out=x)
+        np.add(x, d.input_zero_point, out=x)
+        np.round(x, out=x)
+        np.copyto(self._q, x, casting="unsafe")
+        lib = d.lib
+        lib.TfLiteTensorCopyFromBuffer(d.input_tensor, self._q_ptr, self._q.nbytes)
+        lib.TfLiteInterpreterInvoke(d.interpreter)
+        lib.TfLiteTensorCopyToBuffer(d.output_tensor, self._out_ptr, self._out_size)
+        probability = ((self._out.astype(np.float32) - d.output_zero_point)
+                       * d.output_scale).item()
+        window = self._probabilities
+        window.append(probability)
+        if len(window) < d.sliding_window_size:
+            return False
+        mean = math.fsum(window) / len(window)
+        if abs(mean - d.probability_cutoff) < 1e-9:  # too close for a rounded mean
+            import statistics  # rarely: its exact mean pulls in fractions and decimal
+
+            mean = statistics.mean(window)
+        return bool(mean > d.probability_cutoff)
 
 
 def wake_gate(mode: str, model: str | Sequence[str],

@@ -37,7 +37,7 @@ class FarEnd:
     """A bounded byte FIFO of reference PCM: `write` on the speaker side, `take` on the mic side."""
 
     __slots__ = ("_buf", "_capacity", "_lock", "_lowest", "_read", "_takes", "_target_lag",
-                 "_window", "_written", "late", "reanchored", "skipped")
+                 "_view", "_window", "_written", "late", "reanchored", "skipped")
 
     def __init__(self, capacity: int, *, target_lag: int, window: int = 50) -> None:
         """Keep up to `capacity` bytes; skip down to `target_lag` when the level stays above it
@@ -51,6 +51,7 @@ class FarEnd:
         self._takes = 0
         self._lowest = capacity
         self._buf = bytearray(capacity)
+        self._view = memoryview(self._buf)
         self._lock = threading.Lock()
         self._written = 0  # bytes ever written (the producer's counter)
         self._read = 0  # bytes ever taken or skipped (the consumer's counter)
@@ -102,12 +103,10 @@ class FarEnd:
         """Consumer: silence for the next `n` bytes the stalled speaker has not written."""
         with self._lock:
             got = max(0, min(n, self._written - self._read))
-            at = self._read % self._capacity
-            first = min(got, self._capacity - at)
-            out = bytes(self._buf[at : at + first]) + bytes(self._buf[: got - first])
+            out = self._copy(self._read, got)
             self._read += n
             self._takes, self._lowest = 0, self._capacity
-        return out + bytes(n - got)
+        return out + bytes(n - got) if got < n else out
 
     def reanchor(self) -> None:
         """Consumer: restart the pairing at the speaker's newest byte (it is back, but behind)."""
@@ -130,8 +129,14 @@ class FarEnd:
                     self._read += drop
                     self.skipped += drop
                 self._takes, self._lowest = 0, self._capacity
-            at = self._read % self._capacity
-            first = min(n, self._capacity - at)
-            out = bytes(self._buf[at : at + first]) + bytes(self._buf[: n - first])
+            out = self._copy(self._read, n)
             self._read += n
         return out
+
+    def _copy(self, start: int, n: int) -> bytes:
+        """The `n` bytes from counter `start` on, in one new bytes (two parts only at the wrap)."""
+        at = start % self._capacity
+        if at + n <= self._capacity:
+            return self._view[at : at + n].tobytes()
+        first = self._capacity - at
+        return self._view[at:].tobytes() + self._view[: n - first].tobytes()

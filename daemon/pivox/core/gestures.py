@@ -53,6 +53,11 @@ class ButtonGestures:
         """The debounced level."""
         return self._level
 
+    @property
+    def busy(self) -> bool:
+        """Held, or an edge still settling: `poll` has a gesture to time."""
+        return self._level or self._raw != self._level
+
     def edge(self, pressed: bool, now: float) -> list[Gesture]:
         """The line is now `pressed` (True) or released; returns the gestures this completes."""
         out = self.poll(now)
