@@ -1,0 +1,169 @@
+"""The daemon's side of outside control: `ControlHost` for the control socket and MQTT, and
+the announcements they queue (core/announcements.py decides; this module acts).
+
+Composition, like daemon.py: it reaches the daemon's parts (machine, link, playback) and
+starts the doors; the daemon calls `tick`, and the `on_*` hooks from its event routing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import TYPE_CHECKING
+
+from pivox.audio.wake import announcement_chime
+from pivox.control.commands import Status
+from pivox.control.socket import SOCKET_NAME, ControlSocket, runtime_dir
+from pivox.core import machine as m
+from pivox.core.announcements import Announcement, Announcements, Kind
+from pivox.core.events import ResponseCreated
+from pivox.host.logsafe import shown
+
+if TYPE_CHECKING:
+    from pivox.daemon import Daemon
+
+log = logging.getLogger("pivox.doors")
+
+QUEUE_LIMIT = 8
+"""Announcements and questions waiting at most; one more is refused with an error."""
+
+
+class Doors:
+    """Implements `ControlHost` on a daemon; owns the control socket and the announcements."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.d = daemon
+        self.announcements = Announcements(QUEUE_LIMIT)
+        self.socket: ControlSocket | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Open the control socket (a failure is one log line, never fatal)."""
+        path = socket_path(self.d.config.control.socket)
+        if path is None:
+            return
+        socket = ControlSocket(self, path)
+        try:
+            await socket.start()
+        except OSError as exc:
+            log.warning("no control socket at %s: %s", path, exc.strerror or exc,
+                        extra={"PIVOX_EVENT": "control_socket"})
+            return
+        self.socket = socket
+
+    async def close(self) -> None:
+        """Close the control socket."""
+        if self.socket is not None:
+            await self.socket.close()
+
+    # ------------------------------------------------------------------ ControlHost
+
+    def set_muted(self, muted: bool) -> None:
+        """Mute or unmute the microphone."""
+        self.d.set_muted(muted)
+
+    def set_volume(self, level: int) -> None:
+        """Set the speaker volume."""
+        self.d.set_volume(level)
+
+    def announce(self, text: str) -> str | None:
+        """Queue an announcement."""
+        return self._queue("say", text)
+
+    def ask(self, text: str) -> str | None:
+        """Queue a question."""
+        return self._queue("ask", text)
+
+    def stop_speaking(self) -> None:
+        """End the reply or announcement being made or played."""
+        self.d.feed(m.StopRequested())
+
+    def start_conversation(self) -> None:
+        """Start listening, as a tap does where a tap starts a turn."""
+        state, mode = self.d.machine.state, self.d.machine.mode
+        if (mode, state) in (("wake_word", m.State.IDLE), ("always_on", m.State.LISTENING)):
+            self.d.feed(m.Tap())
+        else:
+            log.info("start conversation ignored in %s (%s mode)", state.value, mode,
+                     extra={"PIVOX_EVENT": "control"})
+
+    def status(self) -> Status:
+        """The current snapshot."""
+        d = self.d
+        return Status(
+            state=d.machine.state.value, link=d.link.up, provider=d.config.server.provider,
+            last_latency_ms=d.turns.last_latency_ms, muted=d.machine.muted,
+            volume=d.config.audio.volume if d.audio.volume is None else d.audio.volume,
+            announcements_queued=len(self.announcements),
+        )
+
+    # ------------------------------------------------------------------ announcements
+
+    def _queue(self, kind: Kind, text: str) -> str | None:
+        entry = self.announcements.push(kind, text)
+        if entry is None:
+            log.warning("announcement refused: %d already queued", QUEUE_LIMIT,
+                        extra={"PIVOX_EVENT": "announce"})
+            return f"announcement queue full ({QUEUE_LIMIT} waiting)"
+        log.info("%s %d queued: %s", "question" if kind == "ask" else "announcement",
+                 entry.number, shown(text, 120), extra={"PIVOX_EVENT": kind})
+        return None
+
+    def tick(self, now: float) -> None:
+        """Start the next announcement when the device is at rest and nothing plays;
+        offline, each queued one is a chime and a log line."""
+        d = self.d
+        if not d.link.up:
+            for entry in self.announcements.drop_all():
+                self._chime()
+                log.warning("offline: announcement %d could not be spoken: %s", entry.number,
+                            shown(entry.text, 120), extra={"PIVOX_EVENT": "announce_offline"})
+            return
+        due = self.announcements.next_due(now, at_rest=d.quiet(), busy=d.busy())
+        if due is not None:
+            self._speak(due)
+
+    def _speak(self, entry: Announcement) -> None:
+        if entry.kind == "say":
+            self._chime()
+        for event in entry.client_events():
+            self.d.link.send(event)
+        log.info("%s %d sent", "question" if entry.kind == "ask" else "announcement",
+                 entry.number, extra={"PIVOX_EVENT": entry.kind})
+
+    def _chime(self) -> None:
+        self.d.playback.write(announcement_chime(), "chime", "chime")
+        self.d.playback.finish()  # the silence after it is no underrun
+
+    def on_response_created(self, event: ResponseCreated, now: float) -> None:
+        """Route: a response was created (an announcement's, maybe)."""
+        if self.announcements.created(event.response_id, event.response, now,
+                                      self.d.config.session.follow_up_s):
+            log.info("announcement speaking as %s", event.response_id,
+                     extra={"PIVOX_EVENT": "announce", "RESPONSE_ID": event.response_id})
+
+    def on_response_ended(self, response_id: str) -> None:
+        """Route: a response is done, cancelled or given up."""
+        self.announcements.finished(response_id)
+
+    def on_user_transcript(self, transcript: str, now: float) -> None:
+        """Route: what the user said; the answer to a question is logged as such."""
+        if self.announcements.answer(now):
+            log.info("answer: %s", shown(transcript, 200), extra={"PIVOX_EVENT": "answer"})
+
+    def is_announcement(self, response_id: str) -> bool:
+        """True for the response of the announcement being spoken (no conversation item)."""
+        return response_id == self.announcements.speaking
+
+
+def socket_path(setting: str) -> str | None:
+    """Where the control socket goes: `control.socket` ("auto": the runtime directory)."""
+    if setting != "auto":
+        return setting or None
+    directory = runtime_dir(os.environ)
+    if directory is None:
+        log.info("no control socket: neither $RUNTIME_DIRECTORY nor $XDG_RUNTIME_DIR is set",
+                 extra={"PIVOX_EVENT": "control_socket"})
+        return None
+    return os.path.join(directory, SOCKET_NAME)
