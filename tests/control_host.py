@@ -32,6 +32,9 @@ class RecordingHost:
         self.calls.append(("ask", text))
         return self.refuse
 
+    def set_wake_word(self, name: str) -> None:
+        self.calls.append(("wake_word", name))
+
     def stop_speaking(self) -> None:
         self.calls.append(("stop", None))
 

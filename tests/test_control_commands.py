@@ -30,6 +30,8 @@ VALID: list[tuple[str, Any, bool, Any]] = [
     ("say", "Front door opened", False, "Front door opened"),
     ("say", "two\nlines\x00 and\ttabs", True, "two lines and tabs"),
     ("ask", "Did you take your pills?", True, "Did you take your pills?"),
+    ("wake_word", "hey_jarvis", False, "hey_jarvis"),
+    ("wake_word", "alexa\n", True, "alexa"),
     ("stop", None, False, None),
     ("stop", "PRESS", True, None),
     ("converse", None, False, None),
@@ -65,6 +67,8 @@ HOSTILE: list[tuple[Any, Any, bool, str]] = [
     ("say", " \n\x00 ", True, "some text"),
     ("say", 42, False, "expected text"),
     ("say", "a" * (MAX_TEXT_CHARS + 1), False, "too long"),
+    ("wake_word", "hey_siri", True, "expected one of okay_nabu"),
+    ("wake_word", 3, False, "expected one of"),
     ("stop", "x" * 1000, True, "takes no argument"),
     ("status", 3, False, "takes no argument"),
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -266,6 +267,7 @@ class Daemon:
             self.link.send(ev.InputAudioAppend(audio=captured.append))
         if captured.woke:  # after the frame went into the pre-roll the turn starts with
             self._feed(m.WakeWordDetected())
+            self.doors.event("wake")
 
     # ------------------------------------------------------------------ tick
 
@@ -316,6 +318,7 @@ class Daemon:
         log.info("%s", text, extra=self._fields(**fields))
         for item in turn.items:
             self.ring.forget(item)
+        self.doors.event("turn_done", latency_ms=turn.latency_ms())
 
     # ------------------------------------------------------------------ link
 
@@ -479,3 +482,9 @@ class Daemon:
     def set_muted(self, muted: bool) -> None:
         """Tool host: mute or unmute the microphone."""
         self._feed(m.MuteRequested(muted=muted))
+
+    def set_wake_word(self, name: str) -> None:
+        """Doors: listen for another built-in wake word (the config file is not changed)."""
+        session = dataclasses.replace(self.config.session, wake_word=name)
+        self.config = dataclasses.replace(self.config, session=session)
+        self.capture = self._capture()

@@ -7,17 +7,26 @@ starts the doors; the daemon calls `tick`, and the `on_*` hooks from its event r
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
-from typing import TYPE_CHECKING
+import socket as stdsocket
+from typing import TYPE_CHECKING, Any
 
 from pivox.audio.wake import announcement_chime
+from pivox.config import MqttSettings
 from pivox.control.commands import Status
+from pivox.control.discovery import device_id_from
+from pivox.control.mqtt import MqttDoor
 from pivox.control.socket import SOCKET_NAME, ControlSocket, runtime_dir
 from pivox.core import machine as m
 from pivox.core.announcements import Announcement, Announcements, Kind
+from pivox.core.errors import ConfigError
 from pivox.core.events import ResponseCreated
 from pivox.host.logsafe import shown
+from pivox.host.optional import MissingDependency, require
+from pivox.net.secrets import load_secret
 
 if TYPE_CHECKING:
     from pivox.daemon import Daemon
@@ -26,6 +35,7 @@ log = logging.getLogger("pivox.doors")
 
 QUEUE_LIMIT = 8
 """Announcements and questions waiting at most; one more is refused with an error."""
+MACHINE_ID = "/etc/machine-id"
 
 
 class Doors:
@@ -35,11 +45,15 @@ class Doors:
         self.d = daemon
         self.announcements = Announcements(QUEUE_LIMIT)
         self.socket: ControlSocket | None = None
+        self.mqtt: MqttDoor | None = None
+        self._mqtt_task: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        """Open the control socket (a failure is one log line, never fatal)."""
+        """Open the control socket and connect MQTT when configured (a failure of either is
+        one log line, never fatal)."""
+        self._start_mqtt(self.d.config.mqtt)
         path = socket_path(self.d.config.control.socket)
         if path is None:
             return
@@ -53,9 +67,37 @@ class Doors:
         self.socket = socket
 
     async def close(self) -> None:
-        """Close the control socket."""
+        """Say `offline` on MQTT, close the control socket."""
+        if self.mqtt is not None and self._mqtt_task is not None:
+            self.mqtt.update(self.status())
+            await self.mqtt.close()
+            self._mqtt_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._mqtt_task
         if self.socket is not None:
             await self.socket.close()
+
+    def _start_mqtt(self, settings: MqttSettings) -> None:
+        if not settings.host:
+            return
+        try:
+            require("aiomqtt", "aiomqtt", "mqtt")
+            password = load_secret(
+                (settings.password_credential, settings.password_env, settings.password_file),
+                ("mqtt.password_credential", "mqtt.password_env", "mqtt.password_file"),
+                what="MQTT password")
+        except (MissingDependency, ConfigError) as exc:
+            log.error("MQTT off: %s", exc, extra={"PIVOX_EVENT": "mqtt_down"})
+            return
+        device_id = settings.device_id or machine_device_id()
+        self.mqtt = MqttDoor(settings, self, device_id=device_id,
+                             password=None if password is None else password.reveal())
+        self._mqtt_task = asyncio.create_task(self.mqtt.run(), name="mqtt")
+
+    def event(self, event_type: str, **data: Any) -> None:
+        """Route: an event for Home Assistant (wake, turn_done, timer_rung, answer)."""
+        if self.mqtt is not None:
+            self.mqtt.event(event_type, **data)
 
     # ------------------------------------------------------------------ ControlHost
 
@@ -74,6 +116,10 @@ class Doors:
     def ask(self, text: str) -> str | None:
         """Queue a question."""
         return self._queue("ask", text)
+
+    def set_wake_word(self, name: str) -> None:
+        """Listen for another built-in wake word from now on (until a reload)."""
+        self.d.set_wake_word(name)
 
     def stop_speaking(self) -> None:
         """End the reply or announcement being made or played."""
@@ -96,6 +142,9 @@ class Doors:
             last_latency_ms=d.turns.last_latency_ms, muted=d.machine.muted,
             volume=d.config.audio.volume if d.audio.volume is None else d.audio.volume,
             announcements_queued=len(self.announcements),
+            wake_word=d.config.session.wake_word,
+            mqtt="off" if self.mqtt is None else (
+                "connected" if self.mqtt.connected else "disconnected"),
         )
 
     # ------------------------------------------------------------------ announcements
@@ -112,8 +161,10 @@ class Doors:
 
     def tick(self, now: float) -> None:
         """Start the next announcement when the device is at rest and nothing plays;
-        offline, each queued one is a chime and a log line."""
+        offline, each queued one is a chime and a log line. MQTT gets the status."""
         d = self.d
+        if self.mqtt is not None:
+            self.mqtt.update(self.status())
         if not d.link.up:
             for entry in self.announcements.drop_all():
                 self._chime()
@@ -151,10 +202,20 @@ class Doors:
         """Route: what the user said; the answer to a question is logged as such."""
         if self.announcements.answer(now):
             log.info("answer: %s", shown(transcript, 200), extra={"PIVOX_EVENT": "answer"})
+            self.event("answer", transcript=transcript[:1000])
 
     def is_announcement(self, response_id: str) -> bool:
         """True for the response of the announcement being spoken (no conversation item)."""
         return response_id == self.announcements.speaking
+
+
+def machine_device_id(path: str = MACHINE_ID) -> str:
+    """The device id derived from /etc/machine-id, or from the host name without one."""
+    try:
+        with open(path) as f:
+            return device_id_from(f.read(256))
+    except OSError:
+        return device_id_from(stdsocket.gethostname())
 
 
 def socket_path(setting: str) -> str | None:

@@ -13,6 +13,7 @@ valid command to a `ControlHost`, which the daemon implements.
 | `say` | text, 1..MAX_TEXT_CHARS | a chime, then the text spoken (an announcement) |
 | `ask` | text, 1..MAX_TEXT_CHARS | the question spoken, then listening without the wake word |
 | `stop` | none | ends a reply, an announcement or a ringing timer |
+| `wake_word` | one of config.WAKE_WORDS | the wake word listened for |
 | `converse` | none | starts a conversation, as a tap does |
 | `status` | none | the status snapshot |
 | `timers` | none | the running timers |
@@ -25,12 +26,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
+from pivox.config import WAKE_WORDS
+
 MAX_TEXT_CHARS = 1000
 """Longest text of `say` or `ask`: a spoken sentence or three, never a document."""
 MAX_ECHO_CHARS = 40
 """What an error quotes of a peer value at most."""
 
-CommandName = Literal["mute", "volume", "say", "ask", "stop", "converse", "status", "timers"]
+CommandName = Literal[
+    "mute", "volume", "say", "ask", "wake_word", "stop", "converse", "status", "timers"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,6 +74,9 @@ class Status:
     mqtt: str = "off"
     """`off` (not configured), `connected` or `disconnected`."""
     announcements_queued: int = 0
+    wake_word: str = ""
+    next_timer: str | None = None
+    """When the next timer rings, ISO 8601 with the zone (None: no timer)."""
 
     def to_json(self) -> dict[str, Any]:
         """The snapshot as a JSON object."""
@@ -109,6 +116,9 @@ class ControlHost(Protocol):
 
     def ask(self, text: str) -> str | None:
         """Queue a question; an error message when refused."""
+
+    def set_wake_word(self, name: str) -> None:
+        """Listen for another of the built-in wake words."""
 
     def stop_speaking(self) -> None:
         """End what is playing: a reply, an announcement, a ringing timer."""
@@ -169,6 +179,12 @@ def _text(value: Any, text: bool) -> str:
     return cleaned
 
 
+def _wake_word(value: Any, text: bool) -> str:
+    if not isinstance(value, str) or value.strip() not in WAKE_WORDS:
+        raise ValueError(f"expected one of {', '.join(WAKE_WORDS)}, got {_echo(value)}")
+    return value.strip()
+
+
 def _none(value: Any, text: bool) -> None:
     if value is None or (text and isinstance(value, str) and len(value) <= 16):
         return None  # an MQTT button sends a payload ("PRESS"): any short one will do
@@ -180,6 +196,7 @@ _ARGUMENTS: dict[str, Callable[[Any, bool], bool | int | str | None]] = {
     "volume": _level,
     "say": _text,
     "ask": _text,
+    "wake_word": _wake_word,
     "stop": _none,
     "converse": _none,
     "status": _none,
@@ -216,6 +233,9 @@ def run_command(host: ControlHost, command: Command) -> Reply:
         error = (host.announce if command.name == "say" else host.ask)(value)
         if error is not None:
             return Reply(ok=False, message=error)
+    elif command.name == "wake_word":
+        assert isinstance(value, str)
+        host.set_wake_word(value)
     elif command.name == "stop":
         host.stop_speaking()
     elif command.name == "converse":

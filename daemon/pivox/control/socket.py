@@ -52,9 +52,8 @@ def client_socket_path(environ: Mapping[str, str] = os.environ) -> str | None:
     """Where a CLI finds the daemon: $PIVOX_SOCKET, the system unit's, else the user's."""
     if environ.get("PIVOX_SOCKET"):
         return environ["PIVOX_SOCKET"]
-    system = os.path.join(SYSTEM_RUNTIME_DIR, SOCKET_NAME)
-    if os.path.exists(system):
-        return system
+    if os.path.isdir(SYSTEM_RUNTIME_DIR):  # the unit's, even where its mode keeps us out
+        return os.path.join(SYSTEM_RUNTIME_DIR, SOCKET_NAME)
     directory = runtime_dir(environ)
     return os.path.join(directory, SOCKET_NAME) if directory else None
 
