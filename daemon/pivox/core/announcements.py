@@ -10,7 +10,8 @@ Rules: the queue holds at most `limit` entries (one more is refused, never dropp
 silently); the next starts only when the device is at rest and nothing is playing or
 pending (so a user's turn is never cut and a reply is never talked over); one is spoken at
 a time. The response an announcement creates is told apart by its `metadata` tag, or, for a
-provider that echoes no metadata, by being the first response created after it was sent.
+provider whose responses carry no `metadata` at all (Gemini), by being the first response
+created after it was sent.
 """
 
 from __future__ import annotations
@@ -112,9 +113,11 @@ class Announcements:
             return True
         if pending is not None and pending.kind == "ask":
             self._answer_until = now + answer_window_s + ANSWER_GRACE_S
-        elif pending is not None:  # a provider without out-of-band responses: a plain turn
-            self.speaking = response_id
+        elif pending is not None and "metadata" not in response:
+            self.speaking = response_id  # a provider that echoes no metadata: the next one
             return True
+        elif pending is not None:
+            self._pending = pending  # a user's response came first; ours is still to come
         return False
 
     def finished(self, response_id: str) -> None:
