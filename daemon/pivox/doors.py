@@ -157,6 +157,7 @@ class Doors:
             return f"announcement queue full ({QUEUE_LIMIT} waiting)"
         log.info("%s %d queued: %s", "question" if kind == "ask" else "announcement",
                  entry.number, shown(text, 120), extra={"PIVOX_EVENT": kind})
+        self.tick(self.d.clock())  # at rest: now, not at the next tick (up to 100 ms later)
         return None
 
     def tick(self, now: float) -> None:

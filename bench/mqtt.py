@@ -1,0 +1,189 @@
+"""Benchmark: MQTT command → effect, beside the broker's own round trip; idle CPU with MQTT.
+
+Run: .venv/bin/python bench/mqtt.py [--rounds N] [--window S]
+
+Everything runs here: a private mosquitto (tests/fixtures_mqtt.py's recipe, a child process on
+a loopback port), the bundled realtime server and a `Daemon` in this process with WAV-file
+audio (a silent paced microphone, a speaker that counts what it plays), always-on mode.
+
+- broker round trip: a QoS 1 publish until a subscriber (the same client) receives it;
+- mute: the `mute ON` command published → the daemon muted, and → the last
+  `input_audio_buffer.append` the server receives (monotonic clock of this process; 0 when
+  the last one was sent before the command: mic frames go every 20 ms);
+- announce: the `announce` command published → the chime's first bytes taken by the speaker,
+  and → the announcement's first reply audio (the device enters SPEAKING);
+- idle CPU: this process's CPU time (daemon, server, bench) over `--window` seconds with the
+  daemon idle, MQTT connected vs `[mqtt]` off, in alternating rounds; the difference is what
+  MQTT costs, as % of one core.
+
+Prints median and p99 of each latency, and ratios to the broker round trip. Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests package
+
+import aiomqtt
+
+from pivox.audio.filedevices import write_wav
+from pivox.cli.hardware import file_audio
+from pivox.config import load_config
+from pivox.core.events import InputAudioAppend
+from pivox.core.machine import State
+from pivox.daemon import Daemon, Hardware
+from pivox.server import RealtimeServer, ServerOptions
+from tests.fixtures_mqtt import PASSWORD, USER, Broker, _free_port
+
+DEVICE = "bench"
+
+
+def broker(tmp: Path) -> Broker:
+    """The fixture's broker, built by hand (no pytest here)."""
+    import getpass
+    import subprocess
+
+    passwords = tmp / "passwd"
+    subprocess.run(["mosquitto_passwd", "-c", "-b", str(passwords), USER, PASSWORD],
+                   check=True, capture_output=True)
+    port = _free_port()
+    conf = tmp / "mosquitto.conf"
+    conf.write_text(f"user {getpass.getuser()}\nlistener {port} 127.0.0.1\n"
+                    f"allow_anonymous false\npassword_file {passwords}\npersistence false\n")
+    b = Broker(conf, port)
+    b.start()
+    return b
+
+
+async def wait(predicate: Any, timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.001)
+
+
+def p99(values: list[float]) -> float:
+    return sorted(values)[min(len(values) - 1, round(0.99 * (len(values) - 1)))]
+
+
+async def start_daemon(url: str, b: Broker | None, tmp: Path) -> tuple[Daemon, asyncio.Task[int]]:
+    silence = tmp / "silence.wav"
+    write_wav(silence, bytes(48_000))
+    mic, speaker = file_audio(silence, tmp / "out.wav")
+    extra = [f"mqtt.host={b.host}", f"mqtt.port={b.port}", f"mqtt.username={USER}",
+             f"mqtt.device_id={DEVICE}"] if b is not None else []
+    config = load_config(None, [f"server.url={url}", "server.model=", "session.mode=always_on",
+                                "control.socket=", "button.enabled=false", "led.enabled=false",
+                                *extra])
+    daemon = Daemon(config, Hardware(open_microphone=mic, open_speaker=speaker,
+                                     open_button=None, open_led=None))
+    task = asyncio.create_task(daemon.run())
+    await wait(lambda: daemon.link.up and daemon.machine.state is State.LISTENING)
+    if b is not None:
+        await wait(lambda: daemon.doors.mqtt is not None and daemon.doors.mqtt.connected)
+    return daemon, task
+
+
+async def latencies(args: argparse.Namespace, b: Broker, tmp: Path) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {"broker round trip": [], "mute → muted": [],
+                                   "mute → last append": [],
+                                   "announce → chime at the speaker": [],
+                                   "announce → reply audio": []}
+    async with RealtimeServer(ServerOptions(port=0, reply="ramp", reply_ms=300,
+                                            speed=4.0)) as server:
+        daemon, task = await start_daemon(server.url, b, tmp)
+        base = f"pivox/{DEVICE}"
+        async with aiomqtt.Client(b.host, b.port, username=USER, password=PASSWORD) as c:
+            await c.subscribe("bench/echo", qos=1)
+            for n in range(args.rounds):
+                sent = time.monotonic()
+                await c.publish("bench/echo", str(n), qos=1)
+                async for _ in c.messages:
+                    break
+                out["broker round trip"].append((time.monotonic() - sent) * 1e3)
+            for _ in range(args.rounds):
+                sent = time.monotonic()
+                await c.publish(f"{base}/mute", "ON", qos=1)
+                await wait(lambda: daemon.machine.muted)
+                out["mute → muted"].append((time.monotonic() - sent) * 1e3)
+                await asyncio.sleep(0.2)  # appends in flight land
+                record = server.connections[-1].received
+                last = max(t for t, e in record if isinstance(e, InputAudioAppend))
+                out["mute → last append"].append(max(0.0, last - sent) * 1e3)
+                await c.publish(f"{base}/mute", "OFF", qos=1)
+                await wait(lambda: not daemon.machine.muted)
+            for _ in range(max(1, args.rounds // 4)):
+                speaker: Any = daemon.audio.speaker
+                before = speaker.audible
+                sent = time.monotonic()
+                await c.publish(f"{base}/announce", "Front door opened", qos=1)
+                await wait(lambda s=speaker, n=before: s.audible > n)
+                out["announce → chime at the speaker"].append((time.monotonic() - sent) * 1e3)
+                await wait(lambda: daemon.machine.state is State.SPEAKING)
+                out["announce → reply audio"].append((time.monotonic() - sent) * 1e3)
+                await wait(lambda: daemon.machine.state is State.LISTENING)
+        daemon.stop()
+        await task
+    return out
+
+
+async def idle_cpu(args: argparse.Namespace, b: Broker, tmp: Path) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {"mqtt off": [], "mqtt connected": []}
+    async with RealtimeServer(ServerOptions(port=0, reply="ramp", speed=4.0)) as server:
+        for _ in range(args.cpu_rounds):
+            for arm, brk in (("mqtt off", None), ("mqtt connected", b)):
+                daemon, task = await start_daemon(server.url, brk, tmp)
+                await asyncio.sleep(1.0)
+                cpu, wall = time.process_time(), time.monotonic()
+                await asyncio.sleep(args.window)
+                used = (time.process_time() - cpu) / (time.monotonic() - wall) * 100
+                out[arm].append(used)
+                daemon.stop()
+                await task
+    return out
+
+
+def report(lat: dict[str, list[float]], cpu: dict[str, list[float]]) -> None:
+    base = statistics.median(lat["broker round trip"])
+    print(f"{'latency':36} {'median ms':>10} {'p99 ms':>8} {'x broker':>9}  n")
+    for name, values in lat.items():
+        median = statistics.median(values)
+        print(f"{name:36} {median:10.2f} {p99(values):8.2f} {median / base:9.1f}  {len(values)}")
+    off, on = statistics.median(cpu["mqtt off"]), statistics.median(cpu["mqtt connected"])
+    print(f"idle CPU (% of a core, median of {len(cpu['mqtt off'])} rounds): "
+          f"mqtt off {off:.2f}, connected {on:.2f}, difference {on - off:+.2f}")
+    print("  rounds off:", " ".join(f"{v:.2f}" for v in cpu["mqtt off"]))
+    print("  rounds on: ", " ".join(f"{v:.2f}" for v in cpu["mqtt connected"]))
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        b = broker(tmp)
+        try:
+            os.environ["PIVOX_MQTT_PASSWORD"] = PASSWORD
+            lat = await latencies(args, b, tmp)
+            cpu = await idle_cpu(args, b, tmp)
+        finally:
+            b.stop()
+    report(lat, cpu)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=40, help="latency samples per kind")
+    parser.add_argument("--cpu-rounds", type=int, default=3, help="idle CPU rounds per arm")
+    parser.add_argument("--window", type=float, default=10.0, help="idle CPU window, s")
+    asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
