@@ -34,6 +34,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests package
 
 import aiomqtt
+from tests.fixtures_mqtt import PASSWORD, USER, Broker, new_broker
 
 from pivox.audio.filedevices import write_wav
 from pivox.cli.hardware import file_audio
@@ -42,26 +43,8 @@ from pivox.core.events import InputAudioAppend
 from pivox.core.machine import State
 from pivox.daemon import Daemon, Hardware
 from pivox.server import RealtimeServer, ServerOptions
-from tests.fixtures_mqtt import PASSWORD, USER, Broker, _free_port
 
 DEVICE = "bench"
-
-
-def broker(tmp: Path) -> Broker:
-    """The fixture's broker, built by hand (no pytest here)."""
-    import getpass
-    import subprocess
-
-    passwords = tmp / "passwd"
-    subprocess.run(["mosquitto_passwd", "-c", "-b", str(passwords), USER, PASSWORD],
-                   check=True, capture_output=True)
-    port = _free_port()
-    conf = tmp / "mosquitto.conf"
-    conf.write_text(f"user {getpass.getuser()}\nlistener {port} 127.0.0.1\n"
-                    f"allow_anonymous false\npassword_file {passwords}\npersistence false\n")
-    b = Broker(conf, port)
-    b.start()
-    return b
 
 
 async def wait(predicate: Any, timeout: float = 10.0) -> None:
@@ -167,7 +150,7 @@ def report(lat: dict[str, list[float]], cpu: dict[str, list[float]]) -> None:
 async def main_async(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
-        b = broker(tmp)
+        b = new_broker(tmp)
         try:
             os.environ["PIVOX_MQTT_PASSWORD"] = PASSWORD
             lat = await latencies(args, b, tmp)

@@ -61,20 +61,27 @@ class Broker:
                 *extra]
 
 
-@pytest.fixture
-def mosquitto(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Broker]:
-    if shutil.which("mosquitto") is None:
-        pytest.skip("needs mosquitto (apt install mosquitto mosquitto-clients)")
+def new_broker(tmp_path: Path) -> Broker:
+    """A started broker whose files live in `tmp_path` (stop it when done)."""
     passwords = tmp_path / "passwd"
     subprocess.run(["mosquitto_passwd", "-c", "-b", str(passwords), USER, PASSWORD],
                    check=True, capture_output=True)
     port = _free_port()
     conf = tmp_path / "mosquitto.conf"
     # `user`: as root, mosquitto would become `mosquitto`, who cannot read the test's files
-    conf.write_text(f"user {getpass.getuser()}\nlistener {port} 127.0.0.1\nallow_anonymous false\n"
-                    f"password_file {passwords}\npersistence false\nlog_dest stderr\n")
-    monkeypatch.setenv("PIVOX_MQTT_PASSWORD", PASSWORD)
+    conf.write_text(f"user {getpass.getuser()}\nlistener {port} 127.0.0.1\n"
+                    f"allow_anonymous false\npassword_file {passwords}\npersistence false\n"
+                    "log_dest stderr\n")
     broker = Broker(conf, port)
     broker.start()
+    return broker
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Broker]:
+    if shutil.which("mosquitto") is None:
+        pytest.skip("needs mosquitto (apt install mosquitto mosquitto-clients)")
+    monkeypatch.setenv("PIVOX_MQTT_PASSWORD", PASSWORD)
+    broker = new_broker(tmp_path)
     yield broker
     broker.stop()
