@@ -22,8 +22,11 @@ from pivox.core.events import (
 )
 from pivox.core.machine import State
 from pivox.daemon import BYTES_PER_MS
+from pivox.protocol.gemini import ClientText
+from pivox.server import ServerOptions
+from pivox.server.gemini import GeminiServer
 from tests.daemon_harness import daemon_config, ramp_ms, received, running, wait_until
-from tests.fixtures_server import StartServer, pcm_silence, pcm_tone
+from tests.fixtures_server import TEST_OPTIONS, StartServer, pcm_silence, pcm_tone
 from tests.gpio_double import GpioDouble
 from tests.pulse import PulseAudio
 
@@ -204,3 +207,26 @@ async def test_ask_speaks_in_the_conversation_then_listens_without_the_wake_word
                        if isinstance(e, InputAudioAppend))
         assert appended >= 500 * BYTES_PER_MS
         assert out_of_band(received(server)) == []
+
+
+async def test_on_gemini_an_announcement_is_a_turn_and_is_told_apart(
+    gpio_double: GpioDouble, mic: Any, tmp_path: Path,
+) -> None:
+    """Gemini Live has no out-of-band response: the announcement goes as a user turn (its
+    instructions first) and the next response is taken as its, for barge-in and the queue."""
+    path = sock(tmp_path)
+    options = ServerOptions(**{**TEST_OPTIONS, "reply_ms": 1500, "speed": 1.0})
+    async with GeminiServer(options) as server, running(
+        daemon_config(server.url, "push_to_talk", "server.provider=gemini",
+                      f"gemini.url={server.url}", f"control.socket={path}"), gpio_double
+    ) as (daemon, _led):
+        await wait_until(lambda: daemon.machine.state is State.IDLE, what="idle")
+        assert (await call(path, "say", "Front door opened"))["ok"]
+        await wait_until(lambda: daemon.machine.state is State.SPEAKING, what="spoken")
+        assert daemon.doors.announcements.speaking is not None
+        texts = [m for _, m in server.connections[-1].received if isinstance(m, ClientText)]
+        assert len(texts) == 1 and texts[0].text.endswith("Front door opened")
+        assert "word for word" in texts[0].text
+        assert (await call(path, "stop"))["ok"]
+        await wait_until(lambda: daemon.machine.state is State.IDLE, what="stopped")
+        assert daemon.doors.announcements.speaking is None

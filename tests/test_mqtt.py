@@ -24,7 +24,7 @@ from pivox.core.events import InputAudioAppend, OutOfBandResponse, UserText
 from pivox.core.machine import State
 from tests.daemon_harness import daemon_config, received, running, wait_until
 from tests.fixtures_mqtt import Broker
-from tests.fixtures_server import StartServer, pcm_tone
+from tests.fixtures_server import StartServer, pcm_silence, pcm_tone
 from tests.gpio_double import GpioDouble
 
 DEVICE = "kitchen"
@@ -154,11 +154,12 @@ async def test_announce_reaches_the_server_out_of_band_and_ask_listens(
     start_realtime_server: StartServer, gpio_double: GpioDouble, mic: Any, mosquitto: Broker,
 ) -> None:
     async with start_realtime_server(reply_ms=600) as server, running(
-        config(server.url, mosquitto, "wake_word"), gpio_double
+        config(server.url, mosquitto, "wake_word", DEVICE,
+               "session.transcription_model=whisper-1"), gpio_double
     ) as (daemon, _led):
         await wait_until(lambda: daemon.doors.mqtt is not None and daemon.doors.mqtt.connected,
                          what="mqtt connected")
-        async with client(mosquitto) as c:
+        async with client(mosquitto, TOPICS.event) as c:
             await c.publish(TOPICS.command("announce"), "Front door opened")
             await wait_until(lambda: any(isinstance(e, OutOfBandResponse)
                                          for e in received(server)), what="out of band")
@@ -169,6 +170,13 @@ async def test_announce_reaches_the_server_out_of_band_and_ask_listens(
                              what="asked")
             await wait_until(lambda: daemon.machine.state is State.LISTENING, timeout=15,
                              what="listening without the wake word")
+            mic.play(pcm_tone(700) + pcm_silence(400))  # the answer
+            async with asyncio.timeout(15):
+                async for message in c.messages:
+                    event = orjson.loads(message.payload)  # type: ignore[arg-type]
+                    if event["event_type"] == "answer":
+                        break
+            assert event["transcript"]
 
 
 async def test_an_all_announce_reaches_every_device(
@@ -331,3 +339,29 @@ async def test_a_clean_exit_says_offline(
     async with client(mosquitto, TOPICS.availability) as c:
         got = await collect(c, 1.0)
     assert got[TOPICS.availability][-1].payload == b"offline"
+
+
+async def test_a_stalled_broker_never_stalls_the_loop(
+    start_realtime_server: StartServer, gpio_double: GpioDouble, mic: Any, mosquitto: Broker,
+) -> None:
+    """The broker stops answering (SIGSTOP) while the state changes: mic frames keep flowing,
+    the loop keeps ticking, and the change is published once the broker is back."""
+    async with start_realtime_server() as server, running(
+        config(server.url, mosquitto), gpio_double
+    ) as (daemon, _led):
+        await wait_until(lambda: daemon.doors.mqtt is not None and daemon.doors.mqtt.connected,
+                         what="mqtt connected")
+        assert mosquitto.process is not None
+        mosquitto.process.send_signal(signal.SIGSTOP)
+        try:
+            appends = daemon.link.stats["appends"]
+            daemon.set_volume(20)  # a state change to publish while the broker is stuck
+            started = asyncio.get_running_loop().time()
+            await asyncio.sleep(2.0)
+            late = asyncio.get_running_loop().time() - started - 2.0
+            assert late < 0.15  # the loop was never blocked
+            assert daemon.link.stats["appends"] >= appends + 80  # 2 s of 20 ms frames
+        finally:
+            mosquitto.process.send_signal(signal.SIGCONT)
+        async with client(mosquitto, TOPICS.status) as c:
+            await status_of(c, lambda s: s["volume"] == 20, timeout=30)
