@@ -22,10 +22,11 @@ from pivox.cli.hardware import file_audio
 from pivox.control.discovery import Topics
 from pivox.core.events import InputAudioAppend, OutOfBandResponse, UserText
 from pivox.core.machine import State
-from tests.daemon_harness import daemon_config, received, running, wait_until
+from tests.daemon_harness import daemon_config, ramp_ms, received, running, wait_until
 from tests.fixtures_mqtt import Broker
 from tests.fixtures_server import StartServer, pcm_silence, pcm_tone
 from tests.gpio_double import GpioDouble
+from tests.pulse import PulseAudio
 
 DEVICE = "kitchen"
 TOPICS = Topics(base="pivox", device_id=DEVICE, discovery_prefix="homeassistant")
@@ -365,3 +366,78 @@ async def test_a_stalled_broker_never_stalls_the_loop(
             mosquitto.process.send_signal(signal.SIGCONT)
         async with client(mosquitto, TOPICS.status) as c:
             await status_of(c, lambda s: s["volume"] == 20, timeout=30)
+
+
+RUN_CONFIG = """\
+[server]
+url = "{url}"
+model = ""
+[session]
+mode = "push_to_talk"
+[button]
+enabled = false
+[led]
+enabled = false
+[control]
+socket = ""
+[mqtt]
+host = "127.0.0.1"
+port = {port}
+username = "{user}"
+device_id = "{device}"
+[log]
+journal = "off"
+"""
+
+
+async def test_two_pivox_run_processes_speak_an_all_announce_and_sigkill_leaves_offline(
+    start_realtime_server: StartServer, live_pulse: PulseAudio, mosquitto: Broker,
+    tmp_path: Path,
+) -> None:
+    """Two real `pivox run` processes on one broker: an announce on `all` is spoken by both
+    (heard at the sink); SIGKILL of one leaves `offline` retained (the will), SIGTERM of the
+    other publishes `offline` itself."""
+    pivox = Path(sys.executable).parent / "pivox"
+    async with start_realtime_server(reply_ms=1000, speed=4.0) as server:
+        procs: dict[str, subprocess.Popen[bytes]] = {}
+        try:
+            for device in ("kitchen", "bedroom"):
+                conf = tmp_path / f"{device}.toml"
+                conf.write_text(RUN_CONFIG.format(url=server.url, port=mosquitto.port,
+                                                  user=mosquitto.user, device=device))
+                procs[device] = subprocess.Popen(
+                    [str(pivox), "run", "--config", str(conf)],
+                    env={**live_pulse.env, "PIVOX_MQTT_PASSWORD": mosquitto.password},
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            async with client(mosquitto, "pivox/+/availability") as c:
+                online: set[str] = set()
+                async with asyncio.timeout(30):
+                    async for message in c.messages:
+                        if message.payload == b"online":
+                            online.add(str(message.topic).split("/")[1])
+                        if online == {"kitchen", "bedroom"}:
+                            break
+                with live_pulse.recording() as recording:
+                    await c.publish("pivox/all/announce", "Dinner is ready")
+                    await wait_until(lambda: len(server.connections) == 2 and all(
+                        any(isinstance(e, OutOfBandResponse) for e in received(server, i))
+                        for i in (0, 1)), timeout=15, what="both announce")
+                    await asyncio.sleep(1.5)
+                    heard = recording.stop()
+            assert ramp_ms(heard) >= 900  # the spoken announcements reached the sink
+            procs["kitchen"].send_signal(signal.SIGKILL)
+            procs["bedroom"].send_signal(signal.SIGTERM)
+            for proc in procs.values():
+                proc.wait(10)
+            assert procs["bedroom"].returncode == 0
+            await asyncio.sleep(0.5)
+            async with client(mosquitto, "pivox/+/availability") as c:
+                got = await collect(c, 1.0)
+            for device in ("kitchen", "bedroom"):
+                last = got[f"pivox/{device}/availability"][-1]
+                assert last.payload == b"offline" and last.retain
+        finally:
+            for proc in procs.values():
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
