@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pivox.control.commands import (
+    COMMAND_NAMES,
     MAX_TEXT_CHARS,
     Command,
     Refused,
     parse_command,
     run_command,
 )
+from pivox.control.socket import handle_line
 from tests.control_host import RecordingHost
 
 VALID: list[tuple[str, Any, bool, Any]] = [
@@ -104,3 +110,29 @@ def test_a_refusal_from_the_host_is_an_error_reply() -> None:
     host = RecordingHost(refuse="announcement queue full")
     reply = run_command(host, Command(name="say", value="hi")).to_json()
     assert reply == {"ok": False, "error": "announcement queue full"}
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=50),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                max_size=4),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(name=st.one_of(st.sampled_from(COMMAND_NAMES), json_values), value=json_values,
+       text=st.booleans())
+def test_any_input_is_a_command_or_a_bounded_refusal(name: Any, value: Any, text: bool) -> None:
+    result = parse_command(name, value, text=text)
+    assert isinstance(result, Command | Refused)
+    if isinstance(result, Refused):
+        assert len(result.message) < 300
+
+
+@settings(max_examples=500, deadline=None)
+@given(line=st.binary(max_size=300) | json_values.map(lambda v: json.dumps(v).encode()))
+def test_any_socket_line_gets_a_reply(line: bytes) -> None:
+    reply = handle_line(RecordingHost(), line).to_json()
+    assert isinstance(reply["ok"], bool)
+    orjson.dumps(reply)  # always serialisable
