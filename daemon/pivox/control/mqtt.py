@@ -116,14 +116,11 @@ class MqttDoor:
 
     def _new_client(self, aiomqtt: Any) -> Any:
         s = self.settings
-        tls = None
-        if s.tls:
-            tls = ssl.create_default_context(cafile=s.ca_file or None)
         return aiomqtt.Client(
             s.host, s.port, username=s.username or None, password=self._password,
             identifier=f"pivox-{self.topics.device_id}", keepalive=s.keepalive_s,
             will=aiomqtt.Will(self.topics.availability, "offline", qos=1, retain=True),
-            tls_context=tls, timeout=PUBLISH_TIMEOUT_S,
+            tls_context=_tls(s), timeout=PUBLISH_TIMEOUT_S,
             max_queued_incoming_messages=MAX_INCOMING,
             logger=logging.getLogger("pivox.control.mqtt.client"),
         )
@@ -197,3 +194,22 @@ class MqttDoor:
             self.stats["ignored"] += 1
             log.warning("MQTT command on %s ignored: %s", shown(topic, 100), shown(problem, 160),
                         extra={"PIVOX_EVENT": "mqtt_command"})
+
+
+def _tls(settings: MqttSettings) -> ssl.SSLContext | None:
+    return ssl.create_default_context(cafile=settings.ca_file or None) if settings.tls else None
+
+
+async def probe(settings: MqttSettings, password: str | None, timeout: float = 5.0) -> str | None:
+    """None when the broker accepts a connection with these settings, else why not (for
+    `pivox check`; the message never holds the password)."""
+    aiomqtt = require("aiomqtt", "aiomqtt", "mqtt")
+    try:
+        async with asyncio.timeout(timeout), aiomqtt.Client(
+                settings.host, settings.port, username=settings.username or None,
+                password=password, tls_context=_tls(settings), timeout=timeout):
+            return None
+    except TimeoutError:
+        return f"no answer within {timeout:.0f} s"
+    except (aiomqtt.MqttError, OSError, ssl.SSLError) as exc:
+        return str(exc) or type(exc).__name__
