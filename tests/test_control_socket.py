@@ -177,3 +177,18 @@ async def test_a_live_socket_is_not_taken_over(served: tuple[ControlSocket, Reco
     with pytest.raises(OSError, match="another pivox serves it"):
         await ControlSocket(RecordingHost(), server.path).start()
     assert (await request(server.path, ask("status")))["ok"]  # the first one still serves
+
+
+async def test_a_host_that_raises_is_an_error_reply(tmp_path: Path) -> None:
+    class Broken(RecordingHost):
+        def set_volume(self, level: int) -> None:
+            raise RuntimeError("speaker gone")
+
+    server = ControlSocket(Broken(), str(tmp_path / "control.sock"))
+    await server.start()
+    try:
+        reply = await request(server.path, ask("volume", 3))
+        assert reply == {"ok": False, "error": "internal error; see the daemon's log"}
+        assert (await request(server.path, ask("status")))["ok"]
+    finally:
+        await server.close()

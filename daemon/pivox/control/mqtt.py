@@ -165,7 +165,11 @@ class MqttDoor:
                     self._published = None
                     self._wake.set()
                 continue
-            self._command(topic, message.payload)
+            try:
+                self._command(topic, message.payload)
+            except Exception:  # a bug behind the host: logged, the door stays open
+                log.exception("MQTT command on %s failed", shown(topic, 100),
+                              extra={"PIVOX_EVENT": "mqtt_command"})
 
     def _command(self, topic: str, payload: Any) -> None:
         name = self.topics.command_of(topic)

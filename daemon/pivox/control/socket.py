@@ -154,10 +154,17 @@ class ControlSocket:
                 return  # the rest of the line is not worth reading
             except asyncio.IncompleteReadError as exc:
                 if exc.partial.strip():  # a last request without its newline
-                    await self._send(writer, handle_line(self.host, exc.partial))
+                    await self._send(writer, self._handle(exc.partial))
                 return
             if line.strip():
-                await self._send(writer, handle_line(self.host, line))
+                await self._send(writer, self._handle(line))
+
+    def _handle(self, line: bytes) -> Reply:
+        try:
+            return handle_line(self.host, line)
+        except Exception:  # a bug behind the host: the client hears of it, the daemon runs on
+            log.exception("control command failed", extra={"PIVOX_EVENT": "control_client"})
+            return Reply(ok=False, message="internal error; see the daemon's log")
 
     async def _send(self, writer: asyncio.StreamWriter, reply: Reply) -> None:
         writer.write(_encode(reply))
