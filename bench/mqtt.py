@@ -1,6 +1,6 @@
 """Benchmark: MQTT command → effect, beside the broker's own round trip; idle CPU with MQTT.
 
-Run: .venv/bin/python bench/mqtt.py [--rounds N] [--window S]
+Run: .venv/bin/python bench/mqtt.py [--samples N] [--rounds N] [--window S] [--warmup S]
 
 Everything runs here: a private mosquitto (tests/fixtures_mqtt.py's recipe, a child process on
 a loopback port), the bundled realtime server and a `Daemon` in this process with WAV-file
@@ -12,9 +12,10 @@ audio (a silent paced microphone, a speaker that counts what it plays), always-o
   the last one was sent before the command: mic frames go every 20 ms);
 - announce: the `announce` command published → the chime's first bytes taken by the speaker,
   and → the announcement's first reply audio (the device enters SPEAKING);
-- idle CPU: this process's CPU time (daemon, server, bench) over `--window` seconds with the
-  daemon idle, MQTT connected vs `[mqtt]` off, in alternating rounds; the difference is what
-  MQTT costs, as % of one core.
+- idle CPU: `pivox run` processes (push-to-talk, idle, on a private PulseAudio; bench/harness.py)
+  with `[mqtt]` off and connected to the broker, `--rounds` rounds of `--window` seconds after
+  `--warmup`, alternating order; the difference of the medians is what MQTT costs, as % of one
+  core.
 
 Prints median and p99 of each latency, and ratios to the broker round trip. Not a test.
 """
@@ -35,7 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests packag
 
 import aiomqtt
 from tests.fixtures_mqtt import PASSWORD, USER, Broker, new_broker
+from tests.pulse import PulseAudio
 
+import harness
 from pivox.audio.filedevices import write_wav
 from pivox.cli.hardware import file_audio
 from pivox.config import load_config
@@ -86,13 +89,13 @@ async def latencies(args: argparse.Namespace, b: Broker, tmp: Path) -> dict[str,
         base = f"pivox/{DEVICE}"
         async with aiomqtt.Client(b.host, b.port, username=USER, password=PASSWORD) as c:
             await c.subscribe("bench/echo", qos=1)
-            for n in range(args.rounds):
+            for n in range(args.samples):
                 sent = time.monotonic()
                 await c.publish("bench/echo", str(n), qos=1)
                 async for _ in c.messages:
                     break
                 out["broker round trip"].append((time.monotonic() - sent) * 1e3)
-            for _ in range(args.rounds):
+            for _ in range(args.samples):
                 sent = time.monotonic()
                 await c.publish(f"{base}/mute", "ON", qos=1)
                 await wait(lambda: daemon.machine.muted)
@@ -103,7 +106,7 @@ async def latencies(args: argparse.Namespace, b: Broker, tmp: Path) -> dict[str,
                 out["mute → last append"].append(max(0.0, last - sent) * 1e3)
                 await c.publish(f"{base}/mute", "OFF", qos=1)
                 await wait(lambda: not daemon.machine.muted)
-            for _ in range(max(1, args.rounds // 4)):
+            for _ in range(max(1, args.samples // 4)):
                 speaker: Any = daemon.audio.speaker
                 before = speaker.audible
                 sent = time.monotonic()
@@ -118,33 +121,38 @@ async def latencies(args: argparse.Namespace, b: Broker, tmp: Path) -> dict[str,
     return out
 
 
-async def idle_cpu(args: argparse.Namespace, b: Broker, tmp: Path) -> dict[str, list[float]]:
-    out: dict[str, list[float]] = {"mqtt off": [], "mqtt connected": []}
-    async with RealtimeServer(ServerOptions(port=0, reply="ramp", speed=4.0)) as server:
-        for _ in range(args.cpu_rounds):
-            for arm, brk in (("mqtt off", None), ("mqtt connected", b)):
-                daemon, task = await start_daemon(server.url, brk, tmp)
-                await asyncio.sleep(1.0)
-                cpu, wall = time.process_time(), time.monotonic()
-                await asyncio.sleep(args.window)
-                used = (time.process_time() - cpu) / (time.monotonic() - wall) * 100
-                out[arm].append(used)
-                daemon.stop()
-                await task
+def idle_cpu(args: argparse.Namespace, b: Broker, tmp: Path) -> dict[str, harness.Scenario]:
+    """`pivox run` (push-to-talk, idle) on a private PulseAudio, `[mqtt]` off vs connected."""
+    names = ("pivox run idle, mqtt off", "pivox run idle, mqtt connected")
+    out = {name: harness.Scenario(name) for name in names}
+    server = harness.ServerThread(ServerOptions(port=0, reply="ramp", speed=1.0))
+    mqtt = (f'[mqtt]\nhost = "{b.host}"\nport = {b.port}\nusername = "{USER}"\n'
+            f'device_id = "{DEVICE}"\n')
+    order = []
+    for name, extra in zip(names, ("", mqtt), strict=True):
+        config = tmp / f"{len(order)}.toml"
+        config.write_text(harness.pivox_config(server.url, mode="push_to_talk") + extra)
+        order.append((name, harness.pivox_command(config)))
+    try:
+        with PulseAudio() as pulse:
+            env = {**pulse.env, "PIVOX_MQTT_PASSWORD": PASSWORD}
+            for r in range(args.rounds):
+                harness.measure_round(r, order, out, env, server, args)
+    finally:
+        server.close()
     return out
 
 
-def report(lat: dict[str, list[float]], cpu: dict[str, list[float]]) -> None:
+def report(lat: dict[str, list[float]], cpu: dict[str, harness.Scenario],
+           args: argparse.Namespace) -> None:
     base = statistics.median(lat["broker round trip"])
     print(f"{'latency':36} {'median ms':>10} {'p99 ms':>8} {'x broker':>9}  n")
     for name, values in lat.items():
         median = statistics.median(values)
         print(f"{name:36} {median:10.2f} {p99(values):8.2f} {median / base:9.1f}  {len(values)}")
-    off, on = statistics.median(cpu["mqtt off"]), statistics.median(cpu["mqtt connected"])
-    print(f"idle CPU (% of a core, median of {len(cpu['mqtt off'])} rounds): "
-          f"mqtt off {off:.2f}, connected {on:.2f}, difference {on - off:+.2f}")
-    print("  rounds off:", " ".join(f"{v:.2f}" for v in cpu["mqtt off"]))
-    print("  rounds on: ", " ".join(f"{v:.2f}" for v in cpu["mqtt connected"]))
+    harness.print_scenarios(cpu, args, ("cpu", "rss"), "pivox run, push-to-talk, idle")
+    off, on = (s.median("cpu") for s in cpu.values())
+    print(f"MQTT connected costs {on - off:+.2f} % of one core (medians; target <= +0.2 %)")
 
 
 async def main_async(args: argparse.Namespace) -> None:
@@ -154,18 +162,16 @@ async def main_async(args: argparse.Namespace) -> None:
         try:
             os.environ["PIVOX_MQTT_PASSWORD"] = PASSWORD
             lat = await latencies(args, b, tmp)
-            cpu = await idle_cpu(args, b, tmp)
+            cpu = await asyncio.to_thread(idle_cpu, args, b, tmp)
         finally:
             b.stop()
-    report(lat, cpu)
+    report(lat, cpu, args)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=40, help="latency samples per kind")
-    parser.add_argument("--cpu-rounds", type=int, default=3, help="idle CPU rounds per arm")
-    parser.add_argument("--window", type=float, default=10.0, help="idle CPU window, s")
-    asyncio.run(main_async(parser.parse_args()))
+    args = harness.arguments(__doc__, samples=(40, "latency samples per kind"),
+                             **harness.WINDOW)
+    asyncio.run(main_async(args))
 
 
 if __name__ == "__main__":
