@@ -229,4 +229,4 @@ async def test_on_gemini_an_announcement_is_a_turn_and_is_told_apart(
         assert "word for word" in texts[0].text
         assert (await call(path, "stop"))["ok"]
         await wait_until(lambda: daemon.machine.state is State.IDLE, what="stopped")
-        assert daemon.doors.announcements.speaking is None
+        await wait_until(lambda: daemon.doors.announcements.speaking is None, what="ended")

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import socket as stdsocket
 from typing import TYPE_CHECKING, Any
 
+from pivox.audio.devices import new_capture
 from pivox.audio.wake import announcement_chime
 from pivox.config import MqttSettings
 from pivox.control.commands import Status
@@ -24,6 +26,7 @@ from pivox.core import machine as m
 from pivox.core.announcements import Announcement, Announcements, Kind
 from pivox.core.errors import ConfigError
 from pivox.core.events import ResponseCreated
+from pivox.core.responses import Origin
 from pivox.host.logsafe import shown
 from pivox.host.optional import MissingDependency, require
 from pivox.net.secrets import load_secret
@@ -47,6 +50,7 @@ class Doors:
         self.socket: ControlSocket | None = None
         self.mqtt: MqttDoor | None = None
         self._mqtt_task: asyncio.Task[None] | None = None
+        self._turns_seen = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -119,7 +123,11 @@ class Doors:
 
     def set_wake_word(self, name: str) -> None:
         """Listen for another built-in wake word from now on (until a reload)."""
-        self.d.set_wake_word(name)
+        d = self.d
+        config: Any = d.config  # config.py's dataclasses are made by a decorator mypy misses
+        d.config = dataclasses.replace(
+            config, session=dataclasses.replace(config.session, wake_word=name))
+        d.capture = new_capture(d.config)
 
     def stop_speaking(self) -> None:
         """End the reply or announcement being made or played."""
@@ -164,6 +172,12 @@ class Doors:
         """Start the next announcement when the device is at rest and nothing plays;
         offline, each queued one is a chime and a log line. MQTT gets the status."""
         d = self.d
+        speaking = self.announcements.speaking
+        if speaking is not None and speaking not in (d.responses.live, d.responses.playing):
+            self.announcements.finished(speaking)  # done and played out, or cancelled
+        if d.stats["turns"] != self._turns_seen:
+            self._turns_seen = d.stats["turns"]
+            self.event("turn_done", latency_ms=d.turns.last_latency_ms)
         if self.mqtt is not None:
             self.mqtt.update(self.status())
         if not d.link.up:
@@ -172,7 +186,8 @@ class Doors:
                 log.warning("offline: announcement %d could not be spoken: %s", entry.number,
                             shown(entry.text, 120), extra={"PIVOX_EVENT": "announce_offline"})
             return
-        due = self.announcements.next_due(now, at_rest=d.quiet(), busy=d.busy())
+        busy = bool(d.responses.live or d.ring.available or d.playback.pending)
+        due = self.announcements.next_due(now, at_rest=d.quiet(), busy=busy)
         if due is not None:
             self._speak(due)
 
@@ -188,16 +203,14 @@ class Doors:
         self.d.playback.write(announcement_chime(), "chime", "chime")
         self.d.playback.finish()  # the silence after it is no underrun
 
-    def on_response_created(self, event: ResponseCreated, now: float) -> None:
-        """Route: a response was created (an announcement's, maybe)."""
+    def origin(self, event: ResponseCreated, now: float) -> Origin:
+        """Route: a response was created; whose is it (the response tracker's origin)?"""
         if self.announcements.created(event.response_id, event.response, now,
                                       self.d.config.session.follow_up_s):
             log.info("announcement speaking as %s", event.response_id,
                      extra={"PIVOX_EVENT": "announce", "RESPONSE_ID": event.response_id})
-
-    def on_response_ended(self, response_id: str) -> None:
-        """Route: a response is done, cancelled or given up."""
-        self.announcements.finished(response_id)
+            return "announcement"
+        return "turn"
 
     def on_user_transcript(self, transcript: str, now: float) -> None:
         """Route: what the user said; the answer to a question is logged as such."""
