@@ -29,7 +29,7 @@ from pivox.core.events import ResponseCreated
 from pivox.core.responses import Origin
 from pivox.host.logsafe import shown
 from pivox.host.optional import MissingDependency, require
-from pivox.net.secrets import load_secret
+from pivox.net.secrets import load_mqtt_password
 
 if TYPE_CHECKING:
     from pivox.daemon import Daemon
@@ -86,10 +86,7 @@ class Doors:
             return
         try:
             require("aiomqtt", "aiomqtt", "mqtt")
-            password = load_secret(
-                (settings.password_credential, settings.password_env, settings.password_file),
-                ("mqtt.password_credential", "mqtt.password_env", "mqtt.password_file"),
-                what="MQTT password")
+            password = load_mqtt_password(settings)
         except (MissingDependency, ConfigError) as exc:
             log.error("MQTT off: %s", exc, extra={"PIVOX_EVENT": "mqtt_down"})
             return
