@@ -29,6 +29,7 @@ from pivox.core.responses import Action, ResponseTracker
 from pivox.core.ring import AudioRing
 from pivox.core.status import status_line
 from pivox.core.turns import TurnTracker
+from pivox.doors import Doors
 from pivox.host.logsafe import shown
 from pivox.host.memory import pin_mmap_threshold
 from pivox.host.panel import OpenButton, OpenLed, Panel
@@ -79,6 +80,7 @@ class Daemon:
         self.panel = Panel(config, self.notifier.watchdog_interval())
         self.turns = TurnTracker()
         self.responses = ResponseTracker()
+        self.doors = Doors(self)  # the control socket, MQTT, announcements
         self.audio = AudioDevices(
             hardware.open_speaker, hardware.open_microphone, self.ring,
             on_frame=self._on_mic_frame, hop=lambda: self.capture.frames_per_hop(self.machine),
@@ -94,7 +96,8 @@ class Daemon:
             ev.AudioDelta: self._on_audio_delta, ev.SessionCreated: self.link.session_created,
             ev.SpeechStarted: lambda _: self._feed(m.SpeechStarted()),
             ev.SpeechStopped: self._on_speech_stopped,
-            ev.ResponseCreated: lambda event: self.responses.created(event.response_id),
+            ev.ResponseCreated: lambda event: self.responses.created(
+                event.response_id, self.doors.origin(event, self.clock())),
             ev.AudioDone: lambda _: self.playback.finish(),  # a gap after it is no underrun
             ev.ResponseDone: self._on_response_done, ev.FunctionCallDone: self._on_function_call,
             ev.TranscriptDone: self._on_transcript, ev.InputTranscriptCompleted: self._on_user_said,
@@ -126,6 +129,7 @@ class Daemon:
                         self.machine.state)
         self._feed(m.Booted())
         await self.audio.open(self.config)
+        await self.doors.start()
         self.notifier.ready(self._status_line())
         log.info("pivox running in %s mode", self.config.session.mode,
                  extra={"PIVOX_STATE": self.machine.state.value})
@@ -144,6 +148,7 @@ class Daemon:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await closing
+        await self.doors.close()
         self.panel.close()
         return 0
 
@@ -193,6 +198,10 @@ class Daemon:
         return local if self.mcp is None else local + self.mcp.tools()
 
     # ------------------------------------------------------------------ state
+
+    def feed(self, inp: Any) -> None:
+        """Hand one input to the machine (the doors' commands arrive here)."""
+        self._feed(inp)
 
     def _feed(self, inp: Any) -> None:
         """Hand one input to the machine, act on its actions, log the transition."""
@@ -266,6 +275,7 @@ class Daemon:
             self.link.send(ev.InputAudioAppend(audio=captured.append))
         if captured.woke:  # after the frame went into the pre-roll the turn starts with
             self._feed(m.WakeWordDetected())
+            self.doors.event("wake")
 
     # ------------------------------------------------------------------ tick
 
@@ -281,6 +291,7 @@ class Daemon:
             if self.machine.listen_expired(now):
                 self._feed(m.ListenTimeout())
             self.link.check_renewal(now)
+            self.doors.tick(now)
             self.audio.check(now, self.config)
             self.notifier.watchdog(now, self.audio.alive)
             await self.panel.wait(self.machine.state, self.quiet())
@@ -437,6 +448,7 @@ class Daemon:
     def _on_user_said(self, event: ev.InputTranscriptCompleted) -> None:
         log.info("user: %s", event.transcript,
                  extra=self._fields(ITEM_ID=event.item_id, PIVOX_EVENT="input_transcript"))
+        self.doors.on_user_transcript(event.transcript, self.clock())
 
     def _on_server_error(self, event: ev.Error) -> None:
         info = event.error
@@ -460,7 +472,8 @@ class Daemon:
             self.link.send(cancel)
         self.turns.finish()
         if cut.audible is not None:  # flushed off the loop, then truncated at what was heard
-            self.audio.silence(item_id, partial(self._truncate, cut.audible))
+            announced = self.doors.is_announcement(cut.audible)  # in no conversation: no cut
+            self.audio.silence(None if announced else item_id, partial(self._truncate, cut.audible))
 
     def _truncate(self, response_id: str, item_id: str, heard: int) -> None:
         """Tell the server the user heard only `heard` bytes of the interrupted item."""

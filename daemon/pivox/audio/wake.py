@@ -36,6 +36,8 @@ CHUNK_BYTES = MODEL_RATE // 100 * 2
 EARCON_NOTES_HZ = (880.0, 1318.5)
 EARCON_NOTE_MS = 70
 EARCON_AMPLITUDE = 6000
+ANNOUNCEMENT_NOTES_HZ = (1318.5, 1046.5, 784.0)
+ANNOUNCEMENT_NOTE_MS = 120
 
 
 class WakeWordUnavailable(PivoxError):
@@ -206,12 +208,17 @@ def wake_gate(mode: str, model: str, cutoff: float = 0.0) -> WakeWordDetector | 
     return detector
 
 
-def earcon() -> bytes:
+def earcon(notes_hz: tuple[float, ...] = EARCON_NOTES_HZ, note_ms: int = EARCON_NOTE_MS) -> bytes:
     """The chime that says the wake word was heard: two rising 70 ms notes, 24 kHz PCM16."""
     import numpy as np
 
-    n = MIC_RATE * EARCON_NOTE_MS // 1000
+    n = MIC_RATE * note_ms // 1000
     t = np.arange(n) / MIC_RATE
     envelope = np.minimum(1.0, np.minimum(np.arange(n), n - 1 - np.arange(n)) / (n / 8))
-    notes = [EARCON_AMPLITUDE * envelope * np.sin(2 * np.pi * hz * t) for hz in EARCON_NOTES_HZ]
+    notes = [EARCON_AMPLITUDE * envelope * np.sin(2 * np.pi * hz * t) for hz in notes_hz]
     return np.concatenate(notes).astype("<i2").tobytes()
+
+
+def announcement_chime() -> bytes:
+    """The chime before an announcement: three falling 120 ms notes (unlike the wake earcon)."""
+    return earcon(ANNOUNCEMENT_NOTES_HZ, ANNOUNCEMENT_NOTE_MS)

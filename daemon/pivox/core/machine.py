@@ -127,6 +127,11 @@ class MuteRequested:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class StopRequested:
+    """A stop command from outside (control socket, MQTT): end the reply being made or played."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SpeechStarted:
     """Server VAD heard the user start speaking."""
 
@@ -179,6 +184,7 @@ Input = (
     | DoubleTap
     | LongPress
     | MuteRequested
+    | StopRequested
     | SpeechStarted
     | SpeechStopped
     | AudioStarted
@@ -339,8 +345,9 @@ _RULES: tuple[tuple[tuple[Mode, ...], tuple[State, ...], type, Target, tuple[Act
     (MODES, (S.THINKING,), ResponseFinished, _Rest, ()),
     (MODES, (S.SPEAKING,), ResponseFinished, _Stay, ()),
     (_P, (S.SPEAKING,), Drained, _Rest, ()),
-    # double tap
+    # double tap, or a stop from outside
     (MODES, (S.THINKING, S.SPEAKING), _InterruptRequest, _Rest, (Interrupt(),)),
+    (MODES, (S.THINKING, S.SPEAKING), StopRequested, _Rest, (Interrupt(),)),
     (MODES, _CONNECTED, DoubleTap, _Stay, (_RUN,)),
 )
 
