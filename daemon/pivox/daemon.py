@@ -29,7 +29,6 @@ from pivox.core.responses import Action, ResponseTracker
 from pivox.core.ring import AudioRing
 from pivox.core.status import status_line
 from pivox.core.turns import TurnTracker
-from pivox.doors import Doors
 from pivox.host.logsafe import shown
 from pivox.host.memory import pin_mmap_threshold
 from pivox.host.panel import OpenButton, OpenLed, Panel
@@ -39,6 +38,7 @@ from pivox.net.secrets import ApiKey, load_api_key, load_mcp_token
 from pivox.protocol.provider import Wire
 from pivox.skills.mcp import open_bridge
 from pivox.skills.registry import TOOL_NAMES, call_tool, declared_tools
+from pivox.wiring.doors import Doors
 
 log = logging.getLogger("pivox.daemon")
 

@@ -13,11 +13,14 @@ import dataclasses
 import logging
 import os
 import socket as stdsocket
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
-from pivox.audio.devices import new_capture
+from pivox.audio.capture import Capture
+from pivox.audio.devices import AudioDevices, new_capture
+from pivox.audio.playback import Playback
 from pivox.audio.wake import announcement_chime
-from pivox.config import MqttSettings
+from pivox.config import Config, MqttSettings
 from pivox.control.commands import Status
 from pivox.control.discovery import device_id_from
 from pivox.control.mqtt import MqttDoor
@@ -26,13 +29,13 @@ from pivox.core import machine as m
 from pivox.core.announcements import Announcement, Announcements, Kind
 from pivox.core.errors import ConfigError
 from pivox.core.events import ResponseCreated
-from pivox.core.responses import Origin
+from pivox.core.responses import Origin, ResponseTracker
+from pivox.core.ring import AudioRing
+from pivox.core.turns import TurnTracker
 from pivox.host.logsafe import shown
 from pivox.host.optional import MissingDependency, require
+from pivox.net.link import Link
 from pivox.net.secrets import load_mqtt_password
-
-if TYPE_CHECKING:
-    from pivox.daemon import Daemon
 
 log = logging.getLogger("pivox.doors")
 
@@ -41,10 +44,31 @@ QUEUE_LIMIT = 8
 MACHINE_ID = "/etc/machine-id"
 
 
+class DaemonParts(Protocol):
+    """What the doors reach of the daemon (`pivox.daemon.Daemon` implements it)."""
+
+    config: Config
+    clock: Callable[[], float]
+    machine: m.DeviceMachine
+    link: Link
+    playback: Playback
+    ring: AudioRing
+    audio: AudioDevices
+    capture: Capture
+    responses: ResponseTracker
+    turns: TurnTracker
+    stats: dict[str, int]
+
+    def feed(self, inp: Any) -> None: ...
+    def quiet(self) -> bool: ...
+    def set_volume(self, level: int) -> None: ...
+    def set_muted(self, muted: bool) -> None: ...
+
+
 class Doors:
     """Implements `ControlHost` on a daemon; owns the control socket and the announcements."""
 
-    def __init__(self, daemon: Daemon) -> None:
+    def __init__(self, daemon: DaemonParts) -> None:
         self.d = daemon
         self.announcements = Announcements(QUEUE_LIMIT)
         self.socket: ControlSocket | None = None
