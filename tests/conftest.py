@@ -6,4 +6,5 @@ pytest_plugins: list[str] = [
     "tests.fixtures_pulse",
     "tests.fixtures_server",
     "tests.mcp_home",
+    "tests.fixtures_mqtt",
 ]

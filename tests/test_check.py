@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from pivox.cli.check import gpio_report, run_check
+from pivox.cli.check import gpio_report, mqtt_report, run_check
 from pivox.config import load_config
+from tests.fixtures_mqtt import Broker
 from tests.gpio_double import GpioDouble
 from tests.pulse import PulseAudio
 
@@ -38,3 +39,16 @@ def test_a_pin_already_claimed_is_a_failure_naming_the_pin(gpio_double: GpioDoub
 def test_no_gpio_in_use_is_said_so(gpio_double: GpioDouble) -> None:
     config = load_config(None, ["button.enabled=false", "led.enabled=false"])
     assert gpio_report(config, gpio_double) == [(True, "GPIO not used (button and LED disabled)")]
+
+
+def test_check_reports_the_mqtt_broker(mosquitto: Broker, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = load_config(None, mosquitto.settings())
+    assert mqtt_report(config) == [(True, f"MQTT broker 127.0.0.1:{mosquitto.port} as pivox "
+                                          "accepts the connection (a password)")]
+    monkeypatch.setenv("PIVOX_MQTT_PASSWORD", "wrong")
+    ((ok, what),) = mqtt_report(config)
+    assert not ok and "refuses it" in what and "wrong" not in what
+    mosquitto.stop()
+    ((ok, what),) = mqtt_report(config)
+    assert not ok and "refuses it" in what
+    assert mqtt_report(load_config(None)) == []

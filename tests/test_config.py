@@ -106,6 +106,20 @@ DEFAULTS = {
     "timers.missed_ring_s": 600.0,
     "timers.max_ring_s": 600.0,
     "mcp.servers": (),
+    "control.socket": "auto",
+    "mqtt.host": "",
+    "mqtt.port": 1883,
+    "mqtt.tls": False,
+    "mqtt.ca_file": "",
+    "mqtt.username": "",
+    "mqtt.password_credential": "mqtt_password",
+    "mqtt.password_env": "PIVOX_MQTT_PASSWORD",
+    "mqtt.password_file": "",
+    "mqtt.discovery_prefix": "homeassistant",
+    "mqtt.base_topic": "pivox",
+    "mqtt.device_id": "",
+    "mqtt.name": "pivox",
+    "mqtt.keepalive_s": 30,
 }
 
 # For every key: TOML values it must refuse, and (value, what it loads as) it must accept.
@@ -176,6 +190,20 @@ BAD: dict[str, list[str]] = {
     "timers.max_ring_s": ["4", "3601"],
     "mcp.servers": ["3", '"home"', '[{ name = "a", url = "https://a/" }, '
                     '{ name = "a", url = "https://b/" }]'],
+    "control.socket": ["1", '"' + "x" * 101 + '"'],
+    "mqtt.host": ["1"],
+    "mqtt.port": ["0", "65536", '"1883"'],
+    "mqtt.ca_file": ["true"],
+    "mqtt.username": ["1"],
+    "mqtt.password_env": ["1"],
+    "mqtt.password_file": ["[]"],
+    "mqtt.tls": ['"yes"'],
+    "mqtt.password_credential": ['"/etc/pw"', '".."'],
+    "mqtt.discovery_prefix": ['""', '"ha/#"', '"a//b"', '"/ha"', '"+"'],
+    "mqtt.base_topic": ['""', '"pivox/+"', '"pivox/"'],
+    "mqtt.device_id": ['"kitchen speaker"', '"a/b"', '"' + "x" * 65 + '"'],
+    "mqtt.name": ['""', "1"],
+    "mqtt.keepalive_s": ["1", "601"],
 }
 GOOD: dict[str, list[tuple[str, object]]] = {
     "server.provider": [('"gemini"', "gemini")],
@@ -217,6 +245,10 @@ GOOD: dict[str, list[tuple[str, object]]] = {
     "log.journal": [('"off"', "off")],
     "timers.timezone": [('"Europe/Berlin"', "Europe/Berlin"), ('"UTC"', "UTC")],
     "timers.missed_ring_s": [("0", 0.0)],
+    "control.socket": [('""', ""), ('"/tmp/p.sock"', "/tmp/p.sock")],
+    "mqtt.host": [('"127.0.0.1"', "127.0.0.1")],
+    "mqtt.discovery_prefix": [('"ha/discovery"', "ha/discovery")],
+    "mqtt.device_id": [('"kitchen-1"', "kitchen-1")],
 }
 
 

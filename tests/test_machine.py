@@ -80,7 +80,7 @@ RINGING muted and with the link down."""
 SAMPLE_INPUTS: tuple[m.Input, ...] = (
     m.Booted(), m.Connected(), m.Disconnected(), m.AuthFailed(), m.AudioFailed(),
     m.AudioRecovered(), m.ButtonDown(), LONG_UP, SHORT_UP, m.Tap(), m.DoubleTap(),
-    m.LongPress(), m.MuteRequested(muted=True), m.MuteRequested(muted=False),
+    m.LongPress(), m.MuteRequested(muted=True), m.MuteRequested(muted=False), m.StopRequested(),
     m.SpeechStarted(), m.SpeechStopped(), m.AudioStarted(response_id="r1"),
     m.AudioStarted(response_id="r2"), m.ResponseFinished(response_id="r1", status="completed"),
     m.ResponseFinished(response_id="r9", status="cancelled"), m.Drained(),
@@ -607,3 +607,12 @@ def test_the_listen_window_expires_only_listening_in_wake_word_mode() -> None:
     for inp in (m.Booted(), m.Connected()):
         aon.handle(inp, 0.0)
     assert aon.state is S.LISTENING and not aon.listen_expired(1e9)
+
+
+@pytest.mark.parametrize("mode", [PTT, AON, WW])
+def test_a_stop_request_ends_a_reply_and_interrupts_it(mode: m.Mode) -> None:
+    machine = at(mode, S.SPEAKING)
+    actions = machine.handle(m.StopRequested(), 5.0)
+    assert m.Interrupt() in actions
+    assert machine.state is (S.LISTENING if mode == AON else S.IDLE)
+    assert at(mode, S.MUTED).handle(m.StopRequested(), 5.0) == []

@@ -32,6 +32,7 @@ from pivox.core.events import (
     ItemCreated,
     ItemId,
     ItemTruncate,
+    OutOfBandResponse,
     OutputItemAdded,
     OutputItemDone,
     RateLimit,
@@ -699,6 +700,19 @@ CLIENT_CASES = [
     _both(
         ResponseCreate(event_id="c7", response={"instructions": "Say bye."}),
         {"type": "response.create", "event_id": "c7", "response": {"instructions": "Say bye."}},
+    ),
+    ClientCase(
+        OutOfBandResponse(event_id="c10", instructions="Say it verbatim.", text="Door open",
+                          metadata={"pivox": "announcement", "id": "1"}),
+        *[{
+            "type": "response.create", "event_id": "c10", "response": {
+                "conversation": "none", "instructions": "Say it verbatim.",
+                "input": [{"type": "message", "role": "user",
+                           "content": [{"type": "input_text", "text": "Door open"}]}],
+                "metadata": {"pivox": "announcement", "id": "1"}, **modalities,
+            },
+        } for modalities in ({"output_modalities": ["audio"]},
+                             {"modalities": ["audio", "text"]})],
     ),
     _both(ResponseCancel(), {"type": "response.cancel"}),
     _both(

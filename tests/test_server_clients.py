@@ -381,3 +381,35 @@ async def test_agents_realtime_runner_session_has_no_error(
     assert [u.item_id for u in users] == [c["item_id"] for c in completed]
     assert [u.content[0].transcript for u in users] == [c["transcript"] for c in completed]
     assert completed[0]["transcript"] != completed[1]["transcript"]
+
+
+async def test_an_out_of_band_response_speaks_its_input_outside_the_conversation(
+    start_realtime_server: StartServer, dialect: Dialect
+) -> None:
+    """As the Realtime docs describe `conversation: "none"`: metadata echoed, no
+    conversation id, no conversation item, and server VAD does not cancel it."""
+    modalities = "output_modalities" if dialect == "ga" else "modalities"
+    response = {
+        "conversation": "none", "instructions": "Say it verbatim.",
+        "input": [{"type": "message", "role": "user",
+                   "content": [{"type": "input_text", "text": "Front door opened"}]}],
+        "metadata": {"pivox": "announcement"},
+        modalities: ["audio"] if dialect == "ga" else ["audio", "text"],
+    }
+    async with (
+        start_realtime_server(speed=1.0) as server,
+        sdk_peer(server, dialect, VAD) as peer,
+    ):
+        await peer.conn.response.create(response=response)
+        created = (await peer.until("response.created"))[-1]
+        assert created.response.metadata == {"pivox": "announcement"}
+        assert created.response.conversation_id is None
+        await peer.append(pcm_tone(500))  # the user talks over it: no cancel by the server
+        events = await peer.until("response.done")
+        types = [e.type for e in events]
+        assert ITEM_ADDED[dialect] not in types and "conversation.item.done" not in types
+        assert "response.output_audio.delta" in types or "response.audio.delta" in types
+        done = events[-1].response
+        assert done.status == "completed" and done.metadata == {"pivox": "announcement"}
+        transcript = done.output[0].content[0].transcript
+        assert transcript == "Front door opened"

@@ -78,7 +78,10 @@ def test_the_unit_keeps_what_the_issue_asks_for() -> None:
     assert 5 <= int(s["WatchdogSec"][0]) <= 30
     assert s["User"] == ["pivox"]
     assert set(s["SupplementaryGroups"][0].split()) == {"audio", "gpio"}
-    assert s["LoadCredential"] == ["openai_api_key:/etc/pivox/api_key"]
+    assert s["LoadCredential"] == ["openai_api_key:/etc/pivox/api_key",
+                                   "mqtt_password:/etc/pivox/mqtt_password"]
+    assert s["SetCredential"] == ["openai_api_key:\\x20", "mqtt_password:\\x20"]
+    assert s["RuntimeDirectory"] == ["pivox"] and s["RuntimeDirectoryMode"] == ["0750"]
     # reaching ALSA, GPIO and the network
     assert {"char-alsa rw", "/dev/gpiomem rw", "char-gpiochip rw"} <= set(s["DeviceAllow"])
     assert s.get("PrivateDevices", ["no"]) == ["no"]

@@ -91,6 +91,16 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _is_topic_level(text: str) -> bool:
+    """An MQTT topic prefix pivox may publish under: no wildcards, no NUL, no empty level."""
+    return 0 < len(text) <= 128 and not set(text) & set("+#\0") and "" not in text.split("/")
+
+
+def _is_device_id(text: str) -> bool:
+    """A device id fit for topics and Home Assistant unique ids (empty: from machine-id)."""
+    return re.fullmatch(r"[A-Za-z0-9_-]{0,64}", text) is not None
+
+
 def _is_ws_url(text: str) -> bool:
     return re.fullmatch(r"wss?://[^/\s?#]+\S*", text) is not None
 
@@ -528,6 +538,62 @@ class McpSettings:
 
 
 @_SECTION
+class ControlSettings:
+    """`[control]`: the local control socket (README, "Control socket")."""
+
+    socket: str = _setting(
+        "auto",
+        "Path of the control socket; `auto`: `control.sock` in the runtime directory "
+        "(`$RUNTIME_DIRECTORY` under systemd, else `$XDG_RUNTIME_DIR/pivox`); empty: none.",
+        check=lambda text: "\0" not in text and len(text) <= 100,
+        expect="a path of at most 100 characters",
+    )
+
+
+@_SECTION
+class MqttSettings:
+    """`[mqtt]`: Home Assistant and the household over an MQTT broker; off without `host`."""
+
+    host: str = _setting("", "Broker host name or address (empty: MQTT off).")
+    port: int = _setting(1883, "Broker port (8883 is usual with TLS).", range=(1, 65535))
+    tls: bool = _setting(False, "Connect with TLS.")
+    ca_file: str = _setting("", "CA certificate file for TLS (empty: the system's).")
+    username: str = _setting("", "User name at the broker (empty: anonymous).")
+    password_credential: str = _setting(
+        "mqtt_password",
+        "systemd credential holding the broker password; read first. A name, not a path.",
+        check=_is_credential_name,
+        expect="a credential name (no '/', not '.' or '..')",
+    )
+    password_env: str = _setting(
+        "PIVOX_MQTT_PASSWORD", "Environment variable holding the password (empty: not read)."
+    )
+    password_file: str = _setting(
+        "", "File holding the password, mode 0600 or stricter (empty: none)."
+    )
+    discovery_prefix: str = _setting(
+        "homeassistant", "Home Assistant's discovery prefix.",
+        check=_is_topic_level, expect="a topic without wildcards or empty levels",
+    )
+    base_topic: str = _setting(
+        "pivox", "Topic prefix of this device's states and commands.",
+        check=_is_topic_level, expect="a topic without wildcards or empty levels",
+    )
+    device_id: str = _setting(
+        "", "This device's id in topics and Home Assistant (empty: from /etc/machine-id).",
+        check=_is_device_id, expect="letters, digits, '_' or '-', at most 64",
+    )
+    name: str = _setting(
+        "pivox", "The device's name in Home Assistant.",
+        check=lambda text: 0 < len(text) <= 64, expect="1 to 64 characters",
+    )
+    keepalive_s: int = _setting(
+        30, "Seconds between MQTT keepalives; the broker declares the device gone after 1.5x.",
+        range=(5, 600),
+    )
+
+
+@_SECTION
 class Config:
     """The whole configuration; every field a section of the TOML file."""
 
@@ -539,6 +605,8 @@ class Config:
     led: LedSettings = field(default_factory=LedSettings)
     log: LogSettings = field(default_factory=LogSettings)
     timers: TimerSettings = field(default_factory=TimerSettings)
+    control: ControlSettings = field(default_factory=ControlSettings)
+    mqtt: MqttSettings = field(default_factory=MqttSettings)
     mcp: McpSettings = field(default_factory=McpSettings)
 
 

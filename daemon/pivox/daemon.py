@@ -40,6 +40,7 @@ from pivox.protocol.provider import Wire
 from pivox.skills.mcp import open_bridge
 from pivox.skills.registry import TOOL_NAMES, call_tool, declared_tools
 from pivox.skills.timers import Timers
+from pivox.wiring.doors import Doors
 
 log = logging.getLogger("pivox.daemon")
 
@@ -83,6 +84,7 @@ class Daemon:
         self.responses = ResponseTracker()
         self.timers = timers or Timers(config.timers)
         self.ringer = Ringer(self.playback)
+        self.doors = Doors(self)  # the control socket, MQTT, announcements
         self.audio = AudioDevices(
             hardware.open_speaker, hardware.open_microphone, self.ring,
             on_frame=self._on_mic_frame, hop=lambda: self.capture.frames_per_hop(self.machine),
@@ -131,6 +133,7 @@ class Daemon:
         self._feed(m.Booted())
         self.timers.load()
         await self.audio.open(self.config)
+        await self.doors.start()
         self.notifier.ready(self._status_line())
         log.info("pivox running in %s mode", self.config.session.mode,
                  extra={"PIVOX_STATE": self.machine.state.value})
@@ -151,6 +154,7 @@ class Daemon:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await closing
+        await self.doors.close()
         self.panel.close()
         return 0
 
@@ -201,6 +205,10 @@ class Daemon:
         return local if self.mcp is None else local + self.mcp.tools()
 
     # ------------------------------------------------------------------ state
+
+    def feed(self, inp: Any) -> None:
+        """Hand one input to the machine (the doors' commands arrive here)."""
+        self._feed(inp)
 
     def _feed(self, inp: Any) -> None:
         """Hand one input to the machine, act on its actions, log the transition."""
@@ -282,6 +290,7 @@ class Daemon:
             self.link.send(ev.InputAudioAppend(audio=captured.append))
         if captured.woke:  # after the frame went into the pre-roll the turn starts with
             self._feed(m.WakeWordDetected())
+            self.doors.event("wake")
 
     # ------------------------------------------------------------------ tick
 
@@ -298,6 +307,7 @@ class Daemon:
             if self.machine.listen_expired(now):
                 self._feed(m.ListenTimeout())
             self.link.check_renewal(now)
+            self.doors.tick(now)
             self.audio.check(now, self.config)
             self.notifier.watchdog(now, self.audio.alive)
             await self.panel.wait(self.machine.state, self.quiet())
@@ -412,7 +422,7 @@ class Daemon:
             self._feed(started)
 
     def _on_response_created(self, event: ev.ResponseCreated) -> None:
-        self.responses.created(event.response_id)
+        self.responses.created(event.response_id, self.doors.origin(event, self.clock()))
         if self.machine.state is m.State.RINGING:  # no reply plays over the chime
             for cancel in self.responses.barge_in().cancels:
                 self.link.send(cancel)
@@ -461,6 +471,7 @@ class Daemon:
     def _on_user_said(self, event: ev.InputTranscriptCompleted) -> None:
         log.info("user: %s", event.transcript,
                  extra=self._fields(ITEM_ID=event.item_id, PIVOX_EVENT="input_transcript"))
+        self.doors.on_user_transcript(event.transcript, self.clock())
 
     def _on_server_error(self, event: ev.Error) -> None:
         info = event.error
@@ -484,7 +495,8 @@ class Daemon:
             self.link.send(cancel)
         self.turns.finish()
         if cut.audible is not None:  # flushed off the loop, then truncated at what was heard
-            self.audio.silence(item_id, partial(self._truncate, cut.audible))
+            announced = self.doors.is_announcement(cut.audible)  # in no conversation: no cut
+            self.audio.silence(None if announced else item_id, partial(self._truncate, cut.audible))
 
     def _truncate(self, response_id: str, item_id: str, heard: int) -> None:
         """Tell the server the user heard only `heard` bytes of the interrupted item."""

@@ -145,6 +145,20 @@ def test_a_full_turn_carries_the_journal_fields(run: Run) -> None:
     assert all("PRIORITY" in e for e in structured)
 
 
+def test_the_control_socket_is_for_the_pivox_group_only(run: Run) -> None:
+    """RuntimeDirectory=pivox under real systemd: /run/pivox 0750, the socket 0660, both of
+    pivox:pivox; `pivox status` works as pivox and is refused to others."""
+    control = run.step("control_socket")
+    assert control["stats"]["/run/pivox"] == {"mode": "0o750", "user": "pivox", "group": "pivox"}
+    assert control["stats"]["/run/pivox/control.sock"] == {
+        "mode": "0o660", "user": "pivox", "group": "pivox"}
+    as_pivox = control["as_pivox"]
+    assert as_pivox["rc"] == 0, as_pivox["out"]
+    assert '"provider": "openai"' in as_pivox["out"]
+    assert control["as_nobody"]["rc"] == 4, control["as_nobody"]["out"]
+    assert "Permission denied" in control["as_nobody"]["out"]
+
+
 def test_sighup_reloads_the_config(run: Run) -> None:
     reload = run.step("reload_ok")
     assert reload["reload"]["rc"] == 0, reload["reload"]["out"]

@@ -143,6 +143,8 @@ class AudioDevices:
         self.calls = DeviceCalls()
         self.error = ""
         """The last failure, for the status line."""
+        self.volume: int | None = None
+        """The volume last set (None: the config's)."""
         self.failed_since: float | None = None
         self._backoff = Backoff(base=1.0, cap=30.0)
         self._retry_at = 0.0
@@ -264,6 +266,7 @@ class AudioDevices:
 
     def set_volume(self, level: int) -> None:
         """Change the speaker's volume, if it has one."""
+        self.volume = level
         setter = getattr(self.speaker, "set_volume", None)
         if setter is not None:
             setter(level)

@@ -49,6 +49,8 @@ FEATURES = 40
 FEATURE_STEP_MS = 10
 MAX_WINDOW = 100
 MAX_MODEL_JSON_BYTES = 64 * 1024
+ANNOUNCEMENT_NOTES_HZ = (1318.5, 1046.5, 784.0)
+ANNOUNCEMENT_NOTE_MS = 120
 
 
 class WakeWordUnavailable(PivoxError):
@@ -366,12 +368,17 @@ def wake_gate(mode: str, model: str | Sequence[str],
     return detector
 
 
-def earcon() -> bytes:
+def earcon(notes_hz: tuple[float, ...] = EARCON_NOTES_HZ, note_ms: int = EARCON_NOTE_MS) -> bytes:
     """The chime that says the wake word was heard: two rising 70 ms notes, 24 kHz PCM16."""
     import numpy as np
 
-    n = MIC_RATE * EARCON_NOTE_MS // 1000
+    n = MIC_RATE * note_ms // 1000
     t = np.arange(n) / MIC_RATE
     envelope = np.minimum(1.0, np.minimum(np.arange(n), n - 1 - np.arange(n)) / (n / 8))
-    notes = [EARCON_AMPLITUDE * envelope * np.sin(2 * np.pi * hz * t) for hz in EARCON_NOTES_HZ]
+    notes = [EARCON_AMPLITUDE * envelope * np.sin(2 * np.pi * hz * t) for hz in notes_hz]
     return np.concatenate(notes).astype("<i2").tobytes()
+
+
+def announcement_chime() -> bytes:
+    """The chime before an announcement: three falling 120 ms notes (unlike the wake earcon)."""
+    return earcon(ANNOUNCEMENT_NOTES_HZ, ANNOUNCEMENT_NOTE_MS)

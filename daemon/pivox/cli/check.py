@@ -1,6 +1,6 @@
 """`pivox check`: validate the config, the key's presence, the URL, the wake word (in
-wake_word mode), GPIO, each MCP server (answered, how many tools), the sound devices, and the
-room's echo (a chirp played and recorded:
+wake_word mode), GPIO, each MCP server (answered, how many tools), the MQTT broker (when set),
+the sound devices, and the room's echo (a chirp played and recorded:
 `pivox.audio.echotest`)."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pivox.core.errors import ConfigError, DeviceError
 from pivox.core.ring import AudioRing
 from pivox.host.gpio import Button, Led, load_gpio
 from pivox.host.optional import MissingDependency
-from pivox.net.secrets import load_api_key, load_mcp_token
+from pivox.net.secrets import load_api_key, load_mcp_token, load_mqtt_password
 
 
 def run_check(config: Config, gpio_module: ModuleType | None = None) -> int:
@@ -67,6 +67,8 @@ def run_check(config: Config, gpio_module: ModuleType | None = None) -> int:
         report(ok, what)
     for ok, what in mcp_report(config):
         report(ok, what)
+    for ok, what in mqtt_report(config):
+        report(ok, what)
     try:
         devices = list_devices()
     except (DeviceError, MissingDependency) as exc:
@@ -92,6 +94,25 @@ def run_check(config: Config, gpio_module: ModuleType | None = None) -> int:
     if not failures:
         report(*_echo_check(config))
     return 1 if failures else 0
+
+
+def mqtt_report(config: Config) -> list[tuple[bool, str]]:
+    """With `[mqtt] host` set: the library, the password's presence, and a connection."""
+    s = config.mqtt
+    if not s.host:
+        return []
+    try:
+        from pivox.control.mqtt import probe
+
+        password = load_mqtt_password(s)
+        problem = asyncio.run(probe(s, None if password is None else password.reveal()))
+    except (MissingDependency, ConfigError) as exc:
+        return [(False, f"MQTT: {exc}")]
+    where = f"MQTT broker {s.host}:{s.port}{' (TLS)' if s.tls else ''} as {s.username or '-'}"
+    found = "a password" if password is not None else "no password"
+    if problem is None:
+        return [(True, f"{where} accepts the connection ({found})")]
+    return [(False, f"{where} refuses it: {problem} ({found})")]
 
 
 def _echo_check(config: Config) -> tuple[bool, str]:

@@ -1,4 +1,4 @@
-"""The `pivox` command: run, demo, serve, check, devices."""
+"""The `pivox` command: run, demo, serve, check, devices, and the control commands."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ import threading
 from collections.abc import Callable, Sequence
 
 from pivox import __version__
+from pivox.cli.control import COMMANDS as CONTROL_COMMANDS
+from pivox.cli.control import add_parsers as add_control_parsers
+from pivox.cli.control import run_control
 from pivox.config import Config, load_config
 from pivox.core.errors import ConfigError, DeviceError, PivoxError
 
@@ -53,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     devices = sub.add_parser("devices", help="list sound devices and which the config selects")
     _config_args(devices, None)
+    add_control_parsers(sub)
     return parser
 
 
@@ -75,6 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from pivox.cli.check import run_check
 
             return run_check(_load(args))
+        if args.command in CONTROL_COMMANDS:
+            return run_control(args)
         if args.command == "devices":
             from pivox.audio.soundcard import format_devices, list_devices
 

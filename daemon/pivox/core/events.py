@@ -438,6 +438,18 @@ class ResponseCreate:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class OutOfBandResponse:
+    """`response.create` outside the conversation (`conversation: "none"`): a response to
+    `input` holding only `text`, made per `instructions`, tagged with `metadata` (an
+    announcement: the conversation never sees it)."""
+
+    event_id: str | None = None
+    instructions: str
+    text: str
+    metadata: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ResponseCancel:
     """`response.cancel`, of one response or of the active one."""
 
@@ -463,6 +475,7 @@ ClientEvent = (
     | UserText
     | FunctionCallOutput
     | ResponseCreate
+    | OutOfBandResponse
     | ResponseCancel
     | ItemTruncate
 )

@@ -133,6 +133,11 @@ class MuteRequested:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class StopRequested:
+    """A stop command from outside (control socket, MQTT): end the reply being made or played."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SpeechStarted:
     """Server VAD heard the user start speaking."""
 
@@ -195,6 +200,7 @@ Input = (
     | DoubleTap
     | LongPress
     | MuteRequested
+    | StopRequested
     | SpeechStarted
     | SpeechStopped
     | AudioStarted
@@ -380,8 +386,9 @@ _RULES: tuple[tuple[tuple[Mode, ...], tuple[State, ...], type, Target, tuple[Act
     (MODES, (S.THINKING,), ResponseFinished, _Rest, ()),
     (MODES, (S.SPEAKING,), ResponseFinished, _Stay, ()),
     (_P, (S.SPEAKING,), Drained, _Rest, ()),
-    # double tap
+    # double tap, or a stop from outside
     (MODES, (S.THINKING, S.SPEAKING), _InterruptRequest, _Rest, (Interrupt(),)),
+    (MODES, (S.THINKING, S.SPEAKING), StopRequested, _Rest, (Interrupt(),)),
     (MODES, _CONNECTED, DoubleTap, _Stay, (_RUN,)),
     # ringing: entered from any state (a reply is cut as by a barge-in; while the user
     # speaks it waits for them to stop); a tap, the button, the wake word (which opens a
@@ -400,6 +407,7 @@ _RULES: tuple[tuple[tuple[Mode, ...], tuple[State, ...], type, Target, tuple[Act
     (_W, (S.RINGING,), _Dismiss, _Rest, (StopRinging(),)),
     (_A, (S.RINGING,), SpeechStarted, S.USER_SPEAKING, (StopRinging(),)),
     (MODES, (S.RINGING,), RingStopped, _Rest, (StopRinging(),)),
+    (MODES, (S.RINGING,), StopRequested, _Rest, (StopRinging(),)),
     (MODES, (S.RINGING,), _MuteToggle, S.MUTED, (StopRinging(), SetMute(muted=True),
                                                  ClearInput())),
     (MODES, (S.RINGING,), _Unmute, _Rest, (StopRinging(), SetMute(muted=False))),

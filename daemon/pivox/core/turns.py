@@ -54,6 +54,8 @@ class TurnTracker:
     def __init__(self) -> None:
         self._next_id = 1
         self.current: Turn | None = None
+        self.last_latency_ms: int | None = None
+        """The latency of the last finished turn that got audio (for the status)."""
 
     def start(self, now: float, underruns: int) -> Turn:
         """A new turn begins now (any unfinished one is abandoned)."""
@@ -84,4 +86,6 @@ class TurnTracker:
     def finish(self) -> Turn | None:
         """The reply has played out: return the finished turn, if one was open."""
         turn, self.current = self.current, None
+        if turn is not None and turn.first_delta is not None:
+            self.last_latency_ms = turn.latency_ms()
         return turn

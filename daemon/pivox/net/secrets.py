@@ -1,5 +1,5 @@
-"""The API key (and each MCP server's token): found in a systemd credential, an environment
-variable or a private file.
+"""The API key (and each MCP server's token, the MQTT password): found in a systemd credential,
+an environment variable or a private file.
 
 The key lives in an `ApiKey`, whose repr and str show only its length and origin, so it
 cannot leak into a log line or an exception by accident; `reveal()` is for the auth header.
@@ -14,7 +14,7 @@ import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from pivox.config import McpServerSettings, ServerSettings
+from pivox.config import McpServerSettings, MqttSettings, ServerSettings
 from pivox.core.errors import ConfigError
 from pivox.host.logsafe import register_secret
 
@@ -88,6 +88,16 @@ def load_mcp_token(
     keys = (f"{at}.token_credential", f"{at}.token_env", f"{at}.token_file")
     return _load(_Sources(server.token_credential, server.token_env, server.token_file, keys,
                           "the token"), environ)
+
+
+def load_mqtt_password(
+    mqtt: MqttSettings, *, environ: Mapping[str, str] = os.environ
+) -> ApiKey | None:
+    """The MQTT broker's password, by the API key's rules: `password_credential`, then
+    `password_env`, then `password_file` (mode 0600 or stricter)."""
+    keys = ("mqtt.password_credential", "mqtt.password_env", "mqtt.password_file")
+    return _load(_Sources(mqtt.password_credential, mqtt.password_env, mqtt.password_file, keys,
+                          "the MQTT password"), environ)
 
 
 def _load(sources: _Sources, environ: Mapping[str, str]) -> ApiKey | None:

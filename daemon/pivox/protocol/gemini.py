@@ -56,6 +56,7 @@ Client events → messages (`encode` returns zero or more frames):
     InputAudioClear      → realtimeInput.activityStart (push-to-talk, when none is open)
     InputAudioCommit     → realtimeInput.activityEnd (push-to-talk, when one is open)
     UserText             → clientContent {turns [{role user, parts [{text}]}], turnComplete}
+    OutOfBandResponse    → the same, of instructions + text: Gemini has no out-of-band reply
     FunctionCallOutput   → toolResponse.functionResponses [{id, name, response {output}}]
     ResponseCreate, ResponseCancel, ItemTruncate → nothing: Gemini answers by itself once the
                            turn ends, and stops a reply itself when the user speaks over it
@@ -94,6 +95,7 @@ from pivox.core.events import (
     InputTranscriptDelta,
     ItemId,
     ItemTruncate,
+    OutOfBandResponse,
     ResponseCancel,
     ResponseCreate,
     ResponseCreated,
@@ -532,9 +534,13 @@ class GeminiCodec:
             self._activity_open = False
             tail = () if self._resampler is None else _audio_message(self._resampler.flush())
             return (*tail, _dumps({"realtimeInput": {"activityEnd": {}}}))
-        if isinstance(event, UserText):
+        if isinstance(event, UserText | OutOfBandResponse):
+            # Gemini Live has no out-of-band response: an announcement is a turn of the
+            # conversation, its instructions leading the text (README, "Announcements")
+            text = event.text if isinstance(event, UserText) else (
+                f"{event.instructions}\n\n{event.text}")
             return (_dumps({"clientContent": {
-                "turns": [{"role": "user", "parts": [{"text": event.text}]}],
+                "turns": [{"role": "user", "parts": [{"text": text}]}],
                 "turnComplete": True,
             }}),)
         if isinstance(event, FunctionCallOutput):

@@ -42,6 +42,10 @@ Client events (same names in both dialects):
     conversation.item.create     ← UserText (a user message of one input_text part)
                                  ← FunctionCallOutput (a function_call_output item)
     response.create              ← ResponseCreate
+                                 ← OutOfBandResponse (`response.conversation: "none"`,
+                                   `input`: one user message of one input_text part,
+                                   `instructions`, `metadata`; decoded so when `conversation`
+                                   is "none" and `input` is there)
     response.cancel              ← ResponseCancel
     conversation.item.truncate   ← ItemTruncate
 `decode_client_event` accepts either `session` shape (GA has `session.type: "realtime"`).
@@ -81,6 +85,7 @@ from pivox.core.events import (
     InputTranscriptDelta,
     ItemCreated,
     ItemTruncate,
+    OutOfBandResponse,
     OutputItemAdded,
     OutputItemDone,
     RateLimit,
@@ -780,6 +785,46 @@ _USER_CONTENT: Final = _Kind(
     lambda text: [{"type": "input_text", "text": text}],
 )
 
+def _read_one_message(value: Any, path: str) -> str:
+    if type(value) is not list or len(value) != 1:
+        raise _wrong_type(path, "an array of one user message", value)
+    item = value[0]
+    if type(item) is not dict:
+        raise _wrong_type(f"{path}[0]", "an object", item)
+    _MESSAGE_TYPE.read(item, f"{path}[0].")
+    _USER_ROLE.read(item, f"{path}[0].")
+    return _read_user_content(item.get("content"), f"{path}[0].content")
+
+
+_MESSAGE_TYPE: Final = _const("type", "message")
+_USER_ROLE: Final = _const("role", "user")
+_ONE_USER_MESSAGE: Final = _Kind(
+    "an array of one user message",
+    _read_one_message,
+    lambda text: [{"type": "message", "role": "user",
+                   "content": [{"type": "input_text", "text": text}]}],
+)
+MAX_METADATA_PAIRS: Final = 16
+"""The API's limit on `metadata`: 16 pairs, keys up to 64 chars, values up to 512."""
+_METADATA: Final = _typed(
+    "an object of at most 16 short strings", (dict,),
+    lambda v: len(v) <= MAX_METADATA_PAIRS and all(
+        len(k) <= 64 and type(x) is str and len(x) <= 512 for k, x in v.items()),
+    write=dict,
+)
+
+
+def _out_of_band_fields(modalities: _Field) -> tuple[_Field, ...]:
+    return (
+        _EVENT_ID,
+        _const("response.conversation", "none"),
+        _field("instructions", _STR, "response.instructions"),
+        _field("text", _ONE_USER_MESSAGE, "response.input"),
+        _field("metadata", _METADATA, "response.metadata"),
+        modalities,
+    )
+
+
 _CLIENT_SPECS: Final = (
     _Spec(
         SessionUpdate,
@@ -806,6 +851,13 @@ _CLIENT_SPECS: Final = (
         _field("output", _STR, "item.output"),
     ),
     _spec(ResponseCreate, "response.create", _field("response", _OPT_OBJ, default=None)),
+    _Spec(
+        OutOfBandResponse,
+        "response.create",
+        "response.create",
+        _out_of_band_fields(_const("response.output_modalities", ["audio"], _MODALITIES)),
+        _out_of_band_fields(_const("response.modalities", ["audio", "text"], _MODALITIES)),
+    ),
     _spec(ResponseCancel, "response.cancel", _field("response_id", _OPT_STR, default=None)),
     _spec(
         ItemTruncate,
@@ -827,6 +879,18 @@ def _decode_item_create(obj: dict[str, Any]) -> Any:
     return _ITEM_DECODERS[_ITEM_TYPE.read(obj, "")](obj)
 
 
+_DECODE_RESPONSE_CREATE: Final = _decoder(_CLIENT_BY_CLASS[ResponseCreate])
+_DECODE_OUT_OF_BAND: Final = _builder(
+    OutOfBandResponse, _CLIENT_BY_CLASS[OutOfBandResponse].fields[:-1])  # either modalities
+
+
+def _decode_response_create(obj: dict[str, Any]) -> Any:
+    response = obj.get("response")
+    if type(response) is dict and response.get("conversation") == "none" and "input" in response:
+        return _DECODE_OUT_OF_BAND(obj, "")
+    return _DECODE_RESPONSE_CREATE(obj)
+
+
 def _refuse_unknown_client(obj: dict[str, Any]) -> ClientEvent:
     raise _Invalid(f"unknown client event type, expected one of {_CLIENT_TYPES}")
 
@@ -834,6 +898,7 @@ def _refuse_unknown_client(obj: dict[str, Any]) -> ClientEvent:
 _CLIENT_DECODERS: Final[Mapping[str, Decoder]] = {
     **{spec.ga: _decoder(spec) for spec in _CLIENT_SPECS if spec.ga != _ITEM_CREATE},
     _ITEM_CREATE: _decode_item_create,
+    "response.create": _decode_response_create,
 }
 _CLIENT_TYPES: Final = ", ".join(sorted(_CLIENT_DECODERS))
 

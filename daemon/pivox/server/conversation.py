@@ -27,6 +27,10 @@ item. `conversation.item.truncate` cuts an assistant audio item at `audio_end_ms
 docs say, deletes its server-side transcript, so every later view of it (`.done` events,
 `response.done`, retrieve) shows it without one; truncating the item still streaming also
 ends its response (status `cancelled`): no audio past the cut is sent.
+An out-of-band `response.create` (`conversation: "none"`, `input` of one user text,
+`metadata`) speaks its input's text (an announcement said verbatim), echoes `metadata`,
+has no `conversation_id`, adds no item to the conversation (no `conversation.item.*`
+events) and is not cancelled by server VAD, as the docs say; `response.cancel` ends it.
 Every bad client event gets an `error` naming the client `event_id`; a cloud event the server
 does not implement gets one that says "not implemented by pivox serve", with `param`; none
 raises. Server events are shaped to validate strictly against the openai SDK's models.
@@ -62,6 +66,7 @@ from pivox.core.events import (
     ItemCreated,
     ItemId,
     ItemTruncate,
+    OutOfBandResponse,
     OutputItemAdded,
     OutputItemDone,
     RateLimit,
@@ -142,6 +147,9 @@ class _Stream(PacedReply):
     item_id: ItemId
     stale_left: int | None = None
     truncated: bool = False
+    metadata: Mapping[str, str] | None = None
+    """Set for an out-of-band response (`conversation: "none"`): its item is in no
+    conversation, and server VAD does not cancel it."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -292,7 +300,8 @@ class Conversation:
                 audio_start_ms=edge.audio_start_ms,
                 item_id=self._speech_item,
             )]
-            if self._stream is not None and td.interrupt_response:
+            if self._stream is not None and td.interrupt_response and (
+                    self._stream.metadata is None):
                 out += self._finish("cancelled", reason="turn_detected")
             return out
         item_id = self._speech_item or ItemId(self._ids.new("item"))
@@ -402,6 +411,13 @@ class Conversation:
         if lacking is not None:
             return [self._not_implemented(*lacking, event.event_id)]
         return self._start_response(now)
+
+    def _out_of_band(self, event: OutOfBandResponse, now: float) -> list[ServerEvent]:
+        """A response outside the conversation: it speaks its input's text, as an
+        announcement's instructions ask, and adds no item to the conversation."""
+        if self._stream is not None:
+            return self._response_create(ResponseCreate(event_id=event.event_id), now)
+        return self._start_response(now, text=event.text, metadata=event.metadata)
 
     def _response_cancel(self, event: ResponseCancel, now: float) -> list[ServerEvent]:
         stream = self._stream
@@ -526,6 +542,7 @@ class Conversation:
         UserText: _user_text,
         FunctionCallOutput: _function_output,
         ResponseCreate: _response_create,
+        OutOfBandResponse: _out_of_band,
         ResponseCancel: _response_cancel,
         ItemTruncate: _truncate,
     }
@@ -546,7 +563,7 @@ class Conversation:
         out: list[ServerEvent] = []
         if chunk:
             out += self._words_due(stream)
-            if not stream.truncated:
+            if not stream.truncated and stream.metadata is None:
                 self._items[stream.item_id].audio_sent = stream.sent
             out.append(AudioDelta(event_id=self.event_id(), **self._part_ids(stream), audio=chunk))
         if stream.stale_left is not None:
@@ -566,30 +583,34 @@ class Conversation:
         stream.words_sent = max(stream.words_sent, due)
         return out
 
-    def _start_response(self, now: float) -> list[ServerEvent]:
+    def _start_response(self, now: float, *, text: str | None = None,
+                        metadata: Mapping[str, str] | None = None) -> list[ServerEvent]:
+        """A response speaking `text` (default: the reply so far); `metadata` makes it
+        out-of-band."""
         response_id = ResponseId(self._ids.new("resp"))
         item_id = ItemId(self._ids.new("item"))
         out: list[ServerEvent] = [ResponseCreated(
             event_id=self.event_id(), response_id=response_id,
-            response=self._response_json(response_id, "in_progress", []),
+            response=self._response_json(response_id, "in_progress", [], metadata),
         )]
         tool = self.options.tool_call
-        if tool is not None and not self._tool_called and any(
+        if metadata is None and tool is not None and not self._tool_called and any(
             t.name == tool for t in self.config.tools
         ):
             self._tool_called = True
             return out + self._function_call(response_id, item_id, tool)
-        text = self._reply_text
+        text = self._reply_text if text is None else text
         audio = self._synthesize(text)
         item = self._audio_item(item_id, "in_progress", "")
         out.append(OutputItemAdded(
             event_id=self.event_id(), response_id=response_id, output_index=0, item=item
         ))
-        out += self._add_item(item_id, item, done=False)
+        if metadata is None:
+            out += self._add_item(item_id, item, done=False)
         self._stream = _Stream(
             response_id=response_id, item_id=item_id, audio=audio,
             words=[word + " " for word in text.split()], started=now,
-            chunk_ms=self.options.chunk_ms, speed=self.options.speed,
+            chunk_ms=self.options.chunk_ms, speed=self.options.speed, metadata=metadata,
         )
         out.append(self._content_part("response.content_part.added", self._stream, ""))
         return out
@@ -637,12 +658,13 @@ class Conversation:
         item_status = "completed" if status == "completed" else "incomplete"
         item = self._audio_item(stream.item_id, item_status, heard)
         return out + self._close_response(
-            stream.response_id, status, reason, item, heard, stream.sent // BYTES_PER_MS
+            stream.response_id, status, reason, item, heard, stream.sent // BYTES_PER_MS,
+            stream.metadata,
         )
 
     def _close_response(
         self, response_id: ResponseId, status: str, reason: str | None, item: _JSON,
-        text: str, audio_ms: int,
+        text: str, audio_ms: int, metadata: Mapping[str, str] | None = None,
     ) -> list[ServerEvent]:
         """`response.output_item.done` to `rate_limits.updated`; usage counts `text`, audio."""
         held = self._items.get(ItemId(item["id"]))
@@ -653,9 +675,9 @@ class Conversation:
         out: list[ServerEvent] = [OutputItemDone(
             event_id=self.event_id(), response_id=response_id, output_index=0, item=item
         )]
-        if self.dialect == "ga":
+        if self.dialect == "ga" and metadata is None:
             out.append(ItemCreated(event_id=self.event_id(), item=item, done=True))
-        response = self._response_json(response_id, status, [item])
+        response = self._response_json(response_id, status, [item], metadata)
         if reason is not None:
             response["status_details"] = {"type": status, "reason": reason}
         text_tokens = len(text) // 4
@@ -720,12 +742,16 @@ class Conversation:
             "role": "assistant", "content": [{"type": kind, "transcript": transcript}],
         }
 
-    def _response_json(self, response_id: ResponseId, status: str, output: list[_JSON]) -> _JSON:
+    def _response_json(self, response_id: ResponseId, status: str, output: list[_JSON],
+                       metadata: Mapping[str, str] | None = None) -> _JSON:
+        """A response object; one with `metadata` is out-of-band (in no conversation)."""
         modalities = "output_modalities" if self.dialect == "ga" else "modalities"
+        conversation = None if metadata is not None else "conv_" + self._ids.prefix
         return {
             "object": "realtime.response", "id": response_id, "status": status,
-            "status_details": None, "output": output, "conversation_id": "conv_" + self._ids.prefix,
-            modalities: ["audio"], "usage": None, "metadata": None,
+            "status_details": None, "output": output, "conversation_id": conversation,
+            modalities: ["audio"], "usage": None,
+            "metadata": None if metadata is None else dict(metadata),
         }
 
     def _error(
@@ -801,8 +827,9 @@ _TRANSCRIPTION_COMPLETED = "conversation.item.input_audio_transcription.complete
 def _unserved_override(response: Mapping[str, Any], dialect: Dialect) -> tuple[str, str] | None:
     """A `response.create` override the server cannot honour, as (what, param), or None.
 
-    Text-only replies and out-of-band responses (`conversation: "none"`) are refused; other
-    overrides (instructions, voice, tools, metadata, ...) are ignored: replies are fixed.
+    Text-only replies and a `conversation` other than "auto" are refused (an out-of-band
+    one, "none", arrives as an OutOfBandResponse); other overrides (instructions, voice,
+    tools, metadata, ...) are ignored: replies are fixed.
     """
     key = "output_modalities" if dialect == "ga" else "modalities"
     modalities = response.get(key)

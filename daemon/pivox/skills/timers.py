@@ -160,6 +160,17 @@ class Timers:
                          entry.kind, entry.id)
         return outputs
 
+    def upcoming(self) -> list[tuple[str, float, float]]:
+        """Each timer and alarm still to ring, soonest first: (label or id, seconds left,
+        wall time due), for the control socket and MQTT."""
+        now = self.now()
+        out = []
+        for entry in self.schedule.entries:
+            due = self.schedule.due_wall(entry, now)
+            if due is not None and entry.ringing_since is None:
+                out.append((entry.label or entry.id, max(0.0, due - now.wall), due))
+        return sorted(out, key=lambda item: item[2])
+
     def sounding(self) -> None:
         """The chime started; if it waited for the user to stop speaking, log how long."""
         now = self.now()

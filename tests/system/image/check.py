@@ -8,8 +8,10 @@ its error and the next steps still run.
 
 from __future__ import annotations
 
+import grp
 import json
 import os
+import pwd
 import signal
 import socket
 import subprocess
@@ -147,6 +149,24 @@ def turn() -> dict[str, Any]:
     return {"turn_entry": entry, "played_bytes": played, "show": show()}
 
 
+def control_socket() -> dict[str, Any]:
+    """The runtime directory and the control socket as systemd made them, and who may use it."""
+    path = "/run/pivox/control.sock"
+    wait_for(lambda: os.path.exists(path), 20)
+    stats = {}
+    for name in ("/run/pivox", path):
+        info = os.stat(name)
+        stats[name] = {"mode": oct(info.st_mode & 0o7777),
+                       "user": pwd.getpwuid(info.st_uid).pw_name,
+                       "group": grp.getgrgid(info.st_gid).gr_name}
+    pivox = "/opt/pivox/venv/bin/pivox"
+    return {
+        "stats": stats,
+        "as_pivox": sh("runuser", "-u", "pivox", "--", pivox, "status", "--json"),
+        "as_nobody": sh("runuser", "-u", "nobody", "--", pivox, "status"),
+    }
+
+
 def reload_with(config: str) -> dict[str, Any]:
     """Write `config`, `systemctl reload`, and collect the journal's reload lines."""
     before = show()
@@ -247,6 +267,7 @@ def main() -> None:
             for function in (
                 start,
                 turn,
+                control_socket,
                 reload_ok,
                 reload_bad,
                 watchdog,
