@@ -152,6 +152,8 @@ class Recording:
 
     def __init__(self, env: dict[str, str], device: str) -> None:
         self._data = bytearray()
+        self.marks: list[tuple[float, int]] = []
+        """(time.monotonic(), bytes captured by then) at each chunk read."""
         self._proc = subprocess.Popen(
             [
                 "parec",
@@ -187,6 +189,15 @@ class Recording:
         assert self._proc.stdout is not None
         while chunk := self._proc.stdout.read1(65536):
             self._data += chunk
+            self.marks.append((time.monotonic(), len(self._data)))
+
+    def captured_at(self, offset: int) -> float:
+        """When the byte at `offset` had reached the monitor at the latest (monotonic): the
+        arrival of its chunk, less the audio after it in that chunk."""
+        for at, size in self.marks:
+            if size > offset:
+                return at - (size - offset) / (RATE * 2)
+        raise ValueError(f"offset {offset} not captured")
 
 
 class PulseAudio:

@@ -71,8 +71,26 @@ def test_check_loads_the_wake_word(pulse: PulseAudio) -> None:
     result = pivox("check", "--config", "/dev/null", "--set", "session.mode=wake_word",
                    "--set", "session.wake_word=hey_jarvis", "--set", "button.enabled=false",
                    "--set", "led.enabled=false", env={"OPENAI_API_KEY": SECRET})
-    assert "ok   wake word hey_jarvis loads" in result.stdout
+    assert 'ok   wake word hey_jarvis: "Hey Jarvis" (en), cutoff 0.97' in result.stdout
     assert result.returncode == 0, result.stdout
+
+
+def test_check_and_run_refuse_a_broken_wake_word_model_naming_the_file(
+        pulse: PulseAudio, tmp_path: Path) -> None:
+    (tmp_path / "kitchen.json").write_text(
+        '{"wake_word": "Kitchen", "model": "kitchen.tflite", "micro": '
+        '{"probability_cutoff": 0.9, "sliding_window_size": 5}}')
+    (tmp_path / "kitchen.tflite").write_bytes(b"TFL3" * 1000)
+    args = ("--config", "/dev/null", "--set", "session.mode=wake_word", "--set",
+            f'session.wake_word=["okay_nabu", "{tmp_path / "kitchen.json"}"]', "--set",
+            "button.enabled=false", "--set", "led.enabled=false")
+    check = pivox("check", *args, env={"OPENAI_API_KEY": SECRET})
+    assert f"FAIL {tmp_path / 'kitchen.tflite'}: session.wake_word: wake word model is not " \
+        "a valid TensorFlow Lite model" in check.stdout
+    assert "ok   wake word okay_nabu" in check.stdout and check.returncode == 1
+    run = pivox("run", *args, "--set", "server.url=ws://127.0.0.1:9/", timeout=30)
+    assert run.returncode == 2
+    assert f"config error: {tmp_path / 'kitchen.tflite'}: session.wake_word" in run.stderr
 
 
 def test_check_names_the_remedy_where_the_wake_word_cannot_run(

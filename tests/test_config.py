@@ -58,7 +58,7 @@ DEFAULTS = {
     "server.reconnect_max_s": 30.0,
     "server.auth_retry_s": 300.0,
     "session.mode": "always_on",
-    "session.wake_word": "okay_nabu",
+    "session.wake_word": ("okay_nabu",),
     "session.wake_cutoff": 0.0,
     "session.wake_listen_s": 8.0,
     "session.follow_up_s": 5.0,
@@ -72,7 +72,9 @@ DEFAULTS = {
     "session.vad_prefix_padding_ms": 300,
     "session.vad_silence_duration_ms": 500,
     "session.response_timeout_s": 30.0,
-    "session.tools": ("get_time", "set_volume", "mute"),
+    "session.tools": ("get_time", "set_volume", "mute", "set_timer", "cancel_timer",
+                      "list_timers", "set_alarm", "cancel_alarm", "list_alarms", "snooze",
+                      "stop_ringing"),
     "audio.input_device": "",
     "audio.output_device": "",
     "audio.ring_ms": 10000,
@@ -99,6 +101,10 @@ DEFAULTS = {
     "led.patterns": {},
     "log.level": "info",
     "log.journal": "auto",
+    "timers.state_dir": "",
+    "timers.timezone": "",
+    "timers.missed_ring_s": 600.0,
+    "timers.max_ring_s": 600.0,
     "mcp.servers": (),
     "control.socket": "auto",
     "mqtt.host": "",
@@ -138,7 +144,8 @@ BAD: dict[str, list[str]] = {
     "server.reconnect_max_s": ["0", "3601"],
     "server.auth_retry_s": ["9.9", "86401", "inf"],
     "session.mode": ['"always-on"', '"ptt"', '"wakeword"'],
-    "session.wake_word": ['"okay nabu"', '"hey_google"', "1"],
+    "session.wake_word": ['"okay nabu"', '"hey_google"', "1", '["alexa", "alexa"]',
+                          '["alexa", "okay_nabu", "hey_jarvis"]', "[]", '"/etc/hostname"'],
     "session.wake_cutoff": ["-0.1", "1.0", '"high"'],
     "session.wake_listen_s": ["0.5", "61", '"8"'],
     "session.follow_up_s": ["-0.1", "60.5", "true"],
@@ -177,6 +184,10 @@ BAD: dict[str, list[str]] = {
     "led.patterns": ['"solid"', '["solid"]'],
     "log.level": ['"verbose"', '"INFO"'],
     "log.journal": ["true", '"yes"'],
+    "timers.state_dir": ["1", "[]"],
+    "timers.timezone": ['"Mars/Olympus"', '"../etc/passwd"', "1"],
+    "timers.missed_ring_s": ["-1", "86401", '"600"'],
+    "timers.max_ring_s": ["4", "3601"],
     "mcp.servers": ["3", '"home"', '[{ name = "a", url = "https://a/" }, '
                     '{ name = "a", url = "https://b/" }]'],
     "control.socket": ["1", '"' + "x" * 101 + '"'],
@@ -207,7 +218,8 @@ GOOD: dict[str, list[tuple[str, object]]] = {
     "server.ping_interval_s": [("1", 1.0), ("600.0", 600.0)],
     "server.auth_retry_s": [("10", 10.0), ("86400", 86400.0)],
     "session.mode": [('"push_to_talk"', "push_to_talk"), ('"wake_word"', "wake_word")],
-    "session.wake_word": [('"hey_jarvis"', "hey_jarvis"), ('"alexa"', "alexa")],
+    "session.wake_word": [('"hey_jarvis"', ("hey_jarvis",)), ('"alexa"', ("alexa",)),
+                          ('["alexa", "okay_nabu"]', ("alexa", "okay_nabu"))],
     "session.follow_up_s": [("0", 0.0), ("60", 60.0)],
     "session.wake_cutoff": [("0.93", 0.93), ("0", 0.0)],
     "session.vad_threshold": [("0", 0.0), ("1", 1.0)],
@@ -231,6 +243,8 @@ GOOD: dict[str, list[tuple[str, object]]] = {
     ],
     "log.level": [('"debug"', "debug")],
     "log.journal": [('"off"', "off")],
+    "timers.timezone": [('"Europe/Berlin"', "Europe/Berlin"), ('"UTC"', "UTC")],
+    "timers.missed_ring_s": [("0", 0.0)],
     "control.socket": [('""', ""), ('"/tmp/p.sock"', "/tmp/p.sock")],
     "mqtt.host": [('"127.0.0.1"', "127.0.0.1")],
     "mqtt.discovery_prefix": [('"ha/discovery"', "ha/discovery")],
@@ -348,6 +362,12 @@ def test_every_bad_value_names_file_key_and_expectation(
 def test_good_values_load(tmp_path: Path, key: str, text: str, value: object) -> None:
     section, name = key.split(".")
     assert value_of(load_config(write(tmp_path, f"[{section}]\n{name} = {text}\n")), key) == value
+
+
+def test_a_wake_word_model_is_a_built_in_name_or_a_json_path(tmp_path: Path) -> None:
+    model = tmp_path / "kitchen.json"  # read when it loads (tests/test_wake.py)
+    config = load_config(None, [f'session.wake_word=["alexa", "{model}"]'])
+    assert config.session.wake_word == ("alexa", str(model))
 
 
 def test_the_brief_example_message(tmp_path: Path) -> None:

@@ -35,6 +35,7 @@ PATHS: dict[m.Mode, dict[S, tuple[m.Input, ...]]] = {
         S.OFFLINE: (m.Booted(), m.Disconnected()),
         S.AUTH_ERROR: (m.Booted(), m.AuthFailed()),
         S.AUDIO_ERROR: (m.Booted(), m.AudioFailed()),
+        S.RINGING: (m.Booted(), m.Connected(), m.TimerDue()),
     },
     AON: {
         S.BOOTING: (),
@@ -48,6 +49,7 @@ PATHS: dict[m.Mode, dict[S, tuple[m.Input, ...]]] = {
         S.OFFLINE: (m.Booted(), m.Disconnected()),
         S.AUTH_ERROR: (m.Booted(), m.AuthFailed()),
         S.AUDIO_ERROR: (m.Booted(), m.AudioFailed()),
+        S.RINGING: (m.Booted(), m.Connected(), m.TimerDue()),
     },
     WW: {
         S.BOOTING: (),
@@ -61,15 +63,19 @@ PATHS: dict[m.Mode, dict[S, tuple[m.Input, ...]]] = {
         S.OFFLINE: (m.Booted(), m.Disconnected()),
         S.AUTH_ERROR: (m.Booted(), m.AuthFailed()),
         S.AUDIO_ERROR: (m.Booted(), m.AudioFailed()),
+        S.RINGING: (m.Booted(), m.Connected(), m.TimerDue()),
     },
 }
 MODES = (PTT, AON, WW)
 
 FINISHED = m.ResponseFinished(response_id="r1", status="completed")
 STARTS: dict[m.Mode, list[tuple[m.Input, ...]]] = {
-    mode: [*paths.values(), (*paths[S.SPEAKING], FINISHED)] for mode, paths in PATHS.items()
+    mode: [*paths.values(), (*paths[S.SPEAKING], FINISHED),
+           (*paths[S.MUTED], m.TimerDue()), (*paths[S.RINGING], m.Disconnected())]
+    for mode, paths in PATHS.items()
 }
-"""Every state's path, and SPEAKING after its reply finished (waiting for the drain)."""
+"""Every state's path, SPEAKING after its reply finished (waiting for the drain), and
+RINGING muted and with the link down."""
 
 SAMPLE_INPUTS: tuple[m.Input, ...] = (
     m.Booted(), m.Connected(), m.Disconnected(), m.AuthFailed(), m.AudioFailed(),
@@ -78,7 +84,7 @@ SAMPLE_INPUTS: tuple[m.Input, ...] = (
     m.SpeechStarted(), m.SpeechStopped(), m.AudioStarted(response_id="r1"),
     m.AudioStarted(response_id="r2"), m.ResponseFinished(response_id="r1", status="completed"),
     m.ResponseFinished(response_id="r9", status="cancelled"), m.Drained(),
-    m.WakeWordDetected(), m.ListenTimeout(),
+    m.WakeWordDetected(), m.ListenTimeout(), m.TimerDue(), m.RingStopped(),
 )
 DOUBLE_TAP_ACTIONS = ("none", "mute", "interrupt", "repeat")
 
@@ -516,6 +522,65 @@ def test_random_inputs_never_crash_and_never_stream_while_muted(
             assert isinstance(inp, m.ButtonUp) and not inp.short and not long_since_down
         if machine.last_transition is None:
             assert actions == []
+
+
+# ------------------------------------------------------------------ ringing
+
+
+def test_a_timer_due_during_a_reply_cuts_it_like_a_barge_in() -> None:
+    machine = at(WW, S.SPEAKING)
+    assert machine.handle(m.TimerDue(), 50.0) == [m.Interrupt(), m.StartRinging()]
+    assert machine.state is S.RINGING
+
+
+@pytest.mark.parametrize("mode", [AON, WW])
+def test_a_timer_due_while_the_user_speaks_rings_when_they_stop(mode: m.Mode) -> None:
+    machine = at(mode, S.USER_SPEAKING)
+    assert machine.handle(m.TimerDue(), 50.0) == []
+    assert machine.state is S.USER_SPEAKING and machine.ring_waiting
+    assert machine.handle(m.SpeechStopped(), 51.0) == [m.Interrupt(), m.StartRinging()]
+    assert machine.state is S.RINGING and not machine.ring_waiting
+
+
+def test_push_to_talk_rings_at_the_release() -> None:
+    machine = at(PTT, S.LISTENING)
+    assert machine.handle(m.TimerDue(), 50.0) == []
+    assert machine.handle(SHORT_UP, 51.0) == [m.ClearInput(), m.StartRinging()]
+    assert machine.state is S.RINGING
+    assert machine.handle(m.ButtonDown(), 52.0) == [m.StopRinging()]
+    assert machine.state is S.IDLE
+
+
+def test_the_wake_word_dismisses_and_opens_a_turn() -> None:
+    machine = at(WW, S.RINGING)
+    assert machine.handle(m.WakeWordDetected(), 50.0) == [
+        m.StopRinging(), m.ClearInput(), m.SendPreroll(), m.PlayEarcon()]
+    assert machine.state is S.LISTENING and machine.streaming
+
+
+def test_a_tap_or_speech_dismisses_and_a_long_press_still_mutes() -> None:
+    tapped = at(WW, S.RINGING)
+    assert tapped.handle(m.Tap(), 50.0) == [m.StopRinging()] and tapped.state is S.IDLE
+    spoken = at(AON, S.RINGING)
+    assert spoken.streaming  # the server hears the user over the (cancelled) chime
+    assert spoken.handle(m.SpeechStarted(), 50.0) == [m.StopRinging()]
+    assert spoken.state is S.USER_SPEAKING
+    muted = at(AON, S.RINGING)
+    assert muted.handle(m.LongPress(), 50.0) == [
+        m.StopRinging(), m.SetMute(muted=True), m.ClearInput()]
+    assert muted.state is S.MUTED
+
+
+def test_the_link_going_down_does_not_stop_a_ring() -> None:
+    machine = at(WW, S.RINGING)
+    machine.handle(m.Disconnected(), 50.0)
+    assert machine.state is S.RINGING
+    assert machine.handle(m.WakeWordDetected(), 51.0) == [m.StopRinging()]  # no turn offline
+    assert machine.state is S.OFFLINE
+    muted = at(PTT, S.MUTED)
+    assert muted.handle(m.TimerDue(), 50.0) == [m.StartRinging()]
+    assert muted.handle(m.RingStopped(), 51.0) == [m.StopRinging()]
+    assert muted.state is S.MUTED
 
 
 @pytest.mark.parametrize("mode", MODES)

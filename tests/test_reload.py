@@ -72,6 +72,11 @@ async def test_an_invalid_reload_keeps_the_running_config(
             with caplog.at_level(logging.ERROR, logger="pivox.daemon"):
                 daemon.reload()
             assert f"{path}: audio.ring_ms" in caplog.text
+            model = tmp_path / "gone.json"  # a wake word model file that is not there
+            path.write_text(f'[session]\nmode = "wake_word"\nwake_word = "{model}"\n')
+            with caplog.at_level(logging.ERROR, logger="pivox.daemon"):
+                daemon.reload()
+            assert f"{model}: session.wake_word" in caplog.text
             assert daemon.config.session.instructions == "Be brief."
             await asyncio.sleep(0.5)
             assert len(server.connections) == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from pivox.config import TOOL_NAMES as CONFIG_TOOL_NAMES
 from pivox.skills.registry import TOOL_NAMES, call_tool, declared_tools
 
 
@@ -24,7 +25,10 @@ class Device:
 
 def test_declared_tools_have_json_schema_parameters() -> None:
     tools = declared_tools(TOOL_NAMES)
-    assert [t.name for t in tools] == ["get_time", "set_volume", "mute"]
+    assert [t.name for t in tools] == ["get_time", "set_volume", "mute", "set_timer",
+                                       "cancel_timer", "list_timers", "set_alarm",
+                                       "cancel_alarm", "list_alarms", "snooze", "stop_ringing"]
+    assert TOOL_NAMES == CONFIG_TOOL_NAMES
     assert all(t.parameters["type"] == "object" and t.description for t in tools)
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import shutil
 import sys
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,10 +15,12 @@ from pivox.audio.wake import (
     MODELS,
     WakeWordDetector,
     WakeWordUnavailable,
+    model_json,
     unavailable_reason,
     wake_gate,
 )
 from pivox.cli.demo import prompt_pcm
+from pivox.core.errors import ConfigError
 from tests.wake_corpus import WAKE_VOICES, needs_espeak, other_speech, say, silence
 
 FRAME = 960  # 20 ms of 24 kHz PCM16, what the mic delivers
@@ -115,7 +121,7 @@ def test_a_higher_cutoff_keeps_the_wake_word_and_drops_near_misses() -> None:
 
 
 def test_unknown_model_is_refused_with_the_choices() -> None:
-    with pytest.raises(ValueError, match="okay_nabu, alexa, hey_jarvis, hey_mycroft"):
+    with pytest.raises(ValueError, match="okay_nabu, alexa, hey_jarvis, hey_mycroft or the path"):
         WakeWordDetector("hey_computer")
 
 
@@ -146,6 +152,62 @@ def test_where_the_detector_cannot_run_the_log_says_so_in_one_line(
     assert "64-bit Raspberry Pi OS" in record.getMessage()
     assert "push_to_talk" in record.getMessage()
 
+
+# ------------------------------------------------------------------ chosen wake words
+
+
+def custom_model(directory: Path, name: str = "kitchen", source: str = "alexa") -> Path:
+    """A model by path: a built-in model's files copied under another name."""
+    builtin = model_json(source)
+    doc = json.loads(builtin.read_text())
+    doc["model"] = f"{name}.tflite"
+    shutil.copy(builtin.with_suffix(".tflite"), directory / f"{name}.tflite")
+    path = directory / f"{name}.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+@needs_espeak
+def test_two_wake_words_listen_at_once_and_the_log_says_which_fired(
+        caplog: pytest.LogCaptureFixture) -> None:
+    both = WakeWordDetector(["okay_nabu", "hey_mycroft"])
+    with caplog.at_level(logging.INFO, "pivox.wake"):
+        for text, name in (("Okay Nabu", "okay_nabu"), ("Hey Mycroft", "hey_mycroft")):
+            assert len(detections(both, silence(500) + say(text) + silence(1000))) == 1
+            assert both.fired == name
+    assert [r.WAKE_WORD for r in caplog.records] == ["okay_nabu", "hey_mycroft"]  # type: ignore[attr-defined]
+
+
+@needs_espeak
+def test_a_custom_model_loaded_by_path_is_detected(tmp_path: Path) -> None:
+    path = custom_model(tmp_path)
+    detector = WakeWordDetector(["okay_nabu", str(path)])
+    assert [m.name for m in detector.models] == ["okay_nabu", "kitchen"]
+    assert detector.models[1].phrase == "Alexa"
+    assert len(detections(detector, silence(500) + say("Alexa") + silence(1000))) == 1
+    assert detector.fired == "kitchen"
+
+
+@pytest.mark.parametrize(("damage", "named", "why"), [
+    (lambda d: (d / "kitchen.tflite").write_bytes(b"\0" * 4000), "kitchen.tflite",
+     "not a valid tensorflow lite model"),
+    (lambda d: (d / "kitchen.tflite").write_bytes(
+        (d / "kitchen.tflite").read_bytes()[:20000]), "kitchen.tflite", "not a valid"),
+    (lambda d: (d / "kitchen.tflite").unlink(), "kitchen.tflite", "file missing"),
+    (lambda d: (d / "kitchen.json").write_text("{"), "kitchen.json", "not a microwakeword"),
+    (lambda d: (d / "kitchen.json").unlink(), "kitchen.json", "no such file"),
+    (lambda d: (d / "kitchen.json").write_text('{"model": "../x.tflite"}'), "kitchen.json",
+     "not a microwakeword"),
+    (lambda d: (d / "kitchen.json").write_bytes(b"\xff" * 10), "kitchen.json", "not a micro"),
+])
+def test_a_broken_model_file_is_a_config_error_naming_the_file(
+        tmp_path: Path, damage: Any, named: str, why: str) -> None:
+    path = custom_model(tmp_path)
+    damage(tmp_path)
+    with pytest.raises(ConfigError) as info:
+        WakeWordDetector(["okay_nabu", str(path)])
+    assert info.value.path == str(tmp_path / named) and info.value.key == "session.wake_word"
+    assert why in str(info.value).lower()
 
 
 @needs_espeak

@@ -16,6 +16,7 @@ import os
 import re
 import tomllib
 import urllib.parse
+import zoneinfo
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, get_type_hints
@@ -26,6 +27,7 @@ from pivox.protocol import gemini
 
 WAKE_WORDS = ("okay_nabu", "alexa", "hey_jarvis", "hey_mycroft")
 """The wake word models shipped in the pymicro-wakeword wheel, by config name."""
+MAX_WAKE_WORDS = 2
 
 OVERRIDE_SOURCE = "--set"
 """The `path` of a ConfigError raised by a `--set section.key=value` override."""
@@ -42,10 +44,13 @@ LED_STATES = (
     "offline",
     "auth_error",
     "audio_error",
+    "ringing",
 )
 """The device states an `[led] patterns` entry may name."""
 
-TOOL_NAMES = ("get_time", "set_volume", "mute")
+TIMER_TOOLS = ("set_timer", "cancel_timer", "list_timers", "set_alarm", "cancel_alarm",
+               "list_alarms", "snooze", "stop_ringing")
+TOOL_NAMES = ("get_time", "set_volume", "mute", *TIMER_TOOLS)
 """The local tools `[session] tools` may enable."""
 
 BCM_PINS = (0, 27)
@@ -62,6 +67,13 @@ def _is_led_pattern(text: str) -> bool:
     except ValueError:
         return False
     return text == text.strip()
+
+
+def _are_wake_words(entries: Sequence[str]) -> bool:
+    """Up to MAX_WAKE_WORDS entries, each a built-in model or a `.json` path (the file is
+    read when the model loads: a missing or broken one is a ConfigError naming it)."""
+    return 0 < len(entries) <= MAX_WAKE_WORDS and all(
+        entry in WAKE_WORDS or entry.endswith(".json") for entry in entries)
 
 
 def _is_credential_name(text: str) -> bool:
@@ -143,6 +155,7 @@ class _Rule:
     choices: tuple[str, ...] = ()  # allowed strings, list items, or table keys
     check: Callable[[Any], bool] | None = None  # on the converted value, or each table value
     expect: str = ""  # what `check` wants, for messages
+    one_or_list: bool = False  # a list setting that also takes one bare item
     required: bool = False  # a key of a `[[table]]` entry that must be given
 
 
@@ -256,9 +269,14 @@ class SessionSettings:
         "`wake_word` sends nothing until the local wake word, then lets server VAD end the turn.",
         choices=("always_on", "push_to_talk", "wake_word"),
     )
-    wake_word: str = _setting(
-        "okay_nabu", "Wake word of `wake_word` mode (models built into pymicro-wakeword).",
-        choices=WAKE_WORDS,
+    wake_word: tuple[str, ...] = _setting(
+        ("okay_nabu",),
+        "Wake word of `wake_word` mode: a name or a list of up to two, each a model built into "
+        f"pymicro-wakeword ({', '.join(f'`{w}`' for w in WAKE_WORDS)}) or the path of a "
+        "microWakeWord model's `.json` (its `.tflite` beside it); all listen at once.",
+        check=_are_wake_words, one_or_list=True,
+        expect=f"a wake word or a list of up to {MAX_WAKE_WORDS}: each one of "
+        f"{', '.join(WAKE_WORDS)} or the path of a .json file",
     )
     wake_cutoff: float = _setting(
         0.0,
@@ -410,6 +428,42 @@ class LogSettings:
     )
 
 
+def _is_time_zone(name: str) -> bool:
+    """An IANA zone name zoneinfo can load (empty: the system's)."""
+    if not name:
+        return True
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+@_SECTION
+class TimerSettings:
+    """`[timers]`: timers and alarms that ring on the device."""
+
+    state_dir: str = _setting(
+        "",
+        "Directory of `timers.json` (empty: `$STATE_DIRECTORY`, which the unit's "
+        "`StateDirectory=pivox` sets, else `$XDG_STATE_HOME/pivox`, else "
+        "`~/.local/state/pivox`).",
+    )
+    timezone: str = _setting(
+        "", "Time zone of alarm times, e.g. `Europe/Berlin` (empty: the system's).",
+        check=_is_time_zone, expect="an IANA time zone name like \"Europe/Berlin\"",
+    )
+    missed_ring_s: float = _setting(
+        600.0,
+        "An alarm found at most this late at start (the device was off) still rings; a later "
+        "one is logged as missed.",
+        range=(0.0, 86400.0),
+    )
+    max_ring_s: float = _setting(
+        600.0, "A ring nobody dismisses stops after this long.", range=(5.0, 3600.0)
+    )
+
+
 @_SECTION
 class McpServerSettings:
     """One `[[mcp.servers]]` table: an MCP server whose tools the model may call."""
@@ -550,6 +604,7 @@ class Config:
     button: ButtonSettings = field(default_factory=ButtonSettings)
     led: LedSettings = field(default_factory=LedSettings)
     log: LogSettings = field(default_factory=LogSettings)
+    timers: TimerSettings = field(default_factory=TimerSettings)
     control: ControlSettings = field(default_factory=ControlSettings)
     mqtt: MqttSettings = field(default_factory=MqttSettings)
     mcp: McpSettings = field(default_factory=McpSettings)
@@ -660,18 +715,21 @@ def _list(noun: str, accept: Callable[[Any], Any]) -> Callable[[Any, _Rule], Any
     """
 
     def convert(value: Any, rule: _Rule) -> tuple[Any, ...]:
+        given = value  # what errors quote
+        if rule.one_or_list and not isinstance(value, list):
+            value = [value]
         item_rule = dataclasses.replace(rule, check=None, expect="")
         expected = f"{rule.expect or 'a list of distinct items'}, each {_expected(noun, item_rule)}"
         if not isinstance(value, list) or len(set(map(repr, value))) != len(value):
-            raise _Invalid(expected, value)
+            raise _Invalid(expected, given)
         items = []
         for entry in value:
             try:
                 items.append(_checked(accept, noun, entry, item_rule))
             except _Invalid:
-                raise _Invalid(expected, value, _did_you_mean(entry, rule.choices)) from None
+                raise _Invalid(expected, given, _did_you_mean(entry, rule.choices)) from None
         if rule.check is not None and not rule.check(items):
-            raise _Invalid(expected, value)
+            raise _Invalid(expected, given)
         return tuple(items)
 
     return convert

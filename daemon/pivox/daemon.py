@@ -12,11 +12,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from pivox.audio.chime import Ringer
 from pivox.audio.devices import AudioDevices, OpenMicrophone, OpenSpeaker, new_capture
 from pivox.audio.playback import Playback
 from pivox.audio.wake import earcon
@@ -38,6 +39,7 @@ from pivox.net.secrets import ApiKey, load_api_key, load_mcp_token
 from pivox.protocol.provider import Wire
 from pivox.skills.mcp import open_bridge
 from pivox.skills.registry import TOOL_NAMES, call_tool, declared_tools
+from pivox.skills.timers import Timers
 from pivox.wiring.doors import Doors
 
 log = logging.getLogger("pivox.daemon")
@@ -69,7 +71,7 @@ class Daemon:
     def __init__(self, config: Config, hardware: Hardware, *, config_path: str | None = None,
                  api_key: ApiKey | None = None, notifier: Notifier | None = None,
                  clock: Callable[[], float] = time.monotonic,
-                 on_stop: Callable[[], None] | None = None) -> None:
+                 on_stop: Callable[[], None] | None = None, timers: Timers | None = None) -> None:
         self.config, self.config_path, self.api_key = config, config_path, api_key
         self.hw, self.clock = hardware, clock
         self.notifier = notifier or Notifier()
@@ -80,6 +82,8 @@ class Daemon:
         self.panel = Panel(config, self.notifier.watchdog_interval())
         self.turns = TurnTracker()
         self.responses = ResponseTracker()
+        self.timers = timers or Timers(config.timers)
+        self.ringer = Ringer(self.playback)
         self.doors = Doors(self)  # the control socket, MQTT, announcements
         self.audio = AudioDevices(
             hardware.open_speaker, hardware.open_microphone, self.ring,
@@ -92,12 +96,11 @@ class Daemon:
         self.link = Link(self, self.notifier, clock, tools=self._declared_tools,
                          prompts=lambda: self.mcp.prompts() if self.mcp else ())
         self.stats = {"bad_events": 0, "turns": 0}
-        self._routes: dict[type, Callable[[Any], None]] = {
+        self._routes: dict[type, Callable[[Any], Awaitable[None] | None]] = {
             ev.AudioDelta: self._on_audio_delta, ev.SessionCreated: self.link.session_created,
             ev.SpeechStarted: lambda _: self._feed(m.SpeechStarted()),
             ev.SpeechStopped: self._on_speech_stopped,
-            ev.ResponseCreated: lambda event: self.responses.created(
-                event.response_id, self.doors.origin(event, self.clock())),
+            ev.ResponseCreated: self._on_response_created,
             ev.AudioDone: lambda _: self.playback.finish(),  # a gap after it is no underrun
             ev.ResponseDone: self._on_response_done, ev.FunctionCallDone: self._on_function_call,
             ev.TranscriptDone: self._on_transcript, ev.InputTranscriptCompleted: self._on_user_said,
@@ -128,13 +131,16 @@ class Daemon:
         self.panel.open(self.config, self.hw.open_button, self.hw.open_led, self._on_button_edge,
                         self.machine.state)
         self._feed(m.Booted())
+        self.timers.load()
         await self.audio.open(self.config)
         await self.doors.start()
         self.notifier.ready(self._status_line())
         log.info("pivox running in %s mode", self.config.session.mode,
                  extra={"PIVOX_STATE": self.machine.state.value})
         tasks = [asyncio.create_task(self.link.run(), name="link"),
-                 asyncio.create_task(self._tick_loop(), name="tick")]
+                 asyncio.create_task(self._tick_loop(), name="tick"),
+                 asyncio.create_task(self.timers.run(lambda _: self._feed(m.TimerDue()), lambda:
+                                                     self._feed(m.RingStopped())), name="timers")]
         if self.mcp is not None:
             tasks.append(asyncio.create_task(self.mcp.run(), name="mcp"))
         await self._stop.wait()
@@ -168,12 +174,13 @@ class Daemon:
             new = load_config(self.config_path)
             new_key = load_api_key(new.server)
             patterns = led_table(new.led.patterns)
+            change = config_change(self.config, new, key_changed=self.api_key != new_key)
+            capture = new_capture(new) if change.capture else None  # a broken wake word model
         except ConfigError as exc:
             log.error("reload rejected, keeping the running config: %s", exc,
                       extra={"PIVOX_EVENT": "reload"})
             self.notifier.ready(f"reload rejected: {exc.key or 'config'}; {self._status_line()}")
             return
-        change = config_change(self.config, new, key_changed=self.api_key != new_key)
         self.config, self.api_key = new, new_key
         self.panel.configure(new, patterns)
         if change.machine:  # a new mode is a new machine: it starts over
@@ -183,8 +190,8 @@ class Daemon:
                 self._feed(m.AudioFailed())
         if change.session:
             self.link.reconnect(resume=False)  # a new configuration is a new session
-        if change.capture:
-            self.capture = new_capture(new)
+        if capture is not None:
+            self.capture = capture
         if change.devices:
             self.audio.reopen(new)
         if new.mcp != self.mcp_config:
@@ -238,6 +245,14 @@ class Daemon:
         elif isinstance(action, m.RunAction) and action.name == "repeat":
             self.link.send(ev.UserText(text="Please repeat your last answer."))
             self.link.send(ev.ResponseCreate())
+        elif isinstance(action, m.StartRinging):
+            self.ringer.start()
+            self.timers.sounding()
+        elif isinstance(action, m.StopRinging):
+            t = self.machine.last_transition
+            self.timers.dismiss(type(t.input).__name__ if t else "stop")
+            if self.ringer.stop():
+                self.audio.silence(None, lambda item_id, heard: None)  # flushed off the loop
 
     def _carry_out(self, actions: list[Action]) -> None:
         """The response tracker's decisions: client events to send, machine inputs to feed."""
@@ -286,6 +301,7 @@ class Daemon:
             for gesture in self.panel.tick(now):
                 self._feed(gesture)
             self.playback.pump()
+            self.ringer.top_up()
             self._check_playback(now)
             self._check_reply_timeout(now)
             if self.machine.listen_expired(now):
@@ -384,8 +400,8 @@ class Daemon:
         name = type(event).__name__
         log.debug("server: %s", name, extra=self._fields(PIVOX_EVENT=name))
         route = self._routes.get(type(event))
-        if route is not None:
-            route(event)
+        if route is not None and (waiting := route(event)) is not None:
+            await waiting
 
     def _admit(self, response_id: str, item_id: str) -> bool:
         """May this delta play: its response was not cancelled and has room for its item."""
@@ -405,6 +421,12 @@ class Daemon:
         if started is not None:
             self._feed(started)
 
+    def _on_response_created(self, event: ev.ResponseCreated) -> None:
+        self.responses.created(event.response_id, self.doors.origin(event, self.clock()))
+        if self.machine.state is m.State.RINGING:  # no reply plays over the chime
+            for cancel in self.responses.barge_in().cancels:
+                self.link.send(cancel)
+
     def _on_speech_stopped(self, event: ev.SpeechStopped) -> None:
         self.turns.start(self.clock(), self.ring.underruns)
         self._feed(m.SpeechStopped())
@@ -419,7 +441,7 @@ class Daemon:
                                            PIVOX_EVENT="response_done"))
         self._carry_out(self.responses.done(event.response_id, event.status))
 
-    def _on_function_call(self, event: ev.FunctionCallDone) -> None:
+    async def _on_function_call(self, event: ev.FunctionCallDone) -> None:
         if not self.responses.call_started(event.response_id, event.call_id):
             log.info("tool %s of ended response %s not run", event.name, event.response_id,
                      extra=self._fields(RESPONSE_ID=event.response_id, PIVOX_EVENT="tool_call"))
@@ -428,6 +450,7 @@ class Daemon:
             self.mcp.start(event.name, event.arguments, partial(self._tool_answered, event))
             return
         output = call_tool(self, tuple(self.config.session.tools), event.name, event.arguments)
+        await self.timers.save()  # an answered set_timer is on disk before the answer goes
         self._tool_answered(event, output)
 
     def _tool_answered(self, event: ev.FunctionCallDone, output: str) -> None:

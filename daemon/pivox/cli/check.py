@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from pivox.audio.aec import load_webrtc
 from pivox.audio.soundcard import Microphone, Speaker, list_devices, select_device
-from pivox.audio.wake import WakeWordDetector, WakeWordUnavailable
+from pivox.audio.wake import load_model, unavailable_reason
 from pivox.config import Config, is_loopback
 from pivox.core.errors import ConfigError, DeviceError
 from pivox.core.ring import AudioRing
@@ -53,12 +53,16 @@ def run_check(config: Config, gpio_module: ModuleType | None = None) -> int:
                f"(credential {config.server.credential!r}, ${config.server.api_key_env}, "
                f"file {config.server.api_key_file or '-'})")
     if config.session.mode == "wake_word":
-        try:
-            WakeWordDetector(config.session.wake_word, config.session.wake_cutoff)
-        except WakeWordUnavailable as exc:
-            report(False, str(exc))
-        else:
-            report(True, f"wake word {config.session.wake_word} loads")
+        reason = unavailable_reason()
+        for entry in () if reason else config.session.wake_word:
+            try:
+                _, model = load_model(entry, config.session.wake_cutoff)
+            except ConfigError as exc:
+                report(False, str(exc))
+            else:
+                report(True, f"wake word {model}")
+        if reason:
+            report(False, reason)
     for ok, what in gpio_report(config, gpio_module):
         report(ok, what)
     for ok, what in mcp_report(config):

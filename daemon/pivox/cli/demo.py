@@ -112,7 +112,7 @@ async def _with_files(args: argparse.Namespace, config: Config) -> int:
     output_wav = Path(args.output_wav or "pivox-demo-reply.wav")
     mode = "wake_word" if wake else "always_on"
     config = dataclasses.replace(
-        config, session=dataclasses.replace(config.session, mode=mode, wake_word="okay_nabu"))
+        config, session=dataclasses.replace(config.session, mode=mode, wake_word=("okay_nabu",)))
     open_mic, open_speaker = file_audio(input_wav, output_wav)
     mics: list[FileMicrophone] = []
 

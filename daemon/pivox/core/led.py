@@ -71,6 +71,7 @@ DEFAULT_PATTERNS: dict[State, LedPattern] = {
     State.OFFLINE: _p("blink", 2.0, (255, 0, 0)),
     State.AUTH_ERROR: _p("blink", 3.0, (255, 0, 255)),
     State.AUDIO_ERROR: _p("blink", 5.0, (255, 64, 0)),
+    State.RINGING: _p("pulse", 3.0, (255, 255, 0)),
 }
 """The LED pattern of every device state: the one table."""
 

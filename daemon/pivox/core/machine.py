@@ -26,6 +26,11 @@ after a reply): the daemon feeds `ListenTimeout` on its ticks, and the machine t
 once the deadline has passed. Nothing is streamed while thinking or speaking; the wake word
 spoken over a reply is the barge-in.
 
+RINGING (a timer or alarm) is entered from any state: a reply is cut as by a barge-in, and
+while the user speaks (or holds the push-to-talk button) the ring waits until they stop,
+then the machine takes the `TimerDue` itself (`ring_waiting` says it is waiting). The link
+is remembered while ringing, as in AUDIO_ERROR.
+
 Inputs named like server events (`SpeechStarted`, `SpeechStopped`) are the machine's own
 classes, not those of `pivox.core.events`: the daemon translates.
 """
@@ -56,6 +61,7 @@ class State(enum.Enum):
     OFFLINE = "offline"
     AUTH_ERROR = "auth_error"
     AUDIO_ERROR = "audio_error"
+    RINGING = "ringing"
 
 
 # --------------------------------------------------------------------------- inputs
@@ -171,6 +177,16 @@ class ListenTimeout:
     """A clock tick while LISTENING in wake-word mode; taken only past the listen deadline."""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TimerDue:
+    """A timer or alarm is due: ring (after the user stops speaking, if they are)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RingStopped:
+    """The ring ended elsewhere (it ran out, or the stop_ringing tool stopped it)."""
+
+
 Input = (
     Booted
     | Connected
@@ -192,6 +208,8 @@ Input = (
     | Drained
     | WakeWordDetected
     | ListenTimeout
+    | TimerDue
+    | RingStopped
 )
 
 # --------------------------------------------------------------------------- actions
@@ -237,7 +255,18 @@ class RunAction:
     name: str
 
 
-Action = ClearInput | SendPreroll | PlayEarcon | CommitInput | Interrupt | SetMute | RunAction
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StartRinging:
+    """Play the chime, again and again, until StopRinging."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StopRinging:
+    """Silence the chime now and dismiss what was ringing."""
+
+
+Action = (ClearInput | SendPreroll | PlayEarcon | CommitInput | Interrupt | SetMute | RunAction
+          | StartRinging | StopRinging)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -272,6 +301,18 @@ class _InterruptRequest:
     """Key: a double tap configured as "interrupt"."""
 
 
+class _Unmute:
+    """Key: a mute toggle while ringing muted."""
+
+
+class _DeferRing:
+    """Key: TimerDue while the user speaks; it rings when they stop."""
+
+
+class _Dismiss:
+    """Key: the wake word while ringing with the link down (no turn can open)."""
+
+
 class _Rest:
     """Target: the rest state (see the module docstring)."""
 
@@ -304,8 +345,8 @@ _RULES: tuple[tuple[tuple[Mode, ...], tuple[State, ...], type, Target, tuple[Act
     # the link; AUDIO_ERROR is left only by AudioRecovered (the link is remembered meanwhile)
     (MODES, (S.BOOTING,), Booted, S.CONNECTING, ()),
     (MODES, _NOT_LINKED, Connected, _Rest, ()),
-    (MODES, _all_but(S.OFFLINE, S.AUDIO_ERROR), Disconnected, S.OFFLINE, ()),
-    (MODES, _all_but(S.AUTH_ERROR, S.AUDIO_ERROR), AuthFailed, S.AUTH_ERROR, ()),
+    (MODES, _all_but(S.OFFLINE, S.AUDIO_ERROR, S.RINGING), Disconnected, S.OFFLINE, ()),
+    (MODES, _all_but(S.AUTH_ERROR, S.AUDIO_ERROR, S.RINGING), AuthFailed, S.AUTH_ERROR, ()),
     (MODES, _all_but(S.AUDIO_ERROR), AudioFailed, S.AUDIO_ERROR, ()),
     (MODES, (S.AUDIO_ERROR,), AudioRecovered, _Rest, ()),
     # mute: frames stop first, then what was sent of the current turn is discarded
@@ -349,6 +390,27 @@ _RULES: tuple[tuple[tuple[Mode, ...], tuple[State, ...], type, Target, tuple[Act
     (MODES, (S.THINKING, S.SPEAKING), _InterruptRequest, _Rest, (Interrupt(),)),
     (MODES, (S.THINKING, S.SPEAKING), StopRequested, _Rest, (Interrupt(),)),
     (MODES, _CONNECTED, DoubleTap, _Stay, (_RUN,)),
+    # ringing: entered from any state (a reply is cut as by a barge-in; while the user
+    # speaks it waits for them to stop); a tap, the button, the wake word (which opens a
+    # turn: "snooze five minutes"), speech in always-on or the end of the ring leave it
+    (MODES, _all_but(S.RINGING, S.USER_SPEAKING, S.THINKING, S.SPEAKING, S.LISTENING),
+     TimerDue, S.RINGING, (StartRinging(),)),
+    (_AW, (S.LISTENING,), TimerDue, S.RINGING, (StartRinging(),)),
+    (MODES, (S.THINKING, S.SPEAKING), TimerDue, S.RINGING, (Interrupt(), StartRinging())),
+    (MODES, (S.RINGING,), TimerDue, _Stay, ()),
+    (MODES, (S.USER_SPEAKING,), _DeferRing, _Stay, ()),
+    (_P, (S.LISTENING,), _DeferRing, _Stay, ()),
+    (_AW, (S.RINGING,), Tap, _Rest, (StopRinging(),)),
+    (_P, (S.RINGING,), ButtonDown, _Rest, (StopRinging(),)),
+    (_W, (S.RINGING,), WakeWordDetected, S.LISTENING,
+     (StopRinging(), ClearInput(), SendPreroll(), PlayEarcon())),
+    (_W, (S.RINGING,), _Dismiss, _Rest, (StopRinging(),)),
+    (_A, (S.RINGING,), SpeechStarted, S.USER_SPEAKING, (StopRinging(),)),
+    (MODES, (S.RINGING,), RingStopped, _Rest, (StopRinging(),)),
+    (MODES, (S.RINGING,), StopRequested, _Rest, (StopRinging(),)),
+    (MODES, (S.RINGING,), _MuteToggle, S.MUTED, (StopRinging(), SetMute(muted=True),
+                                                 ClearInput())),
+    (MODES, (S.RINGING,), _Unmute, _Rest, (StopRinging(), SetMute(muted=False))),
 )
 
 
@@ -374,7 +436,7 @@ _IGNORED_BY_MODE: dict[Mode, tuple[type, ...]] = {
 
 _STREAMING: dict[Mode, frozenset[State]] = {
     "push_to_talk": frozenset({S.LISTENING, S.USER_SPEAKING}),
-    "always_on": frozenset({S.LISTENING, S.USER_SPEAKING, S.THINKING, S.SPEAKING}),
+    "always_on": frozenset({S.LISTENING, S.USER_SPEAKING, S.THINKING, S.SPEAKING, S.RINGING}),
     "wake_word": frozenset({S.LISTENING, S.USER_SPEAKING}),
 }
 
@@ -417,6 +479,7 @@ class DeviceMachine:
         self._held = False
         self._speaking: str | None = None
         self._finished = False
+        self._ring_waiting = False
         self.last_transition: Transition | None = None
         """The transition made by the last `handle` call; None when it ignored its input."""
 
@@ -468,6 +531,8 @@ class DeviceMachine:
             self.last_transition = None
             return []
         target, actions = rule
+        if key is _DeferRing:
+            self._ring_waiting = True
         actions = tuple(
             RunAction(name=self.double_tap_action) if a is _RUN else a for a in actions
         )
@@ -481,7 +546,17 @@ class DeviceMachine:
             self._listen_until = now + (self.follow_up_s if isinstance(inp, Drained)
                                         else self.listen_s)
         self.last_transition = Transition(old=old, new=self._state, input=inp, actions=actions)
+        if self._ring_waiting and self._key(TimerDue(), now) is TimerDue:
+            self._ring_waiting = False  # the user stopped speaking: ring now
+            actions = (*actions, *self.handle(TimerDue(), now))
+            self.last_transition = Transition(old=old, new=self._state, input=inp,
+                                              actions=actions)
         return list(actions)
+
+    @property
+    def ring_waiting(self) -> bool:
+        """True while a due timer waits for the user to stop speaking."""
+        return self._ring_waiting
 
     def _note(self, inp: Input) -> None:
         """Facts every input updates whatever the state: the link and the button."""
@@ -493,10 +568,22 @@ class DeviceMachine:
 
     def _key(self, inp: Input, now: float) -> type | None:
         """The table key of `inp`, or None when it is to be ignored whatever the state."""
+        key = self._base_key(inp, now)
+        if key is _MuteToggle and self._muted and self._state is State.RINGING:
+            return _Unmute
+        return key
+
+    def _base_key(self, inp: Input, now: float) -> type | None:
         if isinstance(inp, _IGNORED_BY_MODE[self.mode]):
             return None
         if isinstance(inp, ButtonUp) and inp.short:
             return _ShortRelease
+        if isinstance(inp, TimerDue) and (self._state is State.USER_SPEAKING or (
+                self.mode == "push_to_talk" and self._state is State.LISTENING)):
+            return _DeferRing
+        if isinstance(inp, WakeWordDetected) and self._state is State.RINGING and (
+                self._link is not None):
+            return _Dismiss
         if isinstance(inp, LongPress):
             return _MuteToggle
         if isinstance(inp, MuteRequested):

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 import orjson
 
 from pivox.core.events import Tool
+from pivox.skills import timers
 
 MAX_ARGUMENTS_CHARS = 4096
 """Longest arguments a call may carry: every tool here takes a few small fields."""
@@ -25,6 +26,10 @@ class ToolHost(Protocol):
 
     def set_muted(self, muted: bool) -> None:
         """Mute or unmute the microphone."""
+
+    @property
+    def timers(self) -> timers.Timers:
+        """The device's timers and alarms."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +79,13 @@ _REGISTRY: dict[str, _Entry] = {
         _mute,
     ),
 }
+
+
+def _timer_tool(name: str) -> Callable[[ToolHost, Mapping[str, Any]], Mapping[str, Any]]:
+    return lambda host, args: host.timers.call(name, args)
+
+
+_REGISTRY.update({tool.name: _Entry(tool, _timer_tool(tool.name)) for tool in timers.TOOLS})
 
 TOOL_NAMES = tuple(_REGISTRY)
 

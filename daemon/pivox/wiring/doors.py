@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import datetime as dt
 import logging
 import os
 import socket as stdsocket
@@ -21,7 +22,7 @@ from pivox.audio.devices import AudioDevices, new_capture
 from pivox.audio.playback import Playback
 from pivox.audio.wake import announcement_chime
 from pivox.config import Config, MqttSettings
-from pivox.control.commands import Status
+from pivox.control.commands import Status, TimerInfo
 from pivox.control.discovery import device_id_from
 from pivox.control.mqtt import MqttDoor
 from pivox.control.socket import SOCKET_NAME, ControlSocket, runtime_dir
@@ -36,6 +37,7 @@ from pivox.host.logsafe import shown
 from pivox.host.optional import MissingDependency, require
 from pivox.net.link import Link
 from pivox.net.secrets import load_mqtt_password
+from pivox.skills.timers import Timers
 
 log = logging.getLogger("pivox.doors")
 
@@ -58,6 +60,7 @@ class DaemonParts(Protocol):
     responses: ResponseTracker
     turns: TurnTracker
     stats: dict[str, int]
+    timers: Timers
 
     def feed(self, inp: Any) -> None: ...
     def quiet(self) -> bool: ...
@@ -147,7 +150,7 @@ class Doors:
         d = self.d
         config: Any = d.config  # config.py's dataclasses are made by a decorator mypy misses
         d.config = dataclasses.replace(
-            config, session=dataclasses.replace(config.session, wake_word=name))
+            config, session=dataclasses.replace(config.session, wake_word=(name,)))
         d.capture = new_capture(d.config)
 
     def stop_speaking(self) -> None:
@@ -166,12 +169,17 @@ class Doors:
     def status(self) -> Status:
         """The current snapshot."""
         d = self.d
+        upcoming = d.timers.upcoming()
         return Status(
             state=d.machine.state.value, link=d.link.up, provider=d.config.server.provider,
             last_latency_ms=d.turns.last_latency_ms, muted=d.machine.muted,
             volume=d.config.audio.volume if d.audio.volume is None else d.audio.volume,
             announcements_queued=len(self.announcements),
-            wake_word=d.config.session.wake_word,
+            wake_word=d.config.session.wake_word[0],
+            timers=tuple(TimerInfo(name=name, due_in_s=round(left, 1))
+                         for name, left, _ in upcoming),
+            next_timer=dt.datetime.fromtimestamp(upcoming[0][2]).astimezone().isoformat(
+                timespec="seconds") if upcoming else None,
             mqtt="off" if self.mqtt is None else (
                 "connected" if self.mqtt.connected else "disconnected"),
         )
