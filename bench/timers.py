@@ -101,13 +101,13 @@ async def latency(timers: int) -> tuple[list[float], list[float], list[float]]:
                                          timers=TimerSettings(state_dir=state))
             daemon = Daemon(config, hardware)
             queued: list[float] = []
-            start_chime = daemon.ringer.start
+            start_chime = daemon.alarms.ringer.start
 
             def timed_start() -> None:
                 queued.append(time.monotonic())
                 start_chime()
 
-            daemon.ringer.start = timed_start  # type: ignore[method-assign]
+            daemon.alarms.ringer.start = timed_start  # type: ignore[method-assign]
             async with running(daemon):
                 await wait_until(lambda: daemon.machine.state is State.IDLE)
                 await asyncio.sleep(1.5)  # streams past their start-up burst

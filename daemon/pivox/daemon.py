@@ -3,7 +3,8 @@
 The asyncio loop owns the link (`pivox.net.link`), the state machine and every send. PortAudio's
 threads touch only `AudioRing` (the speaker) and `loop.call_soon_threadsafe` (the mic);
 GPIO edges arrive the same way. Every decision is made by the pure core (`machine`,
-`responses`, `gestures`, `turns`, `ring`, `protocol`); this module wires it to the edges.
+`responses`, `gestures`, `turns`, `ring`, `protocol`); this module and `wiring/` join it to
+the edges.
 """
 
 from __future__ import annotations
@@ -14,10 +15,8 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
-from pivox.audio.chime import Ringer
 from pivox.audio.devices import AudioDevices, OpenMicrophone, OpenSpeaker, new_capture
 from pivox.audio.playback import Playback
 from pivox.audio.wake import earcon
@@ -27,7 +26,7 @@ from pivox.core import machine as m
 from pivox.core.errors import AuthError, ConfigError, ProtocolError
 from pivox.core.led import LedPattern, led_table
 from pivox.core.responses import Action, ResponseTracker
-from pivox.core.ring import AudioRing
+from pivox.core.ring import BYTES_PER_MS, AudioRing
 from pivox.core.status import status_line
 from pivox.core.turns import TurnTracker
 from pivox.host.logsafe import shown
@@ -38,15 +37,14 @@ from pivox.net.link import Link, endpoint
 from pivox.net.secrets import ApiKey, load_api_key, load_mcp_token
 from pivox.protocol.provider import Wire
 from pivox.skills.mcp import open_bridge
-from pivox.skills.registry import TOOL_NAMES, call_tool, declared_tools
+from pivox.skills.registry import TOOL_NAMES
 from pivox.skills.timers import Timers
+from pivox.wiring.alarms import Alarms
 from pivox.wiring.doors import Doors
+from pivox.wiring.endings import ReplyEndings
+from pivox.wiring.tools import ToolCalls
 
 log = logging.getLogger("pivox.daemon")
-
-BYTES_PER_MS = 48
-"""PCM16 mono at 24 kHz."""
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Hardware:
@@ -83,7 +81,7 @@ class Daemon:
         self.turns = TurnTracker()
         self.responses = ResponseTracker()
         self.timers = timers or Timers(config.timers)
-        self.ringer = Ringer(self.playback)
+        self.alarms = Alarms(self)  # the timers' ringing
         self.doors = Doors(self)  # the control socket, MQTT, announcements
         self.audio = AudioDevices(
             hardware.open_speaker, hardware.open_microphone, self.ring,
@@ -92,9 +90,11 @@ class Daemon:
             on_recovered=lambda: self._feed(m.AudioRecovered()), clock=clock)
         self.mcp = open_bridge(config.mcp.servers, load_mcp_token, reserved=TOOL_NAMES,
                                on_change=lambda: self.link.update_session())
-        self.mcp_config = config.mcp
-        self.link = Link(self, self.notifier, clock, tools=self._declared_tools,
-                         prompts=lambda: self.mcp.prompts() if self.mcp else ())
+        self.tools = ToolCalls(self, self.mcp)
+        self.endings = ReplyEndings(self, cancel_calls=self.tools.cancel_remote,
+                                    is_announcement=self.doors.is_announcement)
+        self.link = Link(self, self.notifier, clock, tools=self.tools.declared,
+                         prompts=self.tools.prompts)
         self.stats = {"bad_events": 0, "turns": 0}
         self._routes: dict[type, Callable[[Any], Awaitable[None] | None]] = {
             ev.AudioDelta: self._on_audio_delta, ev.SessionCreated: self.link.session_created,
@@ -102,7 +102,7 @@ class Daemon:
             ev.SpeechStopped: self._on_speech_stopped,
             ev.ResponseCreated: self._on_response_created,
             ev.AudioDone: lambda _: self.playback.finish(),  # a gap after it is no underrun
-            ev.ResponseDone: self._on_response_done, ev.FunctionCallDone: self._on_function_call,
+            ev.ResponseDone: self._on_response_done, ev.FunctionCallDone: self.tools.on_call,
             ev.TranscriptDone: self._on_transcript, ev.InputTranscriptCompleted: self._on_user_said,
             ev.Error: self._on_server_error, ev.GoAway: self.link.go_away,
         }
@@ -139,8 +139,7 @@ class Daemon:
                  extra={"PIVOX_STATE": self.machine.state.value})
         tasks = [asyncio.create_task(self.link.run(), name="link"),
                  asyncio.create_task(self._tick_loop(), name="tick"),
-                 asyncio.create_task(self.timers.run(lambda _: self._feed(m.TimerDue()), lambda:
-                                                     self._feed(m.RingStopped())), name="timers")]
+                 asyncio.create_task(self.alarms.run(), name="timers")]
         if self.mcp is not None:
             tasks.append(asyncio.create_task(self.mcp.run(), name="mcp"))
         await self._stop.wait()
@@ -194,15 +193,9 @@ class Daemon:
             self.capture = capture
         if change.devices:
             self.audio.reopen(new)
-        if new.mcp != self.mcp_config:
-            log.warning("[mcp] changed: restart pivox to apply it", extra={"PIVOX_EVENT": "reload"})
+        self.tools.reloaded(new)
         log.info("config reloaded from %s", self.config_path, extra={"PIVOX_EVENT": "reload"})
         self.notifier.ready(self._status_line())  # READY=1 ends systemd's "reloading" state
-
-    def _declared_tools(self) -> tuple[ev.Tool, ...]:
-        """Link: the local tools the config enables, then the MCP servers' tools."""
-        local = declared_tools(self.config.session.tools)
-        return local if self.mcp is None else local + self.mcp.tools()
 
     # ------------------------------------------------------------------ state
 
@@ -218,7 +211,7 @@ class Daemon:
         if after is not before:
             name = type(inp).__name__
             log.info("%s -> %s (%s)", before.value, after.value, name,
-                     extra=self._fields(PIVOX_STATE=after.value, PIVOX_EVENT=name))
+                     extra=self.log_fields(PIVOX_STATE=after.value, PIVOX_EVENT=name))
             if after is m.State.THINKING:
                 self._waiting_since = self.clock()
             self.panel.show(after)
@@ -241,20 +234,16 @@ class Daemon:
             self.link.send(ev.InputAudioCommit())
             self.link.send(ev.ResponseCreate())
         elif isinstance(action, m.Interrupt):
-            self._barge_in()
+            self.endings.barge_in()
         elif isinstance(action, m.RunAction) and action.name == "repeat":
             self.link.send(ev.UserText(text="Please repeat your last answer."))
             self.link.send(ev.ResponseCreate())
         elif isinstance(action, m.StartRinging):
-            self.ringer.start()
-            self.timers.sounding()
+            self.alarms.start()
         elif isinstance(action, m.StopRinging):
-            t = self.machine.last_transition
-            self.timers.dismiss(type(t.input).__name__ if t else "stop")
-            if self.ringer.stop():
-                self.audio.silence(None, lambda item_id, heard: None)  # flushed off the loop
+            self.alarms.stop()
 
-    def _carry_out(self, actions: list[Action]) -> None:
+    def carry_out(self, actions: list[Action]) -> None:
         """The response tracker's decisions: client events to send, machine inputs to feed."""
         for action in actions:
             if isinstance(action, m.ResponseFinished):
@@ -266,7 +255,8 @@ class Daemon:
         host = endpoint(self.config, None).host
         return status_line(self.machine.state, host, self.audio.error)
 
-    def _fields(self, **fields: Any) -> dict[str, Any]:
+    def log_fields(self, **fields: Any) -> dict[str, Any]:
+        """The journal fields of a log line: these, the session's id and the turn's."""
         if self.link.session_id:
             fields.setdefault("SESSION_ID", self.link.session_id)
         if self.turns.current is not None:
@@ -301,9 +291,9 @@ class Daemon:
             for gesture in self.panel.tick(now):
                 self._feed(gesture)
             self.playback.pump()
-            self.ringer.top_up()
-            self._check_playback(now)
-            self._check_reply_timeout(now)
+            self.alarms.tick()
+            self.endings.check_drained(now)
+            self.endings.check_timeout(now, self._waiting_since)
             if self.machine.listen_expired(now):
                 self._feed(m.ListenTimeout())
             self.link.check_renewal(now)
@@ -312,52 +302,18 @@ class Daemon:
             self.notifier.watchdog(now, self.audio.alive)
             await self.panel.wait(self.machine.state, self.quiet())
 
-    def _check_playback(self, now: float) -> None:
-        self.turns.heard(now, self.ring.played)
-        if (self.machine.state is m.State.SPEAKING and self.responses.live is None
-                and self.ring.available == 0 and not self.playback.pending):
-            self._feed(m.Drained())
-            if self.machine.state is not m.State.SPEAKING:
-                self._finish_turn()
-
-    def _check_reply_timeout(self, now: float) -> None:
-        """THINKING with no word from the server for too long: give the reply up."""
-        timeout = self.config.session.response_timeout_s
-        if self.machine.state is not m.State.THINKING or now - self._waiting_since < timeout:
-            return
-        log.warning("no reply after %.0f s of server silence; giving it up", timeout,
-                    extra=self._fields(RESPONSE_ID=self.responses.live,
-                                       PIVOX_EVENT="reply_timeout"))
-        self.turns.finish()
-        self._cancel_remote_calls()
-        self._carry_out(self.responses.timed_out())
-
-    def _finish_turn(self) -> None:
-        turn = self.turns.finish()
-        self.responses.played_out()
-        if turn is None or turn.response_id is None:
-            return
-        underruns = self.ring.underruns - turn.underruns_at_start
-        self.stats["turns"] += 1
-        text, fields = turn.report(underruns)
-        log.info("%s", text, extra=self._fields(**fields))
-        for item in turn.items:
-            self.ring.forget(item)
-
     # ------------------------------------------------------------------ link
 
     def link_up(self) -> None:
         """Link: the session is open."""
-        if self.mcp is not None:
-            self.mcp.refresh()  # a changed list reaches the session by update_session
-        self._cancel_remote_calls()  # calls of the session before this one answer nobody
+        self.tools.session_opened()
         self._feed(m.Connected())
 
     def link_down(self, *, auth: bool) -> None:
         """Link: the session is gone (`auth`: the server refused the key); what it was
         saying or running belongs to a session that no longer exists."""
         self.responses.link_dropped()
-        self._cancel_remote_calls()
+        self.tools.cancel_remote()
         self.turns.finish()
         self._feed(m.AuthFailed() if auth else m.Disconnected())
 
@@ -394,11 +350,11 @@ class Daemon:
     def _bad_event(self, error: ProtocolError) -> None:
         self.stats["bad_events"] += 1
         log.warning("skipped a malformed server event: %s", error,
-                    extra=self._fields(PIVOX_EVENT=error.event_type or "unreadable"))
+                    extra=self.log_fields(PIVOX_EVENT=error.event_type or "unreadable"))
 
     async def _dispatch(self, event: ev.ServerEvent) -> None:
         name = type(event).__name__
-        log.debug("server: %s", name, extra=self._fields(PIVOX_EVENT=name))
+        log.debug("server: %s", name, extra=self.log_fields(PIVOX_EVENT=name))
         route = self._routes.get(type(event))
         if route is not None and (waiting := route(event)) is not None:
             await waiting
@@ -423,9 +379,7 @@ class Daemon:
 
     def _on_response_created(self, event: ev.ResponseCreated) -> None:
         self.responses.created(event.response_id, self.doors.origin(event, self.clock()))
-        if self.machine.state is m.State.RINGING:  # no reply plays over the chime
-            for cancel in self.responses.barge_in().cancels:
-                self.link.send(cancel)
+        self.alarms.on_response_created()
 
     def _on_speech_stopped(self, event: ev.SpeechStopped) -> None:
         self.turns.start(self.clock(), self.ring.underruns)
@@ -437,40 +391,17 @@ class Daemon:
                 event.response_id):
             log.warning("response %s ended %s: %s", event.response_id, event.status,
                         shown(event.response.get("status_details")),  # bounded, never raises
-                        extra=self._fields(RESPONSE_ID=event.response_id,
+                        extra=self.log_fields(RESPONSE_ID=event.response_id,
                                            PIVOX_EVENT="response_done"))
-        self._carry_out(self.responses.done(event.response_id, event.status))
-
-    async def _on_function_call(self, event: ev.FunctionCallDone) -> None:
-        if not self.responses.call_started(event.response_id, event.call_id):
-            log.info("tool %s of ended response %s not run", event.name, event.response_id,
-                     extra=self._fields(RESPONSE_ID=event.response_id, PIVOX_EVENT="tool_call"))
-            return
-        if self.mcp is not None and self.mcp.owns(event.name):  # off the receive path
-            self.mcp.start(event.name, event.arguments, partial(self._tool_answered, event))
-            return
-        output = call_tool(self, tuple(self.config.session.tools), event.name, event.arguments)
-        await self.timers.save()  # an answered set_timer is on disk before the answer goes
-        self._tool_answered(event, output)
-
-    def _tool_answered(self, event: ev.FunctionCallDone, output: str) -> None:
-        log.info("tool %s(%s) -> %s", event.name, event.arguments, output,
-                 extra=self._fields(RESPONSE_ID=event.response_id, PIVOX_EVENT="tool_call"))
-        self._carry_out(self.responses.call_output(event.call_id, output))
-
-    def _cancel_remote_calls(self) -> None:
-        """Barge-in, reply timeout, a session gone: MCP calls in flight stop (the tracker
-        drops their outputs anyway; this ends their requests)."""
-        if self.mcp is not None:
-            self.mcp.cancel_calls()
+        self.carry_out(self.responses.done(event.response_id, event.status))
 
     def _on_transcript(self, event: ev.TranscriptDone) -> None:
         log.info("assistant: %s", event.transcript,
-                 extra=self._fields(RESPONSE_ID=event.response_id, PIVOX_EVENT="transcript"))
+                 extra=self.log_fields(RESPONSE_ID=event.response_id, PIVOX_EVENT="transcript"))
 
     def _on_user_said(self, event: ev.InputTranscriptCompleted) -> None:
         log.info("user: %s", event.transcript,
-                 extra=self._fields(ITEM_ID=event.item_id, PIVOX_EVENT="input_transcript"))
+                 extra=self.log_fields(ITEM_ID=event.item_id, PIVOX_EVENT="input_transcript"))
         self.doors.on_user_transcript(event.transcript, self.clock())
 
     def _on_server_error(self, event: ev.Error) -> None:
@@ -479,32 +410,7 @@ class Daemon:
             raise AuthError(f"server said invalid_api_key: {info.message}")
         level = logging.DEBUG if info.code == "response_cancel_not_active" else logging.WARNING
         log.log(level, "server error %s/%s: %s", info.type, info.code, info.message,
-                extra=self._fields(PIVOX_EVENT="error"))
-
-    # ------------------------------------------------------------------ barge-in
-
-    def _barge_in(self) -> None:
-        """Silence the speaker now, cancel the reply and tell the server what was heard."""
-        item_id = self.ring.current_item
-        self.playback.clear()
-        self._cancel_remote_calls()
-        cut = self.responses.barge_in()
-        if cut is None:
-            return
-        for cancel in cut.cancels:
-            self.link.send(cancel)
-        self.turns.finish()
-        if cut.audible is not None:  # flushed off the loop, then truncated at what was heard
-            announced = self.doors.is_announcement(cut.audible)  # in no conversation: no cut
-            self.audio.silence(None if announced else item_id, partial(self._truncate, cut.audible))
-
-    def _truncate(self, response_id: str, item_id: str, heard: int) -> None:
-        """Tell the server the user heard only `heard` bytes of the interrupted item."""
-        played_ms = heard // BYTES_PER_MS
-        self.link.send(ev.ItemTruncate(item_id=item_id, content_index=0, audio_end_ms=played_ms))
-        log.info("barge-in: cancelled %s after %d ms of %s", response_id, played_ms, item_id,
-                 extra=self._fields(RESPONSE_ID=response_id, ITEM_ID=item_id,
-                                    PIVOX_EVENT="barge_in"))
+                extra=self.log_fields(PIVOX_EVENT="error"))
 
     # ------------------------------------------------------------------ tool host
 

@@ -40,7 +40,11 @@ import ctypes
 import threading
 from collections import OrderedDict, deque
 
-__all__ = ["AudioRing"]
+__all__ = ["BYTES_PER_MS", "AudioRing"]
+
+
+BYTES_PER_MS = 48
+"""PCM16 mono at 24 kHz: the speaker's audio, the ring's unit."""
 
 
 class AudioRing:

@@ -14,14 +14,11 @@ import datetime as dt
 import logging
 import os
 import socket as stdsocket
-from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
-from pivox.audio.capture import Capture
-from pivox.audio.devices import AudioDevices, new_capture
-from pivox.audio.playback import Playback
+from pivox.audio.devices import new_capture
 from pivox.audio.wake import announcement_chime
-from pivox.config import Config, MqttSettings
+from pivox.config import MqttSettings
 from pivox.control.commands import Status, TimerInfo
 from pivox.control.discovery import device_id_from
 from pivox.control.mqtt import MqttDoor
@@ -30,42 +27,17 @@ from pivox.core import machine as m
 from pivox.core.announcements import Announcement, Announcements, Kind
 from pivox.core.errors import ConfigError
 from pivox.core.events import ResponseCreated
-from pivox.core.responses import Origin, ResponseTracker
-from pivox.core.ring import AudioRing
-from pivox.core.turns import TurnTracker
+from pivox.core.responses import Origin
 from pivox.host.logsafe import shown
 from pivox.host.optional import MissingDependency, require
-from pivox.net.link import Link
 from pivox.net.secrets import load_mqtt_password
-from pivox.skills.timers import Timers
+from pivox.wiring.parts import DaemonParts
 
 log = logging.getLogger("pivox.doors")
 
 QUEUE_LIMIT = 8
 """Announcements and questions waiting at most; one more is refused with an error."""
 MACHINE_ID = "/etc/machine-id"
-
-
-class DaemonParts(Protocol):
-    """What the doors reach of the daemon (`pivox.daemon.Daemon` implements it)."""
-
-    config: Config
-    clock: Callable[[], float]
-    machine: m.DeviceMachine
-    link: Link
-    playback: Playback
-    ring: AudioRing
-    audio: AudioDevices
-    capture: Capture
-    responses: ResponseTracker
-    turns: TurnTracker
-    stats: dict[str, int]
-    timers: Timers
-
-    def feed(self, inp: Any) -> None: ...
-    def quiet(self) -> bool: ...
-    def set_volume(self, level: int) -> None: ...
-    def set_muted(self, muted: bool) -> None: ...
 
 
 class Doors:
