@@ -138,6 +138,21 @@ def test_demo_runs_the_whole_loop_without_a_sound_card(tmp_path: Path) -> None:
     assert "assistant: The get_time tool said:" in result.stderr
 
 
+def test_demo_without_the_wake_word_says_why_it_falls_back(tmp_path: Path) -> None:
+    """Where the wake word's libraries are missing (no `wake` extra), one line says so and the
+    demo still answers, in always_on mode."""
+    reply = tmp_path / "reply.wav"
+    code = ("import sys; sys.modules['pymicro_features'] = None; from pivox.cli.main import main; "
+            f"raise SystemExit(main(['demo', '--output-wav', {str(reply)!r}]))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            stdin=subprocess.DEVNULL, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "(always_on mode)" in result.stdout
+    [line] = [line for line in result.stderr.splitlines() if "falls back" in line]
+    assert "from wake_word to always_on" in line and "--extras wake" in line
+    assert "turn 1 done" in result.stderr
+
+
 @pytest.mark.parametrize(
     ("text", "where"),
     [
