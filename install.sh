@@ -20,11 +20,11 @@ APT_PACKAGES=(python3 python3-venv libportaudio2 python3-pyaudio python3-systemd
 # The GPIO module: rpi-lgpio on current Raspberry Pi OS (needed on a Pi 5), else RPi.GPIO.
 GPIO_PACKAGES=(python3-rpi-lgpio python3-rpi.gpio)
 
-# Set by userland_plan: pivox's extras, apt packages for what has no wheel, and the
-# packages pip may build from source (everything else must be a wheel).
+# Set by userland_plan: pivox's extras, apt packages for what has no wheel, and the packages
+# pip may build from source where no wheel fits (everything else must be a wheel).
 EXTRAS=""
 ARCH_APT=()
-SOURCE_BUILDS=""
+SOURCE_BUILDS=()
 
 say() { echo "pivox install: $*"; }
 die() { echo "pivox install: error: $*" >&2; exit 1; }
@@ -55,18 +55,18 @@ userland_plan() {
             EXTRAS="wake,aec" ;;
         armhf)
             # PyPI has no armv7 wheel of numpy, soxr, pymicro-features or pywebrtc-audio:
-            # numpy from apt; soxr and pymicro-features build from source (about N minutes on
-            # a Pi, see README); pywebrtc-audio (WebRTC AEC3) would take far longer: not chosen
+            # numpy from apt; soxr and pymicro-features build from source (minutes, see
+            # README); pywebrtc-audio (WebRTC AEC3) would take far longer: not chosen
             EXTRAS="wake"
             ARCH_APT=(python3-numpy build-essential python3-dev)
-            SOURCE_BUILDS="soxr,pymicro-features" ;;
+            SOURCE_BUILDS=(soxr pymicro-features) ;;
         *)
             # not a tested architecture: let pip build what it must
             EXTRAS=""
-            SOURCE_BUILDS="any" ;;
+            SOURCE_BUILDS=(any) ;;
     esac
     say "userland $arch: extras [${EXTRAS:-none}], apt ${ARCH_APT[*]:-nothing extra}," \
-        "source builds: ${SOURCE_BUILDS:-none}"
+        "source builds: ${SOURCE_BUILDS[*]:-none}"
 }
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"; }
@@ -112,21 +112,23 @@ venv() {
         python3 -m venv --system-site-packages "$VENV"
     fi
     [ -n "$EXTRAS" ] && extras="[$EXTRAS]"
-    # Wheels only, but for the packages this architecture must build (pivox itself is a
-    # local tree, which pip builds either way): a source build nobody planned fails here.
-    case "$SOURCE_BUILDS" in
-        "") ;;
-        any) formats=() ;;
-        *) formats+=(--no-binary="$SOURCE_BUILDS") ;;
-    esac
     if [ -n "$wheelhouse" ]; then
         say "installing pivox$extras from $wheelhouse"
         "$VENV/bin/pip" install -q --no-index --find-links "$wheelhouse" --upgrade \
             "pivox$extras"
-    else
-        say "installing pivox$extras from $SRC"
-        "$VENV/bin/pip" install -q "${formats[@]}" --upgrade "$SRC$extras"
+        return
     fi
+    if [ "${SOURCE_BUILDS[*]}" = any ]; then
+        formats=()
+    elif [ ${#SOURCE_BUILDS[@]} -gt 0 ]; then
+        # a wheel where an index has one (piwheels on Raspberry Pi OS), else built here
+        say "installing ${SOURCE_BUILDS[*]} (a wheel if an index has one, else a source build)"
+        "$VENV/bin/pip" install -q --prefer-binary "${SOURCE_BUILDS[@]}"
+    fi
+    # Wheels only from here on (pivox itself is a local tree, which pip builds either way):
+    # a source build nobody planned fails here instead of taking an hour.
+    say "installing pivox$extras from $SRC"
+    "$VENV/bin/pip" install -q "${formats[@]}" --upgrade "$SRC$extras"
 }
 
 config() {

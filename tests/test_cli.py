@@ -95,7 +95,7 @@ def test_check_and_run_refuse_a_broken_wake_word_model_naming_the_file(
 
 def test_check_names_the_remedy_where_the_wake_word_cannot_run(
         pulse: PulseAudio, tmp_path: Path) -> None:
-    """A 32-bit Raspberry Pi OS has no pymicro-features: the process cannot import it."""
+    """Without the `wake` extra the process cannot import pymicro-features."""
     no_features = ("import sys; sys.modules['pymicro_features'] = None; "
                    "from pivox.cli.main import main; sys.exit(main(sys.argv[1:]))")
     check = subprocess.run(
@@ -104,8 +104,8 @@ def test_check_names_the_remedy_where_the_wake_word_cannot_run(
          "--set", "led.enabled=false"], capture_output=True, text=True, timeout=60,
         stdin=subprocess.DEVNULL, env={**os.environ, "OPENAI_API_KEY": SECRET})
     lines = [line for line in check.stdout.splitlines() if "wake word" in line]
-    assert len(lines) == 1 and lines[0].startswith("FAIL the local wake word cannot run")
-    assert "64-bit Raspberry Pi OS" in lines[0] and "push_to_talk" in lines[0]
+    assert len(lines) == 1 and lines[0].startswith("FAIL the local wake word is not installed")
+    assert "--extras wake" in lines[0] and "push_to_talk" in lines[0]
     assert check.returncode == 1
 
 
