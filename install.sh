@@ -47,7 +47,7 @@ userland_arch() {
 }
 
 userland_plan() {
-    local arch
+    local chosen="$1" arch
     arch="$(userland_arch)"
     case "$arch" in
         arm64|amd64)
@@ -55,16 +55,21 @@ userland_plan() {
             EXTRAS="wake,aec" ;;
         armhf)
             # PyPI has no armv7 wheel of numpy, soxr, pymicro-features or pywebrtc-audio:
-            # numpy from apt; soxr and pymicro-features build from source (minutes, see
-            # README); pywebrtc-audio (WebRTC AEC3) would take far longer: not chosen
+            # numpy from apt, soxr and the wake word's pymicro-features built here (minutes,
+            # see README); pywebrtc-audio (WebRTC AEC3) takes far longer: only if asked for
             EXTRAS="wake"
-            ARCH_APT=(python3-numpy build-essential python3-dev)
-            SOURCE_BUILDS=(soxr pymicro-features) ;;
+            ARCH_APT=(python3-numpy build-essential python3-dev) ;;
         *)
             # not a tested architecture: let pip build what it must
             EXTRAS=""
             SOURCE_BUILDS=(any) ;;
     esac
+    [ "$chosen" = "-" ] || EXTRAS="$chosen"
+    if [ "$arch" = armhf ]; then
+        SOURCE_BUILDS=(soxr)
+        [[ ",$EXTRAS," == *,wake,* ]] && SOURCE_BUILDS+=(pymicro-features)
+        [[ ",$EXTRAS," == *,aec,* ]] && SOURCE_BUILDS+=(pywebrtc-audio)
+    fi
     say "userland $arch: extras [${EXTRAS:-none}], apt ${ARCH_APT[*]:-nothing extra}," \
         "source builds: ${SOURCE_BUILDS[*]:-none}"
 }
@@ -159,8 +164,7 @@ unit() {
 
 install_all() {
     local wheelhouse="$1"
-    userland_plan
-    [ "$EXTRAS_CHOSEN" = "-" ] || EXTRAS="$EXTRAS_CHOSEN"
+    userland_plan "$EXTRAS_CHOSEN"
     apt_packages
     user_and_groups
     venv "$wheelhouse"
