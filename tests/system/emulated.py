@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import fcntl
 import os
 import shutil
 import signal
@@ -117,6 +118,9 @@ def root(arch: str, where: Path) -> Iterator[Root]:
     PIVOX_KEEP_ROOT=1 leaves it mounted for a post-mortem.
     """
     tarball = nspawn.root_tarball(PACKAGES, arch)
+    # one root at a time per cache: apt in two roots would fight over the shared archives
+    lock = (nspawn.cache_dir() / "emulated.lock").open("w")
+    fcntl.flock(lock, fcntl.LOCK_EX)
     path = where / f"root-{arch}"
     path.mkdir(parents=True)
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6g", "tmpfs", str(path)], check=True)
@@ -145,3 +149,4 @@ def root(arch: str, where: Path) -> Iterator[Root]:
         if not os.environ.get("PIVOX_KEEP_ROOT"):
             for target in reversed(mounted):
                 subprocess.run(["umount", "-l", str(target)], check=False)
+        lock.close()
