@@ -15,6 +15,7 @@ $PIVOX_CACHE/last-emulated-run.json (cold and warm: README, "What each architect
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -96,6 +97,7 @@ class Install:
                 if item.get("download_info", {}).get("url", "").endswith(".whl")}
 
 
+@contextlib.contextmanager
 def _root(arch: str, tmp: Path) -> Iterator[emulated.Root]:
     if not emulated.binfmt_ready(arch):
         pytest.skip(f"no binfmt_misc entry for {arch} (apt install qemu-user-static)")
@@ -149,14 +151,16 @@ def _record(name: str, seconds: dict[str, float]) -> None:
 
 
 @pytest.fixture(scope="module")
-def arm64(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Install]:
-    for root in _root("arm64", tmp_path_factory.mktemp("arm64")):
-        yield _install(root, "arm64")
+def arm64(tmp_path_factory: pytest.TempPathFactory) -> Install:
+    """arm64's root is gone once installed and run (one root at a time: emulated.root)."""
+    with _root("arm64", tmp_path_factory.mktemp("arm64")) as root:
+        return _install(root, "arm64")
 
 
 @pytest.fixture(scope="module")
 def armhf_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[emulated.Root]:
-    yield from _root("armhf", tmp_path_factory.mktemp("armhf"))
+    with _root("armhf", tmp_path_factory.mktemp("armhf")) as root:
+        yield root
 
 
 @pytest.fixture(scope="module")
