@@ -192,7 +192,7 @@ def test_arm64_installs_from_wheels_and_hears_the_wake_word(arm64: Install) -> N
     assert {"numpy", "soxr", "pymicro-features", "pywebrtc-audio"} <= arm64.wheels()
     assert (arm64.facts["machine"], arm64.facts["bits"]) == ("aarch64", 64)
     assert arm64.facts["wake"] is None and arm64.facts["aec"] is None
-    assert "ok   wake word okay_nabu loads" in arm64.check.out, arm64.check.out
+    assert "ok   wake word okay_nabu" in arm64.check.out, arm64.check.out
     assert "PyAudio is not installed" not in arm64.check.out  # apt's python3-pyaudio
     assert arm64.demo.rc == 0, arm64.demo.out[-4000:]
     assert "(wake_word mode)" in arm64.demo.out and "falls back" not in arm64.demo.out
@@ -210,7 +210,7 @@ def _armhf_as_documented(run: Install) -> None:
     assert "pywebrtc-audio" not in run.wheels()
     assert run.facts["aec"] is not None and "pywebrtc-audio" in run.facts["aec"]
     assert run.facts["wake"] is None, run.facts["wake"]
-    assert "ok   wake word okay_nabu loads" in run.check.out, run.check.out
+    assert "ok   wake word okay_nabu" in run.check.out, run.check.out
     assert run.demo.rc == 0, run.demo.out[-4000:]
     assert "(wake_word mode)" in run.demo.out
     assert "tool get_time({})" in run.demo.out
