@@ -2,15 +2,20 @@
 
 `running()` starts a `Daemon` on real PyAudio devices (or the factories given) with a
 `RecordingLed` on the GPIO double and stops it cleanly, failing if `run()` did not return 0.
+`start_pivox_run()` starts a real `pivox run` process instead, its output in a file.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import subprocess
+import sys
 import threading
 from array import array
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from pivox.audio.soundcard import Microphone, Speaker
@@ -85,6 +90,32 @@ async def running(
     finally:
         daemon.stop()
         assert await asyncio.wait_for(task, 10) == 0
+
+
+def start_pivox_run(url: str, tmp_path: Path, env: dict[str, str],
+                    *sets: str) -> subprocess.Popen[bytes]:
+    """`pivox run` against `url` without button and LED, logging to stderr; stdout and stderr
+    go to `tmp_path/out.log`. `sets` are extra `--set` overrides."""
+    config = tmp_path / "pivox.toml"
+    config.write_text(
+        f'[server]\nurl = "{url}"\nmodel = ""\nauth_retry_s = 10\n'
+        "[button]\nenabled = false\n[led]\nenabled = false\n"
+    )
+    output = (tmp_path / "out.log").open("wb")
+    argv = [sys.executable, "-m", "pivox", "run", "--config", str(config),
+            "--set", "log.journal=off"]
+    for override in sets:
+        argv += ["--set", override]
+    return subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, env={**os.environ, **env})
+
+
+async def wait_for_text(path: Path, text: str, timeout: float = 20.0) -> None:
+    """Poll the file at `path` until it contains `text`; fail the test after `timeout` s."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while text not in path.read_text(errors="replace"):
+        assert asyncio.get_running_loop().time() < deadline, path.read_text()[-3000:]
+        await asyncio.sleep(0.05)
 
 
 def received(server: RealtimeServer, index: int = -1) -> list[Any]:

@@ -95,7 +95,7 @@ def test_check_and_run_refuse_a_broken_wake_word_model_naming_the_file(
 
 def test_check_names_the_remedy_where_the_wake_word_cannot_run(
         pulse: PulseAudio, tmp_path: Path) -> None:
-    """A 32-bit Raspberry Pi OS has no pymicro-features: the process cannot import it."""
+    """Without the `wake` extra the process cannot import pymicro-features."""
     no_features = ("import sys; sys.modules['pymicro_features'] = None; "
                    "from pivox.cli.main import main; sys.exit(main(sys.argv[1:]))")
     check = subprocess.run(
@@ -104,8 +104,8 @@ def test_check_names_the_remedy_where_the_wake_word_cannot_run(
          "--set", "led.enabled=false"], capture_output=True, text=True, timeout=60,
         stdin=subprocess.DEVNULL, env={**os.environ, "OPENAI_API_KEY": SECRET})
     lines = [line for line in check.stdout.splitlines() if "wake word" in line]
-    assert len(lines) == 1 and lines[0].startswith("FAIL the local wake word cannot run")
-    assert "64-bit Raspberry Pi OS" in lines[0] and "push_to_talk" in lines[0]
+    assert len(lines) == 1 and lines[0].startswith("FAIL the local wake word is not installed")
+    assert "--extras wake" in lines[0] and "push_to_talk" in lines[0]
     assert check.returncode == 1
 
 
@@ -136,6 +136,21 @@ def test_demo_runs_the_whole_loop_without_a_sound_card(tmp_path: Path) -> None:
     assert "turn 1 done" in result.stderr
     assert "tool get_time({}) -> {\"time\":" in result.stderr  # the tool path, end to end
     assert "assistant: The get_time tool said:" in result.stderr
+
+
+def test_demo_without_the_wake_word_says_why_it_falls_back(tmp_path: Path) -> None:
+    """Where the wake word's libraries are missing (no `wake` extra), one line says so and the
+    demo still answers, in always_on mode."""
+    reply = tmp_path / "reply.wav"
+    code = ("import sys; sys.modules['pymicro_features'] = None; from pivox.cli.main import main; "
+            f"raise SystemExit(main(['demo', '--output-wav', {str(reply)!r}]))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            stdin=subprocess.DEVNULL, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "(always_on mode)" in result.stdout
+    [line] = [line for line in result.stderr.splitlines() if "falls back" in line]
+    assert "from wake_word to always_on" in line and "--extras wake" in line
+    assert "turn 1 done" in result.stderr
 
 
 @pytest.mark.parametrize(

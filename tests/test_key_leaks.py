@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -26,33 +23,11 @@ from websockets.http11 import Request, Response
 
 from pivox.net.secrets import ApiKey
 from pivox.net.session import Connection, Endpoint
+from tests.daemon_harness import start_pivox_run, wait_for_text
 from tests.fixtures_server import StartServer
 from tests.pulse import PulseAudio
 
 SECRET = "sk-live-SECRET0123456789abcdef"
-
-
-def _debug_run(url: str, tmp_path: Path, env: dict[str, str],
-               *sets: str) -> subprocess.Popen[bytes]:
-    config = tmp_path / "pivox.toml"
-    config.write_text(
-        f'[server]\nurl = "{url}"\nmodel = ""\nauth_retry_s = 10\n'
-        "[button]\nenabled = false\n[led]\nenabled = false\n"
-    )
-    output = (tmp_path / "out.log").open("wb")
-    argv = [sys.executable, "-m", "pivox", "run", "--config", str(config),
-            "--set", "log.level=debug", "--set", "log.journal=off"]
-    for override in sets:
-        argv += ["--set", override]
-    return subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, env={**os.environ, **env})
-
-
-async def _wait_for_text(path: Path, text: str, timeout: float = 20.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while text not in path.read_text(errors="replace"):
-        assert asyncio.get_running_loop().time() < deadline, path.read_text()[-3000:]
-        await asyncio.sleep(0.05)
 
 
 @pytest.mark.parametrize(
@@ -70,9 +45,10 @@ async def test_a_debug_run_never_prints_the_key(
 ) -> None:
     env = {**pulse.env, "OPENAI_API_KEY": SECRET, "CREDENTIALS_DIRECTORY": ""}
     async with start_realtime_server(api_key=server_key) as server:
-        proc = _debug_run(server.url, tmp_path, env, f"server.auth_style={auth_style}")
+        proc = start_pivox_run(server.url, tmp_path, env, "log.level=debug",
+                               f"server.auth_style={auth_style}")
         try:
-            await _wait_for_text(tmp_path / "out.log", wait_for)
+            await wait_for_text(tmp_path / "out.log", wait_for)
         finally:
             proc.send_signal(signal.SIGTERM)
             await asyncio.to_thread(proc.wait, 10)

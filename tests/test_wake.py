@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.abc
 import json
 import logging
 import shutil
+import struct
 import sys
 from pathlib import Path
 from typing import Any
@@ -126,14 +128,32 @@ def test_unknown_model_is_refused_with_the_choices() -> None:
 
 
 def test_missing_library_names_the_remedy(monkeypatch: pytest.MonkeyPatch) -> None:
-    """What a 32-bit Raspberry Pi OS sees: pymicro-features cannot be imported."""
+    """Without the `wake` extra: pymicro-features cannot be imported."""
     assert unavailable_reason() is None
     monkeypatch.setitem(sys.modules, "pymicro_features", None)  # import raises ImportError
     reason = unavailable_reason()
     assert reason is not None
-    assert "64-bit Raspberry Pi OS" in reason and "push_to_talk" in reason
-    with pytest.raises(WakeWordUnavailable, match="64-bit Raspberry Pi OS"):
+    assert "--extras wake" in reason and "pivox[wake]" in reason and "push_to_talk" in reason
+    with pytest.raises(WakeWordUnavailable, match="not installed"):
         WakeWordDetector()
+
+
+class _ForeignLibrary(importlib.abc.MetaPathFinder):
+    """Makes `import pymicro_features` fail as a library built for another CPU does."""
+
+    def find_spec(self, name: str, path: object, target: object = None) -> None:
+        if name == "pymicro_features":
+            raise OSError("wrong ELF class: ELFCLASS32")
+
+
+def test_a_library_for_another_cpu_names_the_userland(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reason names the userland by the interpreter's pointer size, not only the kernel."""
+    monkeypatch.delitem(sys.modules, "pymicro_features")
+    monkeypatch.setattr(sys, "meta_path", [_ForeignLibrary(), *sys.meta_path])
+    reason = unavailable_reason()
+    assert reason is not None
+    assert f"{struct.calcsize('P') * 8}-bit userland" in reason and "ELFCLASS32" in reason
+    assert "64-bit Raspberry Pi OS" in reason and "push_to_talk" in reason
 
 
 def test_the_gate_exists_only_in_wake_word_mode() -> None:
@@ -149,7 +169,7 @@ def test_where_the_detector_cannot_run_the_log_says_so_in_one_line(
         assert wake_gate("wake_word", "okay_nabu") is None
     [record] = caplog.records
     assert record.levelno == logging.ERROR
-    assert "64-bit Raspberry Pi OS" in record.getMessage()
+    assert "--extras wake" in record.getMessage()
     assert "push_to_talk" in record.getMessage()
 
 

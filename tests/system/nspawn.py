@@ -60,10 +60,12 @@ def mirror() -> str:
     raise RuntimeError("no Debian mirror found in the apt sources")
 
 
-def root_tarball() -> Path:
-    """The cached debootstrap root, built on first use (about 45 s)."""
-    key = hashlib.sha256(" ".join((SUITE, *sorted(PACKAGES))).encode()).hexdigest()[:16]
-    tarball = cache_dir() / f"rootfs-{SUITE}-{key}.tar"
+def root_tarball(packages: tuple[str, ...] = PACKAGES, arch: str | None = None) -> Path:
+    """The cached debootstrap root with `packages`, built on first use (about 45 s; for
+    another `arch`, under qemu-user through binfmt, about 5 minutes)."""
+    parts = (SUITE, *sorted(packages)) if arch is None else (SUITE, arch, *sorted(packages))
+    key = hashlib.sha256(" ".join(parts).encode()).hexdigest()[:16]
+    tarball = cache_dir() / f"rootfs-{SUITE}-{f'{arch}-' if arch else ''}{key}.tar"
     if tarball.exists():
         return tarball
     tarball.parent.mkdir(parents=True, exist_ok=True)
@@ -73,7 +75,8 @@ def root_tarball() -> Path:
             [
                 "debootstrap",
                 "--variant=minbase",
-                f"--include={','.join(PACKAGES)}",
+                *([f"--arch={arch}"] if arch else []),
+                f"--include={','.join(packages)}",
                 SUITE,
                 str(root),
                 mirror(),
@@ -95,9 +98,11 @@ def extract(tarball: Path, root: Path) -> None:
 
 
 def build_wheelhouse(dest: Path) -> None:
-    """pivox and its dependencies as wheels, built with the host's pip."""
+    """pivox, its dependencies and the extras install.sh chooses here, as wheels built with
+    the host's pip."""
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--wheel-dir", str(dest), str(PROJECT)],
+        [sys.executable, "-m", "pip", "wheel", "-q", "--wheel-dir", str(dest),
+         f"{PROJECT}[wake,aec]"],
         check=True,
         capture_output=True,
     )

@@ -122,6 +122,7 @@ def open_portaudio(latency_ms: int = LATENCY_MS) -> pyaudio.PyAudio:
     """Start PortAudio; first set PULSE_LATENCY_MSEC=`latency_ms` unless the environment has it."""
     os.environ.setdefault("PULSE_LATENCY_MSEC", str(latency_ms))
     _quiet_alsa()
+    _quiet_jack()
     return _pyaudio_module().PyAudio()
 
 
@@ -155,6 +156,30 @@ def _quiet_alsa() -> None:
 
     _alsa_handler = prototype(handler)
     ctypes.CDLL(name).snd_lib_error_set_handler(_alsa_handler)
+
+
+_jack_silencer: Any = None
+
+
+def _quiet_jack() -> None:
+    """Silence libjack, which Debian's PortAudio links: each PortAudio start probes for a JACK
+    server and, with none running, libjack prints three or more lines to stderr (the journal).
+
+    Its error and info callbacks become no-ops; nothing in them is news (pivox never uses JACK).
+    """
+    global _jack_silencer
+    if _jack_silencer is not None:
+        return
+    import ctypes
+
+    try:
+        jack = ctypes.CDLL("libjack.so.0")  # the library PortAudio loaded, or will load
+    except OSError:  # no libjack here: nothing to silence
+        _jack_silencer = False
+        return
+    _jack_silencer = ctypes.CFUNCTYPE(None, ctypes.c_char_p)(lambda message: None)
+    jack.jack_set_error_function(_jack_silencer)
+    jack.jack_set_info_function(_jack_silencer)
 
 
 def list_devices(pa: pyaudio.PyAudio | None = None) -> list[DeviceInfo]:

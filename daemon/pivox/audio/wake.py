@@ -7,8 +7,9 @@ to two microWakeWord models on them (`pymicro-wakeword`): built-in ones, or any 
 detection it starts over, so one utterance of the wake word is one detection; `fired` and
 one log line say which model fired.
 
-pymicro-features has no wheel for 32-bit ARM (armv7l, armv6l): there `WakeWordDetector`
-raises `WakeWordUnavailable`, whose message names the remedy.
+The libraries are the `wake` extra (install.sh chooses it on arm64, amd64 and armhf; on
+armhf pymicro-features builds from source). Where they are missing or do not load,
+`WakeWordDetector` raises `WakeWordUnavailable`, whose message names the remedy.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import json
 import logging
 import math
 import platform
+import struct
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -63,12 +65,23 @@ def unavailable_reason() -> str | None:
         import pymicro_features  # noqa: F401
         import pymicro_wakeword  # noqa: F401
         import soxr  # type: ignore[import-untyped]  # noqa: F401
-    except Exception as exc:  # ImportError, or OSError from a library built for another CPU
+    except ImportError as exc:
         return (
-            f"the local wake word cannot run on {platform.machine()} ({exc}); "
+            f"the local wake word is not installed ({exc}): sudo ./install.sh --extras wake "
+            "(or pip install 'pivox[wake]'), or set session.mode = \"push_to_talk\""
+        )
+    except Exception as exc:  # OSError from a library built for another CPU
+        return (
+            f"the local wake word cannot run on this {userland()} ({exc}); "
             "use 64-bit Raspberry Pi OS, or set session.mode = \"push_to_talk\""
         )
     return None
+
+
+def userland() -> str:
+    """The machine as the wake word's libraries see it: the interpreter's pointer size decides
+    (a 32-bit Raspberry Pi OS on a Pi 4/5 runs a 64-bit aarch64 kernel)."""
+    return f"{struct.calcsize('P') * 8}-bit userland ({platform.machine()} kernel)"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

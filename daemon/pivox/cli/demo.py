@@ -4,8 +4,8 @@ With a sound card (and a terminal) the simulated button is the Enter key: press 
 start talking, Enter again to stop. Without one, a generated spoken question is the
 microphone, in wake_word mode: "Okay Nabu, what time is it?" in an espeak-ng voice the
 detector is verified to hear (tests/test_wake.py); with `--input-wav`, or where the detector
-cannot run, the file is streamed in always_on mode. The replies go to `--output-wav`; the
-demo ends after the first reply has played.
+cannot run (one log line says why), the file is streamed in always_on mode. The replies go
+to `--output-wav`; the demo ends after the first reply has played.
 """
 
 from __future__ import annotations
@@ -106,7 +106,11 @@ async def _with_sound_card(config: Config) -> int:
 async def _with_files(args: argparse.Namespace, config: Config) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="pivox-demo-"))
     input_wav = Path(args.input_wav) if args.input_wav else workdir / "question.wav"
-    wake = not args.input_wav and unavailable_reason() is None
+    reason = None if args.input_wav else unavailable_reason()
+    wake = not args.input_wav and reason is None
+    if reason is not None:
+        log.warning("the demo falls back from wake_word to always_on: %s", reason,
+                    extra={"PIVOX_EVENT": "wake_word_fallback"})
     if not args.input_wav:
         write_wav(input_wav, prompt_pcm(args.question, wake))
     output_wav = Path(args.output_wav or "pivox-demo-reply.wav")
