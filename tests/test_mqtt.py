@@ -180,6 +180,27 @@ async def test_announce_reaches_the_server_out_of_band_and_ask_listens(
             assert event["transcript"]
 
 
+
+async def test_a_timer_that_rings_is_an_event_for_home_assistant(
+    start_realtime_server: StartServer, gpio_double: GpioDouble, mic: Any, mosquitto: Broker,
+    tmp_path: Path,
+) -> None:
+    async with start_realtime_server() as server, running(
+        config(server.url, mosquitto, "always_on", DEVICE, f"timers.state_dir={tmp_path}"),
+        gpio_double,
+    ) as (daemon, _led):
+        await wait_until(lambda: daemon.doors.mqtt is not None and daemon.doors.mqtt.connected,
+                         what="mqtt connected")
+        async with client(mosquitto, TOPICS.event) as c:
+            daemon.timers.call("set_timer", {"seconds": 1, "label": "tea"})
+            async with asyncio.timeout(10):
+                async for message in c.messages:
+                    event = orjson.loads(message.payload)  # type: ignore[arg-type]
+                    if event["event_type"] == "timer_rung":
+                        break
+        assert event["timers"] == ["tea"]
+        assert daemon.machine.state is State.RINGING
+
 async def test_an_all_announce_reaches_every_device(
     start_realtime_server: StartServer, gpio_double: GpioDouble, mosquitto: Broker,
     tmp_path: Path,

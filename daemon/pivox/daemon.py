@@ -81,7 +81,8 @@ class Daemon:
         self.turns = TurnTracker()
         self.responses = ResponseTracker()
         self.timers = timers or Timers(config.timers)
-        self.alarms = Alarms(self)  # the timers' ringing
+        self.alarms = Alarms(self, on_rung=lambda ring: self.doors.event(  # the timers' ringing
+            "timer_rung", timers=[entry.label or entry.id for entry in ring.entries]))
         self.doors = Doors(self)  # the control socket, MQTT, announcements
         self.audio = AudioDevices(
             hardware.open_speaker, hardware.open_microphone, self.ring,

@@ -3,22 +3,29 @@ state, and no reply plays over it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pivox.audio.chime import Ringer
 from pivox.core import machine as m
+from pivox.core.schedule import Ring
 from pivox.wiring.parts import DaemonParts
 
 
 class Alarms:
     """Joins the timers (skills) to the chime (audio) and the machine, on the daemon's behalf."""
 
-    def __init__(self, daemon: DaemonParts) -> None:
+    def __init__(self, daemon: DaemonParts, on_rung: Callable[[Ring], None]) -> None:
         self.d = daemon
         self.ringer = Ringer(daemon.playback)
+        self._on_rung = on_rung
 
     async def run(self) -> None:
         """The timers' clock: a due timer rings (TimerDue), an unanswered ring ends."""
-        await self.d.timers.run(lambda _: self.d.feed(m.TimerDue()),
-                                lambda: self.d.feed(m.RingStopped()))
+        await self.d.timers.run(self._rang, lambda: self.d.feed(m.RingStopped()))
+
+    def _rang(self, ring: Ring) -> None:
+        self.d.feed(m.TimerDue())
+        self._on_rung(ring)  # Home Assistant's event entity hears of it (MQTT)
 
     def start(self) -> None:
         """Route: StartRinging; the chime plays and the timers note it sounded."""
