@@ -74,14 +74,19 @@ def config(url: str, broker: Broker, mode: str = "always_on", device: str = DEVI
                          "control.socket=", *extra)
 
 
+
+async def mqtt_connected(daemon: Any) -> None:
+    """Wait until the daemon's MQTT door has connected to the broker."""
+    await wait_until(lambda: daemon.doors.mqtt is not None and daemon.doors.mqtt.connected,
+                     what="mqtt connected")
+
 async def test_discovery_is_retained_and_valid(
     start_realtime_server: StartServer, gpio_double: GpioDouble, mic: Any, mosquitto: Broker,
 ) -> None:
     async with start_realtime_server() as server, running(
         config(server.url, mosquitto), gpio_double
     ) as (daemon, _led):
-        await wait_until(lambda: daemon.doors.mqtt is not None and daemon.doors.mqtt.connected,
-                         what="mqtt connected")
+        await mqtt_connected(daemon)
         async with client(mosquitto, "homeassistant/#", "pivox/#") as c:  # after: retained
             got = await collect(c, 1.0)
     configs = {t: orjson.loads(m[0].payload) for t, m in got.items()  # type: ignore[arg-type]
@@ -116,8 +121,7 @@ async def test_birth_message_republishes_discovery_and_states(
     async with start_realtime_server() as server, running(
         config(server.url, mosquitto), gpio_double
     ) as (daemon, _led):
-        await wait_until(lambda: daemon.doors.mqtt is not None and daemon.doors.mqtt.connected,
-                         what="mqtt connected")
+        await mqtt_connected(daemon)
         async with client(mosquitto, "homeassistant/+/+/+/config", TOPICS.status) as c:
             await collect(c, 0.5)  # the retained ones
             await c.publish("homeassistant/status", "online")
@@ -134,8 +138,7 @@ async def test_mute_switch_and_volume(
         config(server.url, mosquitto), gpio_double
     ) as (daemon, _led):
         await wait_until(lambda: daemon.link.stats["appends"] > 10, what="streaming")
-        await wait_until(lambda: daemon.doors.mqtt is not None and daemon.doors.mqtt.connected,
-                         what="mqtt connected")
+        await mqtt_connected(daemon)
         async with client(mosquitto, TOPICS.status) as c:
             await c.publish(TOPICS.command("mute"), "ON")
             assert (await status_of(c, lambda s: s["muted"]))["state"] == "muted"
@@ -158,8 +161,7 @@ async def test_announce_reaches_the_server_out_of_band_and_ask_listens(
         config(server.url, mosquitto, "wake_word", DEVICE,
                "session.transcription_model=whisper-1"), gpio_double
     ) as (daemon, _led):
-        await wait_until(lambda: daemon.doors.mqtt is not None and daemon.doors.mqtt.connected,
-                         what="mqtt connected")
+        await mqtt_connected(daemon)
         async with client(mosquitto, TOPICS.event) as c:
             await c.publish(TOPICS.command("announce"), "Front door opened")
             await wait_until(lambda: any(isinstance(e, OutOfBandResponse)
@@ -189,8 +191,7 @@ async def test_a_timer_that_rings_is_an_event_for_home_assistant(
         config(server.url, mosquitto, "always_on", DEVICE, f"timers.state_dir={tmp_path}"),
         gpio_double,
     ) as (daemon, _led):
-        await wait_until(lambda: daemon.doors.mqtt is not None and daemon.doors.mqtt.connected,
-                         what="mqtt connected")
+        await mqtt_connected(daemon)
         async with client(mosquitto, TOPICS.event) as c:
             daemon.timers.call("set_timer", {"seconds": 1, "label": "tea"})
             async with asyncio.timeout(10):
@@ -242,8 +243,7 @@ async def test_hostile_payloads_on_every_command_topic_are_ignored(
     async with start_realtime_server() as server, running(
         config(server.url, mosquitto, "push_to_talk"), gpio_double
     ) as (daemon, _led):
-        await wait_until(lambda: daemon.doors.mqtt is not None and daemon.doors.mqtt.connected,
-                         what="mqtt connected")
+        await mqtt_connected(daemon)
         door = daemon.doors.mqtt
         assert door is not None
         with caplog.at_level(logging.WARNING, logger="pivox.control.mqtt"):
@@ -306,8 +306,7 @@ async def test_the_password_never_reaches_a_debug_log(
         async with start_realtime_server() as server, running(
             config(server.url, mosquitto, "always_on", DEVICE, "log.level=debug"), gpio_double
         ) as (daemon, _led):
-            await wait_until(lambda: daemon.doors.mqtt is not None and daemon.doors.mqtt.connected,
-                             what="mqtt connected")
+            await mqtt_connected(daemon)
             async with client(mosquitto) as c:
                 await c.publish(TOPICS.command("volume"), "loud")
             await asyncio.sleep(0.5)
@@ -356,8 +355,7 @@ async def test_a_clean_exit_says_offline(
     async with start_realtime_server() as server, running(
         config(server.url, mosquitto), gpio_double
     ) as (daemon, _led):
-        await wait_until(lambda: daemon.doors.mqtt is not None and daemon.doors.mqtt.connected,
-                         what="mqtt connected")
+        await mqtt_connected(daemon)
     async with client(mosquitto, TOPICS.availability) as c:
         got = await collect(c, 1.0)
     assert got[TOPICS.availability][-1].payload == b"offline"
@@ -371,8 +369,7 @@ async def test_a_stalled_broker_never_stalls_the_loop(
     async with start_realtime_server() as server, running(
         config(server.url, mosquitto), gpio_double
     ) as (daemon, _led):
-        await wait_until(lambda: daemon.doors.mqtt is not None and daemon.doors.mqtt.connected,
-                         what="mqtt connected")
+        await mqtt_connected(daemon)
         assert mosquitto.process is not None
         mosquitto.process.send_signal(signal.SIGSTOP)
         try:
