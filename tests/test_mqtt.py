@@ -220,8 +220,7 @@ async def test_an_all_announce_reaches_every_device(
         open_microphone=audio[1][0], open_speaker=audio[1][1],
     ) as (second, _):
         for d in (first, second):
-            await wait_until(lambda d=d: d.doors.mqtt is not None and d.doors.mqtt.connected,
-                             what="mqtt connected")
+            await mqtt_connected(d)
         async with client(mosquitto) as c:
             await c.publish("pivox/all/announce", "Dinner is ready")
         for d, server in ((first, one), (second, two)):
