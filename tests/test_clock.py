@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,17 @@ def test_where_adjtimex_is_refused_timesyncd_without_the_flag_is_unsynchronised(
 def test_the_real_adjtimex_answers_a_clock_state() -> None:
     state = clock._adjtimex()
     assert state is None or 0 <= state <= clock.TIME_ERROR
+
+
+def test_asking_again_starts_no_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Timers ask once a second while one is set: finding libc (`ldconfig -p`) happens once."""
+    first = clock._adjtimex()
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a process was started")
+
+    monkeypatch.setattr(subprocess, "Popen", refuse)
+    assert [clock._adjtimex() for _ in range(3)] == [first] * 3
 
 
 def test_boot_id(tmp_path: Path) -> None:

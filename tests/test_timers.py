@@ -177,6 +177,23 @@ async def test_every_change_is_saved_and_unchanged_state_is_not_rewritten(tmp_pa
     assert list(tmp_path.iterdir()) == [path]  # no temp file left behind
 
 
+async def test_with_nothing_set_no_clock_is_watched_and_a_timer_set_later_rings(
+        tmp_path: Path) -> None:
+    d = Device(tmp_path)
+    c, looks, rings = d.clock, [], []
+    d.timers._clock = lambda: looks.append(c.mono) or c.mono
+    task = asyncio.create_task(d.timers.run(rings.append, lambda: None))
+    await asyncio.sleep(2.2)
+    assert len(looks) <= 1  # the first look, then asleep until something is set
+    d.call("set_timer", {"seconds": 1})
+    await asyncio.sleep(0.05)
+    c.mono += 2
+    c.wall += 2
+    await asyncio.sleep(1.1)
+    task.cancel()
+    assert [[e.id for e in ring.entries] for ring in rings] == [["t1"]]
+
+
 def test_the_state_directory_follows_systemd_then_xdg_then_home() -> None:
     assert state_dir("/x", {"STATE_DIRECTORY": "/s"}) == Path("/x")
     assert state_dir("", {"STATE_DIRECTORY": "/var/lib/pivox"}) == Path("/var/lib/pivox")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import logging
 from pathlib import Path
 
@@ -28,11 +29,16 @@ _TIMEX_BYTES = 512
 """Room for `struct timex` (208 bytes on 64-bit Linux) with margin; zeroed: modes = 0."""
 
 
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    """The C library, found once: `find_library` runs `ldconfig -p` in a subprocess."""
+    return ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+
+
 def _adjtimex() -> int | None:
     """adjtimex(2) with modes 0 (reads only): the clock state, or None when refused."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-        state = int(libc.adjtimex(ctypes.create_string_buffer(_TIMEX_BYTES)))
+        state = int(_libc().adjtimex(ctypes.create_string_buffer(_TIMEX_BYTES)))
     except (OSError, AttributeError):
         return None
     return None if state < 0 else state

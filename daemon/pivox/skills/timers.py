@@ -50,7 +50,7 @@ log = logging.getLogger("pivox.timers")
 SYNC_PROBE_S = 1.0
 """How often the clock's synchronisation is asked at most."""
 JUMP_CHECK_S = 1.0
-"""Longest sleep of `run()`: a wall clock jump is noticed within this."""
+"""Longest sleep of `run()` while anything is set: a wall clock jump is noticed within this."""
 MAX_SNOOZE_MIN = 60
 DELAY_LOGGED_S = 0.05
 """A chime this much later than its ring (the user was speaking) is logged."""
@@ -136,7 +136,9 @@ class Timers:
                     on_expired()
             await self.save()
             self._wake.clear()
-            wait = min(self.schedule.next_check(self.now()), JUMP_CHECK_S)
+            # nothing set: nothing can fall due, so no clock to watch until a change wakes it
+            wait = min(self.schedule.next_check(self.now()), JUMP_CHECK_S) if (
+                self.schedule.entries) else None
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
 
