@@ -1,4 +1,4 @@
-"""AudioDevices hands mic frames to the loop `hop()` at a time from PortAudio's thread, in
+"""AudioDevices hands mic frames to the loop `hop_frames` at a time from PortAudio's thread, in
 order, none while muted (no devices opened: the thread is a plain one here)."""
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ async def delivered(hop: int, frames: int) -> tuple[list[bytes], int]:
     got: list[bytes] = []
     devices = AudioDevices(
         lambda *a: None, lambda *a: None, AudioRing(FRAME * 4),  # type: ignore[arg-type,return-value]
-        on_frame=lambda mic, far: got.append(mic), hop=lambda: hop, on_failed=lambda e: None,
+        on_frame=lambda mic, far: got.append(mic), on_failed=lambda e: None,
         on_recovered=lambda: None, clock=lambda: 0.0)
+    devices.hop_frames = hop
     devices._loop = asyncio.get_running_loop()
     hops = 0
     handed = devices._frames

@@ -86,7 +86,7 @@ class Daemon:
         self.doors = Doors(self)  # the control socket, MQTT, announcements
         self.audio = AudioDevices(
             hardware.open_speaker, hardware.open_microphone, self.ring,
-            on_frame=self._on_mic_frame, hop=lambda: self.capture.frames_per_hop(self.machine),
+            on_frame=self._on_mic_frame,
             on_failed=lambda error: self._feed(m.AudioFailed()),
             on_recovered=lambda: self._feed(m.AudioRecovered()), clock=clock)
         self.mcp = open_bridge(config.mcp.servers, load_mcp_token, reserved=TOOL_NAMES,
@@ -209,6 +209,7 @@ class Daemon:
         before = self.machine.state
         actions = self.machine.handle(inp, self.clock())
         after = self.machine.state
+        self.audio.hop_frames = self.capture.frames_per_hop(self.machine)
         if after is not before:
             name = type(inp).__name__
             log.info("%s -> %s (%s)", before.value, after.value, name,

@@ -53,10 +53,10 @@ class Captured:
     woke: bool = False
 
 
-HOP_GATED = 2
 HOP_IDLE = 4
-"""At most four: `pivox.audio.devices` counts the speaker stalled after five mic frames in a
-row without a far-end write, and the frames of one hop are paired in one go."""
+"""Mic frames (80 ms) a hop gathers while nothing is sent. At most four: `pivox.audio.devices`
+counts the speaker stalled after five mic frames in a row without a far-end write, and the
+frames of one hop are paired in one go."""
 
 _KEPT = Captured(append=None)
 _KEPT_WOKE = Captured(append=None, woke=True)
@@ -85,13 +85,11 @@ class Capture:
 
     def frames_per_hop(self, mic: MicState) -> int:
         """Mic frames the audio thread may gather before handing them over: none while muted
-        (they are dropped there), one while streaming, two (20 ms later at most) for a wake
-        gate, else four (pre-roll only)."""
+        (they are dropped there), one while streaming, else four (pre-roll and wake gate: a
+        wake word is heard up to 60 ms later, each hop wakes the loop once instead of 4×)."""
         if mic.muted:
             return 0
-        if mic.streaming:
-            return 1
-        return HOP_GATED if self.gate is not None else HOP_IDLE
+        return 1 if mic.streaming else HOP_IDLE
 
     def drain_preroll(self) -> bytes:
         """The pre-roll kept so far, oldest first; empties it."""

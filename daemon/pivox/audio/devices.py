@@ -2,9 +2,9 @@
 and hand each mic frame to the loop with the far-end reference that belongs to it.
 
 The speaker records what it hands out into a `FarEnd`; the mic's callback (PortAudio's
-thread) does only `loop.call_soon_threadsafe(...)` with its frames, `hop()` of them at once
-(0: muted, they stay there; 1 while streaming; more while nothing is sent: each hop wakes the
-loop, about 0.1 ms of CPU here: while nothing is sent, fewer hops cost less, not latency).
+thread) does only `loop.call_soon_threadsafe(...)` with its frames, `hop_frames` of them at
+once (0: muted, they stay there; 1 while streaming; 4 while nothing is sent: each hop wakes the
+loop, about 0.1 ms of CPU here; the pre-roll loses nothing, a wake word is heard later).
 On the loop each mic frame takes its reference from the FarEnd, in order; a frame whose
 reference the speaker has not written yet waits (PulseAudio may deliver the mic's burst
 before the speaker's), up to `FAR_WAIT_FRAMES`; past that, or at once when the speaker wrote
@@ -122,7 +122,6 @@ class AudioDevices:
         ring: AudioRing,
         *,
         on_frame: Callable[[bytes, bytes], None],
-        hop: Callable[[], int],
         on_failed: Callable[[str], None],
         on_recovered: Callable[[], None],
         clock: Callable[[], float],
@@ -133,7 +132,9 @@ class AudioDevices:
         self.far_end = FarEnd(FAR_END_MS * BYTES_PER_MS,
                               target_lag=FAR_TARGET_LAG_MS * BYTES_PER_MS)
         self._on_frame = on_frame
-        self._hop = hop
+        self.hop_frames = 1
+        """Mic frames PortAudio's thread gathers before handing them to the loop (0: drop
+        them, muted); the owner sets it as its state changes (`Capture.frames_per_hop`)."""
         self._batch: list[bytes] = []  # mic frames not handed over yet: PortAudio's thread only
         self._on_failed = on_failed
         self._on_recovered = on_recovered
@@ -326,11 +327,11 @@ class AudioDevices:
     def _frame_threadsafe(self, frame: bytes) -> None:
         """PortAudio's thread: hand frames to the loop, never block; muted frames stay here.
 
-        `hop()` reads plain values across threads: a frame read just as mute flips is checked
-        again on the loop.
+        `hop_frames` is a plain value read across threads: a frame read just as mute flips is
+        checked again on the loop.
         """
         loop = self._loop
-        size = self._hop()
+        size = self.hop_frames
         if loop is None or loop.is_closed() or not size:
             self._batch.clear()
             return

@@ -73,6 +73,11 @@ _ABORT = 2
 class PcmSource(Protocol):
     """What the Speaker reads from: `pivox.core.ring.AudioRing`'s consumer side."""
 
+    @property
+    def available(self) -> int:
+        """Bytes queued and not yet read."""
+        ...
+
     def read_into(self, out: memoryview) -> int:
         """Fill `out` with the next bytes (zeros past the end); return how many were real."""
         ...
@@ -469,6 +474,7 @@ class Speaker(_Stream):
         self._handed: deque[tuple[float, int, int]] = deque(maxlen=HANDED_LOG)
         self._got = 0
         self._periods = 0
+        self._silent = False  # the buffer holds a period of zeros: the last read got nothing
 
     def set_volume(self, volume: int) -> None:
         """Change the volume (0..100) from the next period on; one attribute the callback reads."""
@@ -537,14 +543,18 @@ class Speaker(_Stream):
             return None, _ABORT
 
     def _read_period(self) -> bytearray:
-        """Next period from the ring into the preallocated buffer, scaled by the volume."""
-        self._got += self._ring.read_into(self._view)
+        """Next period from the ring into the preallocated buffer, scaled by the volume
+        (while nothing is queued after a silent period, the buffer is that silence already)."""
         self._periods += 1
-        gain = self._gain
-        if gain is not None:  # Q15 gain <= 1: the product's top bits always fit in int16
-            np.multiply(self._samples, gain, out=self._scaled, dtype=np.int32)
-            np.right_shift(self._scaled, 15, out=self._scaled)
-            self._samples[:] = self._scaled
+        if not (self._silent and not self._ring.available):
+            got = self._ring.read_into(self._view)
+            self._got += got
+            self._silent = not got
+            gain = self._gain
+            if gain is not None:  # Q15 gain <= 1: the product's top bits always fit in int16
+                np.multiply(self._samples, gain, out=self._scaled, dtype=np.int32)
+                np.right_shift(self._scaled, 15, out=self._scaled)
+                self._samples[:] = self._scaled
         if self._far_end is not None:
             self._far_end.write(self._view)
         return self._buf
