@@ -16,7 +16,9 @@ stime over `--window` s after `--warmup` s, % of one core; RSS at the end of the
 - pivox run in push_to_talk, wake_word and always_on (the shipped config otherwise: echo
   cancellation on), from this tree and, with `--before`, from another checkout's daemon/
   directory (e.g. `git worktree add --detach /tmp/before <commit>`: `/tmp/before/daemon`),
-  both run by this venv's `pivox` with PYTHONPATH pointing at their tree.
+  both run by this venv's `pivox` with PYTHONPATH pointing at a copy of their tree compiled to
+  bytecode, as pip installs it (an environment with PYTHONDONTWRITEBYTECODE set would compile
+  every module at each start, and the RSS would show it).
 
 Rounds interleave every program (order reversed every other round); each cost is the median
 over rounds of (program - its floor) measured in the same round, so the machine's load drift
@@ -27,7 +29,9 @@ and after/before ratios. Not a test: nothing passes or fails.
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -79,6 +83,13 @@ def pivox_name(mode: str, tree: str) -> str:
     return f"pivox {mode} ({tree})"
 
 
+def installed(tree: str, copy: Path) -> str:
+    """`tree` copied to `copy` and compiled to bytecode, as pip installs pivox."""
+    shutil.copytree(tree, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    compileall.compile_dir(copy, quiet=1)
+    return str(copy)
+
+
 def run(args: argparse.Namespace) -> tuple[dict[str, harness.Scenario], list[float]]:
     """All rounds; the scenarios by name and the 1-minute load averages seen."""
     trees = {"after": str(TREE)}
@@ -95,6 +106,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, harness.Scenario], list[flo
         floor = [sys.executable, str(harness.BENCH / "floor_duplex.py")]
         commands: dict[str, tuple[list[str], dict[str, str]]] = {}
         env = pulse.env
+        trees = {tree: installed(daemon, Path(tmp, tree)) for tree, daemon in trees.items()}
         for mode in MODES:
             path = Path(tmp, f"{mode}.toml")
             path.write_text(harness.pivox_config(server.url, mode=mode))

@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pivox.audio.devices import AudioDevices, OpenMicrophone, OpenSpeaker, new_capture
 from pivox.audio.playback import Playback
@@ -36,13 +36,15 @@ from pivox.host.systemd import Notifier, install_signals
 from pivox.net.link import Link, endpoint
 from pivox.net.secrets import ApiKey, load_api_key, load_mcp_token
 from pivox.protocol.provider import Wire
-from pivox.skills.mcp import open_bridge
 from pivox.skills.registry import TOOL_NAMES
 from pivox.skills.timers import Timers
 from pivox.wiring.alarms import Alarms
 from pivox.wiring.doors import Doors
 from pivox.wiring.endings import ReplyEndings
 from pivox.wiring.tools import ToolCalls
+
+if TYPE_CHECKING:
+    from pivox.skills.mcp import McpBridge
 
 log = logging.getLogger("pivox.daemon")
 
@@ -89,8 +91,12 @@ class Daemon:
             on_frame=self._on_mic_frame,
             on_failed=lambda error: self._feed(m.AudioFailed()),
             on_recovered=lambda: self._feed(m.AudioRecovered()), clock=clock)
-        self.mcp = open_bridge(config.mcp.servers, load_mcp_token, reserved=TOOL_NAMES,
-                               on_change=lambda: self.link.update_session())
+        self.mcp: McpBridge | None = None
+        if config.mcp.servers:  # the bridge's code is loaded only for servers configured
+            from pivox.skills.mcp import open_bridge
+
+            self.mcp = open_bridge(config.mcp.servers, load_mcp_token, reserved=TOOL_NAMES,
+                                   on_change=lambda: self.link.update_session())
         self.tools = ToolCalls(self, self.mcp)
         self.endings = ReplyEndings(self, cancel_calls=self.tools.cancel_remote,
                                     is_announcement=self.doors.is_announcement)

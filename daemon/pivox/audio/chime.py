@@ -41,11 +41,12 @@ class Ringer:
 
     def __init__(self, playback: Playback) -> None:
         self.playback = playback
-        self.period = chime_period()
+        self.period = b""  # made at the first ring: a device that never rings keeps no chime
         self.ringing = False
 
     def start(self) -> None:
         """Queue the first period now (after whatever barge-in cleared the speaker)."""
+        self.period = self.period or chime_period()
         self.ringing = True
         self.top_up()
 

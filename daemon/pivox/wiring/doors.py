@@ -14,14 +14,12 @@ import datetime as dt
 import logging
 import os
 import socket as stdsocket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pivox.audio.devices import new_capture
 from pivox.audio.wake import announcement_chime
 from pivox.config import MqttSettings
 from pivox.control.commands import Status, TimerInfo
-from pivox.control.discovery import device_id_from
-from pivox.control.mqtt import MqttDoor
 from pivox.control.socket import SOCKET_NAME, ControlSocket, runtime_dir
 from pivox.core import machine as m
 from pivox.core.announcements import Announcement, Announcements, Kind
@@ -32,6 +30,9 @@ from pivox.host.logsafe import shown
 from pivox.host.optional import MissingDependency, require
 from pivox.net.secrets import load_mqtt_password
 from pivox.wiring.parts import DaemonParts
+
+if TYPE_CHECKING:  # loaded only with [mqtt] host set: an idle device without it keeps no code
+    from pivox.control.mqtt import MqttDoor
 
 log = logging.getLogger("pivox.doors")
 
@@ -89,6 +90,8 @@ class Doors:
         except (MissingDependency, ConfigError) as exc:
             log.error("MQTT off: %s", exc, extra={"PIVOX_EVENT": "mqtt_down"})
             return
+        from pivox.control.mqtt import MqttDoor
+
         device_id = settings.device_id or machine_device_id()
         self.mqtt = MqttDoor(settings, self, device_id=device_id,
                              password=None if password is None else password.reveal())
@@ -226,6 +229,8 @@ class Doors:
 
 def machine_device_id(path: str = MACHINE_ID) -> str:
     """The device id derived from /etc/machine-id, or from the host name without one."""
+    from pivox.control.discovery import device_id_from
+
     try:
         with open(path) as f:
             return device_id_from(f.read(256))

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import logging
 from functools import partial
+from typing import TYPE_CHECKING
 
 from pivox.config import Config
 from pivox.core.events import FunctionCallDone, Tool
-from pivox.skills.mcp import McpBridge
 from pivox.skills.registry import call_tool, declared_tools
 from pivox.wiring.parts import DaemonParts
+
+if TYPE_CHECKING:
+    from pivox.skills.mcp import McpBridge
 
 log = logging.getLogger("pivox.daemon")
 
