@@ -18,6 +18,7 @@ class CountingGate:
     def __init__(self, fire_at: int) -> None:
         self.fire_at = fire_at
         self.seen: list[bytes] = []
+        self.stirring = False
 
     def process(self, frame: bytes) -> bool:
         self.seen.append(frame)
@@ -73,7 +74,10 @@ class Mic:
         self.muted, self.streaming = muted, streaming
 
 
-def test_frames_per_hop_none_while_muted_one_while_streaming_four_while_nothing_is_sent() -> None:
-    capture = Capture(PreRoll(FRAME), gate=CountingGate(0))
+def test_frames_per_hop_none_while_muted_one_while_streaming_or_stirring_else_four() -> None:
+    gate = CountingGate(0)
+    capture = Capture(PreRoll(FRAME), gate=gate)
     assert [capture.frames_per_hop(Mic(muted=True)), capture.frames_per_hop(Mic(streaming=True)),
             capture.frames_per_hop(Mic())] == [0, 1, 4]
+    gate.stirring = True  # a wake word may be under way: each frame at once
+    assert [capture.frames_per_hop(Mic(muted=True)), capture.frames_per_hop(Mic())] == [0, 1]

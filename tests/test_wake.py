@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from pivox.audio.wake import (
@@ -49,6 +50,33 @@ def test_okay_nabu_is_detected_once_near_its_end(
     assert len(hits) == 1
     end = len(lead) + len(word)  # espeak-ng's own trailing silence is inside `word`
     assert len(lead) + len(word) // 3 < hits[0] <= end + 48 * 1000
+
+
+@needs_espeak
+@pytest.mark.parametrize(("voice", "wpm"), WAKE_VOICES[:5])
+def test_it_stirs_well_before_it_fires_and_never_in_noise(
+        detector: WakeWordDetector, voice: str, wpm: int) -> None:
+    """While it stirs the capture path hands over each frame: that must begin at least 100 ms
+    (5 hops of one frame) before a detection; low noise must never stir it."""
+    detector.reset()
+    rng = np.random.default_rng(5)
+    noise = (rng.standard_normal(24000 * 10) * 30).astype("<i2").tobytes()
+    stirred = []
+    for i in range(0, len(noise), FRAME):
+        detector.process(noise[i:i + FRAME])
+        stirred.append(detector.stirring)
+    assert not any(stirred)
+    pcm = silence(500) + say("Okay Nabu", voice, wpm) + silence(1000)
+    first_stir = fired = None
+    for k, i in enumerate(range(0, len(pcm), FRAME)):
+        hit = detector.process(pcm[i:i + FRAME])
+        if detector.stirring and first_stir is None:
+            first_stir = k
+        if hit:
+            fired = k
+            break
+    assert fired is not None and first_stir is not None and fired - first_stir >= 5
+    assert not detector.stirring  # a detection starts over
 
 
 @needs_espeak

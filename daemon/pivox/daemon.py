@@ -284,6 +284,7 @@ class Daemon:
             return
         streaming = self.machine.streaming and self.link.up
         captured = self.capture.feed(mic, far, streaming=streaming)
+        self.audio.hop_frames = self.capture.frames_per_hop(self.machine)  # the gate may stir
         if captured.append is not None:
             self.link.send(ev.InputAudioAppend(audio=captured.append))
         if captured.woke:  # after the frame went into the pre-roll the turn starts with

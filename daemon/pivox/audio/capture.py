@@ -8,7 +8,7 @@ with the far-end reference the speaker handed out for it and the loop calls `fee
   silent past the echo tail it passes frames through untouched, keeping what it learnt;
 - the wake gate (any object with `process(frame) -> bool`, e.g. a wake-word detector) sees
   every cleaned frame and says whether it heard its cue; the caller turns that into a
-  machine input;
+  machine input; while it is `stirring` (its cue may be under way) frames reach it one by one;
 - while the device is not streaming, the cleaned frame goes into the pre-roll (the audio
   from just before a turn starts, sent first by `drain_preroll`); while it streams, `feed`
   returns the frame to append.
@@ -43,6 +43,10 @@ class WakeGate(Protocol):
     """Says whether a cleaned mic frame completes its cue (a wake word)."""
 
     def process(self, frame: bytes) -> bool: ...
+    @property
+    def stirring(self) -> bool:
+        """True while what it hears might become its cue (then it wants each frame at once)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -54,9 +58,9 @@ class Captured:
 
 
 HOP_IDLE = 4
-"""Mic frames (80 ms) a hop gathers while nothing is sent. At most four: `pivox.audio.devices`
-counts the speaker stalled after five mic frames in a row without a far-end write, and the
-frames of one hop are paired in one go."""
+"""Mic frames (80 ms) a hop gathers while nothing is sent and the gate is not stirring. At
+most four: `pivox.audio.devices` counts the speaker stalled after five mic frames in a row
+without a far-end write, and the frames of one hop are paired in one go."""
 
 _KEPT = Captured(append=None)
 _KEPT_WOKE = Captured(append=None, woke=True)
@@ -85,11 +89,13 @@ class Capture:
 
     def frames_per_hop(self, mic: MicState) -> int:
         """Mic frames the audio thread may gather before handing them over: none while muted
-        (they are dropped there), one while streaming, else four (pre-roll and wake gate: a
-        wake word is heard up to 60 ms later, each hop wakes the loop once instead of 4×)."""
+        (they are dropped there), one while streaming or while the wake gate stirs (a wake
+        word is heard as soon as it ends), else four (each hop wakes the loop once, not 4×)."""
         if mic.muted:
             return 0
-        return 1 if mic.streaming else HOP_IDLE
+        if mic.streaming or (self.gate is not None and self.gate.stirring):
+            return 1
+        return HOP_IDLE
 
     def drain_preroll(self) -> bytes:
         """The pre-roll kept so far, oldest first; empties it."""
