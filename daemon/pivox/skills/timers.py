@@ -129,13 +129,13 @@ class Timers:
         dismissing it (it ran out, or the stop_ringing tool stopped it); for ever."""
         self._on_expired = on_expired
         while True:
+            self._wake.clear()  # before the work: a change during the save wakes the next wait
             for output in self.tick():
                 if isinstance(output, Ring):
                     on_ring(output)
                 elif isinstance(output, RingExpired):
                     on_expired()
             await self.save()
-            self._wake.clear()
             # nothing set: nothing can fall due, so no clock to watch until a change wakes it
             wait = min(self.schedule.next_check(self.now()), JUMP_CHECK_S) if (
                 self.schedule.entries) else None
