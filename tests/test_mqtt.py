@@ -74,11 +74,11 @@ def config(url: str, broker: Broker, mode: str = "always_on", device: str = DEVI
                          "control.socket=", *extra)
 
 
-
 async def mqtt_connected(daemon: Any) -> None:
     """Wait until the daemon's MQTT door has connected to the broker."""
     await wait_until(lambda: daemon.doors.mqtt is not None and daemon.doors.mqtt.connected,
                      what="mqtt connected")
+
 
 async def test_discovery_is_retained_and_valid(
     start_realtime_server: StartServer, gpio_double: GpioDouble, mic: Any, mosquitto: Broker,
@@ -182,7 +182,6 @@ async def test_announce_reaches_the_server_out_of_band_and_ask_listens(
             assert event["transcript"]
 
 
-
 async def test_a_timer_that_rings_is_an_event_for_home_assistant(
     start_realtime_server: StartServer, gpio_double: GpioDouble, mic: Any, mosquitto: Broker,
     tmp_path: Path,
@@ -201,6 +200,7 @@ async def test_a_timer_that_rings_is_an_event_for_home_assistant(
                         break
         assert event["timers"] == ["tea"]
         assert daemon.machine.state is State.RINGING
+
 
 async def test_an_all_announce_reaches_every_device(
     start_realtime_server: StartServer, gpio_double: GpioDouble, mosquitto: Broker,

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pivox.daemon")
 
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Hardware:
     """Factories for the edges, so tests and the demo can swap any of them."""
@@ -401,7 +402,7 @@ class Daemon:
             log.warning("response %s ended %s: %s", event.response_id, event.status,
                         shown(event.response.get("status_details")),  # bounded, never raises
                         extra=self.log_fields(RESPONSE_ID=event.response_id,
-                                           PIVOX_EVENT="response_done"))
+                                              PIVOX_EVENT="response_done"))
         self.carry_out(self.responses.done(event.response_id, event.status))
 
     def _on_transcript(self, event: ev.TranscriptDone) -> None:

@@ -546,7 +546,7 @@ class Speaker(_Stream):
         """Next period from the ring into the preallocated buffer, scaled by the volume
         (while nothing is queued after a silent period, the buffer is that silence already)."""
         self._periods += 1
-        if not (self._silent and not self._ring.available):
+        if not self._silent or self._ring.available:
             got = self._ring.read_into(self._view)
             self._got += got
             self._silent = not got
