@@ -12,8 +12,10 @@ hardware PWM.
 
 Test side (pins are BCM numbers): `press(pin, at=...)` / `release(pin, at=...)` drive the
 input level (pressed = LOW with a pull-up, HIGH with a pull-down; with no pull say
-`active_low`), `flush()` waits for the callbacks, `time` is the simulated clock every
-call is recorded with (`calls`), `duty_history(pin)` is the PWM duty cycles set on a pin.
+`active_low`; without `at` the edge is now: the simulated clock follows real time from the
+double's creation, as the real poll thread's does), `flush()` waits for the callbacks,
+`time` is the simulated clock every call is recorded with (`calls`), `duty_history(pin)` is
+the PWM duty cycles set on a pin.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import queue
 import sys
 import threading
+import time
 import types
 import warnings
 import weakref
@@ -179,6 +182,7 @@ class GpioDouble(types.ModuleType):
     def __init__(self) -> None:
         super().__init__("RPi.GPIO", "test double of RPi.GPIO")
         self.time = 0.0
+        self._born = time.monotonic()
         self.calls: list[Call] = []
         self.callback_errors: list[BaseException] = []
         self.PWM = type("PWM", (_Pwm,), {"_gpio": self})
@@ -452,10 +456,11 @@ class GpioDouble(types.ModuleType):
 
     def _drive(self, pin: int, pressed: bool, at: float | None, active_low: bool | None) -> None:
         with self._lock:
-            if at is not None:
-                if at < self.time:
-                    raise ValueError(f"time runs forward: {at} < {self.time}")
-                self.time = at
+            if at is None:  # now: real time passes, and never before a simulated `at`
+                at = max(self.time, time.monotonic() - self._born)
+            if at < self.time:
+                raise ValueError(f"time runs forward: {at} < {self.time}")
+            self.time = at
             if self._direction.get(pin) == self.OUT:
                 raise ValueError(f"GPIO{pin} is an output: a button cannot drive it")
             if pressed:

@@ -7,6 +7,7 @@ import gc
 import os
 import sys
 import threading
+import time
 
 import pytest
 
@@ -118,6 +119,23 @@ def test_callbacks_run_on_another_thread_and_honour_bouncetime(gpio_double: Gpio
     assert [s[0] for s in seen] == [PIN, PIN]
     assert all(s[2] != threading.current_thread().name for s in seen)
     assert g.event_detected(PIN) and not g.event_detected(PIN)
+
+
+def test_edges_without_a_time_are_now_on_the_real_clock(gpio_double: GpioDouble) -> None:
+    """Driven without `at`, edges a bouncetime apart in real time are all reported, and ones
+    closer than that are dropped, as on the real poll thread."""
+    g = gpio_double
+    g.setmode(g.BCM)
+    g.setup(PIN, g.IN, pull_up_down=g.PUD_UP)
+    seen: list[int] = []
+    g.add_event_detect(PIN, g.BOTH, callback=lambda ch: seen.append(g.input(ch)),
+                       bouncetime=30)
+    for drive, wait_s in ((g.press, 0.05), (g.release, 0.0), (g.press, 0.05), (g.release, 0)):
+        drive(PIN)  # the second press comes at once: within the bouncetime, dropped
+        g.flush()
+        time.sleep(wait_s)
+    assert seen == [g.LOW, g.HIGH, g.HIGH]  # the level read when each callback ran
+    assert g.time >= 0.1
 
 
 def test_falling_only_and_board_numbering(gpio_double: GpioDouble) -> None:
