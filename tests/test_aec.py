@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from pivox.audio.aec import ECHO_TAIL_MS, EchoCanceller, MissingDependency, erle_db, load_webrtc
+from pivox.audio.aec import QUIET_MS, EchoCanceller, MissingDependency, erle_db, load_webrtc
 from pivox.server.voice import speech
 
 RATE = 24000
@@ -74,22 +74,31 @@ def test_echo_of_speech_is_removed(far_speech: np.ndarray, delay_ms: int, gain_d
             assert erle_db(mic[part], out[part]) >= 25, f"second {second}"
 
 
-def test_near_end_speech_alone_passes_unchanged(near_speech: np.ndarray) -> None:
-    """With the speaker silent the canceller only delays the talker (by its filters) for the
-    echo tail; after it, AEC3 is bypassed and the mic passes bit for bit."""
-    tail = RATE * ECHO_TAIL_MS // 1000
-    mic = np.concatenate([near_speech[:tail], near_speech])
+def test_before_anything_played_the_mic_passes_bit_for_bit(near_speech: np.ndarray) -> None:
+    """Nothing has played: no echo to cancel, AEC3 is not called."""
     canceller = EchoCanceller(RATE)
+    out = cancel(canceller, near_speech, np.zeros_like(near_speech))
+    assert np.array_equal(out, near_speech[: len(out)])
+    assert canceller.bypassed == len(out) // FRAME
+
+
+def test_after_a_reply_aec3_runs_through_a_pause_and_sleeps_after_quiet_ms(
+        far_speech: np.ndarray, near_speech: np.ndarray) -> None:
+    """Between the turns of a conversation the canceller keeps AEC3 running (the talker is
+    only delayed by its filters); after QUIET_MS of silent far end the mic passes untouched."""
+    canceller = EchoCanceller(RATE)
+    cancel(canceller, to_pcm(room(far_speech, 30, -6)), far_speech)
+    quiet = RATE * QUIET_MS // 1000
+    mic = np.tile(near_speech, 1 + (quiet + 2 * RATE) // len(near_speech))[: quiet + 2 * RATE]
     out = cancel(canceller, mic, np.zeros_like(mic))
-    kept = out[APM_DELAY:tail]
+    kept = out[APM_DELAY:quiet]
     talker = mic[: len(kept)]
     assert abs(level_db(kept) - level_db(talker)) < 1.0
     corr = np.dot(kept.astype(float), talker) / np.sqrt(np.dot(kept.astype(float), kept)
                                                         * np.dot(talker.astype(float), talker))
     assert corr > 0.95
-    n = len(out)
-    assert np.array_equal(out[tail:], mic[tail:n])
-    assert canceller.bypassed == (n - tail) // FRAME
+    assert np.array_equal(out[quiet:], mic[quiet : len(out)])
+    assert canceller.bypassed >= (len(out) - quiet) // FRAME  # the reply ends in silence too
 
 
 def test_with_noise_suppression_nothing_is_bypassed(near_speech: np.ndarray) -> None:
@@ -109,7 +118,7 @@ def test_the_first_reply_after_a_long_silence_is_cancelled(
     cancel(canceller, to_pcm(room(far_speech, delay_ms, -6)), far_speech)
     quiet = np.zeros(60 * RATE, np.int16)
     cancel(canceller, to_pcm(room(quiet, delay_ms, -6)), quiet)
-    assert canceller.bypassed >= 59 * 50
+    assert canceller.bypassed >= (59 - QUIET_MS // 1000) * 50
     mic = to_pcm(room(far_speech, delay_ms, -6))
     out = cancel(canceller, mic, far_speech)
     first = slice(APM_DELAY, RATE)
