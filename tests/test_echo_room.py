@@ -67,10 +67,11 @@ async def speak(room: PulseAudio, daemon: Any, question: bytes) -> None:
     raise AssertionError(f"the question was not heard in {HEARD_TRIES} tries")
 
 
-async def ask(room: PulseAudio, daemon: Any, question: bytes, turns: int) -> None:
-    """Speak `question`; wait until its reply has played out."""
+async def ask(room: PulseAudio, daemon: Any, server: Any, question: bytes, turns: int) -> None:
+    """Speak `question`; wait until its reply has played out, or was cancelled."""
     await speak(room, daemon, question)
-    await wait_until(lambda: daemon.stats["turns"] >= turns, 20, f"turn {turns} played out")
+    await wait_until(lambda: daemon.stats["turns"] >= turns or cancels(server) > 0, 20,
+                     f"turn {turns} played out")
 
 
 async def test_without_echo_cancellation_the_device_interrupts_itself(
@@ -98,7 +99,7 @@ async def test_with_echo_cancellation_replies_play_out(
         config(server.url), gpio_double
     ) as (daemon, _):
         for turn in range(1, REPLIES + 1):
-            await ask(room, daemon, question, turn)
+            await ask(room, daemon, server, question, turn)
             far = daemon.audio.far_end
             assert cancels(server) == 0, (f"self-barge-in by reply {turn} (far end: level "
                                           f"{far.level}, skipped {far.skipped}, speaker stalls "
@@ -117,7 +118,7 @@ async def test_the_first_reply_after_a_long_silence_plays_out(
     async with start_realtime_server(**SERVER) as server, running(
         config(server.url), gpio_double
     ) as (daemon, _):
-        await ask(room, daemon, question, 1)
+        await ask(room, daemon, server, question, 1)
         canceller = daemon.capture.canceller
         bypassed = canceller.bypassed
         far = daemon.audio.far_end
@@ -126,7 +127,7 @@ async def test_the_first_reply_after_a_long_silence_plays_out(
         # most of its 20 ms frames past QUIET_MS
         assert canceller.bypassed - bypassed >= (QUIET_S - QUIET_MS // 1000) * 50 // 2
         after = (far.skipped, far.reanchored, daemon.audio.stalls, loopback_delay_ms(room))
-        await ask(room, daemon, question, 2)
+        await ask(room, daemon, server, question, 2)
         assert cancels(server) == 0, (before, after, (far.skipped, far.reanchored,
                                                       daemon.audio.stalls, loopback_delay_ms(room)))
         assert daemon.stats["turns"] == 2
