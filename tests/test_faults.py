@@ -439,8 +439,8 @@ async def test_audio_input_errors_are_audio_error_then_recover(
 
 def daemon_bytes(snapshot: tracemalloc.Snapshot) -> int:
     """Bytes allocated and still held, but for what the in-process server, logging and the GPIO
-    double (which records every call) keep. Each file is judged once: `Snapshot.filter_traces`
-    ran fnmatch on every frame, 6.5 s on the test's loop, long enough to stall its audio."""
+    double (which records every call) keep. Each file is judged once (`Snapshot.filter_traces`
+    ran fnmatch on every frame: 6.5 s of the test's loop with 25 frames)."""
     ignored = ("/pivox/server/", "/logging/", "/tests/gpio_double.py", tracemalloc.__file__)
 
     @functools.cache
@@ -463,8 +463,8 @@ async def test_memory_does_not_grow_over_repeated_faults(
     pivox_log = logging.getLogger("pivox")
     level = pivox_log.level
     pivox_log.setLevel(logging.ERROR)  # pytest keeps every record, and its args with it
-    # Tracing slows every audio callback and a snapshot holds the loop: the audio stalls
-    # that follow (a reopen in the middle of the count) are the tracing's, not the links'.
+    # Traced, the audio callbacks fall behind: stalls of over a second came in most runs,
+    # with a reopen inside the count. They are the tracing's, not the links'.
     monkeypatch.setattr(soundcard, "STALL_S", 60.0)
     # Traced from before PortAudio's threads exist to after they end: starting or stopping
     # tracemalloc while they call into Python crashed CPython 3.11 here. 8 frames reach the
