@@ -130,7 +130,7 @@ def test_edges_without_a_time_are_now_on_the_real_clock(gpio_double: GpioDouble)
     seen: list[int] = []
     g.add_event_detect(PIN, g.BOTH, callback=lambda ch: seen.append(g.input(ch)),
                        bouncetime=30)
-    for drive, wait_s in ((g.press, 0.05), (g.release, 0.0), (g.press, 0.05), (g.release, 0)):
+    for drive, wait_s in ((g.press, 0.05), (g.release, 0.0), (g.press, 0.05), (g.release, 0.0)):
         drive(PIN)  # the second press comes at once: within the bouncetime, dropped
         g.flush()
         time.sleep(wait_s)

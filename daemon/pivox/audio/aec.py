@@ -68,7 +68,8 @@ class EchoCanceller:
         self._missed: deque[bytes] = deque(maxlen=ECHO_TAIL_MS // BLOCK_MS)
         """The mic frames passed through while bypassed, the last echo tail's worth."""
         self.bypassed = 0
-        """Mic frames passed through untouched (the far end silent past the echo tail)."""
+        """Mic frames passed through untouched (the far end silent for QUIET_MS, or since the
+        start)."""
         self._apm = load_webrtc().AudioProcessor(
             sample_rate=rate, echo_cancellation=True, noise_suppression=noise_suppression
         )
@@ -76,7 +77,8 @@ class EchoCanceller:
     def process(self, mic: bytes | bytearray | memoryview, far: bytes | bytearray | memoryview,
                 ) -> bytes:
         """The mic frame without the echo of `far` (same length, a multiple of 10 ms); `mic`
-        itself while the far end has been silent past the echo tail (noise suppression off)."""
+        itself while the far end has been silent for QUIET_MS or since the start (noise
+        suppression off)."""
         block = self.block
         if len(mic) != len(far) or len(mic) % (2 * block):
             raise ValueError(f"mic and far frames must be equal multiples of {block} samples, "

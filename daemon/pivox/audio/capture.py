@@ -5,7 +5,8 @@ with the far-end reference the speaker handed out for it and the loop calls `fee
 
 - the echo canceller (`pivox.audio.aec.EchoCanceller`, when echo cancellation is on) cleans every
   frame, streamed or not, so it stays converged between turns; once the speaker has been
-  silent past the echo tail it passes frames through untouched, keeping what it learnt;
+  silent for `QUIET_MS` (and before anything played) it passes frames through untouched,
+  keeping what it learnt;
 - the wake gate (any object with `process(frame) -> bool`, e.g. a wake-word detector) sees
   every cleaned frame and says whether it heard its cue; the caller turns that into a
   machine input; while it is `stirring` (its cue may be under way) frames reach it one by one;
