@@ -203,7 +203,7 @@ async def running(daemon: Daemon) -> AsyncIterator[Daemon]:
         yield daemon
     finally:
         daemon.stop()
-        await asyncio.wait_for(task, 10)
+        await asyncio.wait({task}, timeout=10)
 
 
 async def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:

@@ -135,7 +135,8 @@ async def soak(args: argparse.Namespace) -> dict[str, object]:
             start: dict[str, int] | None = None
             started = time.monotonic()
             for n in range(args.turns):
-                await asyncio.wait_for(wait_idle(daemon), 60)
+                async with asyncio.timeout(60):
+                    await wait_idle(daemon)
                 if daemon.link.stats["connects"] != links:  # a new link took the faults: queue more
                     links = daemon.link.stats["connects"]
                     # The in-process server keeps a record of every link; drop the old ones so

@@ -25,6 +25,7 @@ from pivox.core.errors import DeviceError
 from pivox.core.events import InputAudioAppend
 from pivox.daemon import Daemon, Hardware
 from pivox.host.gpio import Led
+from pivox.host.waits import where
 from pivox.net.secrets import ApiKey
 from pivox.server import RealtimeServer
 from tests.gpio_double import GpioDouble
@@ -89,7 +90,15 @@ async def running(
         yield daemon, leds[0]
     finally:
         daemon.stop()
-        assert await asyncio.wait_for(task, 10) == 0
+        assert await exit_code(task) == 0
+
+
+async def exit_code(task: asyncio.Task[int], timeout: float = 10.0) -> int:
+    """What the daemon's run() returned; fails, never hangs, when it has not ended within
+    `timeout` s (asyncio.wait_for would wait for ever on a task that ignores its cancel)."""
+    done, _ = await asyncio.wait({task}, timeout=timeout)
+    assert done, f"the daemon did not stop within {timeout:g} s; it waits at {where(task)}"
+    return task.result()
 
 
 def start_pivox_run(url: str, tmp_path: Path, env: dict[str, str],

@@ -287,8 +287,7 @@ class McpHome:
             done, _ = await asyncio.wait([self._task], timeout=1)
             if not done:  # an open SSE stream: uvicorn would wait for it to end
                 self._uvicorn.force_exit = True
-                with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                    await asyncio.wait_for(self._task, 5)
+                await asyncio.wait([self._task], timeout=5)
         self._uvicorn = self._task = None
 
     async def __aenter__(self) -> McpHome:

@@ -9,6 +9,7 @@ and recovers. `pivox run` as a subprocess ends within 2 s of SIGTERM with a call
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -24,6 +25,8 @@ import pytest
 from pivox.audio.devices import AUDIO_GRACE_S
 from pivox.audio.soundcard import Speaker
 from pivox.core.machine import State
+from pivox.daemon import STOP_TASKS_S
+from pivox.wiring.alarms import Alarms
 from tests.daemon_harness import WedgedSpeaker, daemon_config, running, wait_until
 from tests.fixtures_server import StartServer, pcm_tone
 from tests.gpio_double import GpioDouble
@@ -119,6 +122,34 @@ async def test_a_stop_during_a_barge_in_flush_closes_the_speaker_after_it(
         await wait_until(lambda: "flush" in calls, 15, "the barge-in flush started")
         # leaving the block stops the daemon, mid-flush
     assert calls.index("close") > calls.index("flushed"), calls
+
+
+async def test_a_task_that_ignores_its_cancel_does_not_hold_the_stop(
+    start_realtime_server: StartServer, gpio_double: GpioDouble, live_pulse: PulseAudio,
+    logs: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+) -> None:
+    """The timer task swallows every cancel (as a loop around asyncio.wait_for can on 3.11):
+    the daemon still stops, everything closed, and one line names the task and where it waits."""
+    release = asyncio.Event()
+
+    async def ignores_cancels(self: Alarms) -> None:
+        while not release.is_set():
+            with contextlib.suppress(asyncio.CancelledError):
+                await release.wait()
+
+    monkeypatch.setattr(Alarms, "run", ignores_cancels)
+    try:
+        async with start_realtime_server() as server, running(
+            daemon_config(server.url, "push_to_talk"), gpio_double,
+        ) as (daemon, led):
+            await idle_on(daemon, server, 1)
+        # running() asserted that run() returned 0 within 10 s (before: it waited for ever)
+        assert led.states[-1] == "stopped" and daemon.link.conn is None
+        (stuck,) = [r.getMessage() for r in logs.records if "did not end" in r.getMessage()]
+        assert stuck.startswith(f"task timers did not end within {STOP_TASKS_S:.1f} s of its "
+                                "cancel; left behind at ignores_cancels (test_hangs.py:")
+    finally:
+        release.set()
 
 
 async def test_a_suspended_sink_is_audio_error_then_recovers(

@@ -16,7 +16,7 @@ from pivox.config import load_config
 from pivox.core.events import SessionUpdate
 from pivox.core.machine import State
 from pivox.daemon import Daemon, Hardware
-from tests.daemon_harness import received, wait_until
+from tests.daemon_harness import exit_code, received, wait_until
 from tests.fixtures_server import StartServer
 
 
@@ -52,7 +52,7 @@ async def test_sighup_applies_a_new_session_and_sigterm_exits_cleanly(
         update = next(e for e in received(server) if isinstance(e, SessionUpdate))
         assert update.session.instructions == "Be very brief."
         os.kill(os.getpid(), signal.SIGTERM)
-        assert await asyncio.wait_for(task, 5) == 0
+        assert await exit_code(task, 5) == 0
         await wait_until(lambda: server.connections[-1].close_code is not None, what="closed")
         assert server.connections[-1].close_code == 1000
         assert daemon.audio.mic is None and daemon.audio.speaker is None
@@ -83,7 +83,7 @@ async def test_an_invalid_reload_keeps_the_running_config(
             assert daemon.machine.state is State.LISTENING
         finally:
             daemon.stop()
-            assert await asyncio.wait_for(task, 5) == 0
+            assert await exit_code(task, 5) == 0
 
 
 async def test_a_reload_to_another_mode_restarts_machine_and_session(
@@ -104,7 +104,7 @@ async def test_a_reload_to_another_mode_restarts_machine_and_session(
             assert update.session.turn_detection is None
         finally:
             daemon.stop()
-            assert await asyncio.wait_for(task, 5) == 0
+            assert await exit_code(task, 5) == 0
 
 
 async def test_a_reload_the_led_cannot_show_changes_nothing(
@@ -132,7 +132,7 @@ async def test_a_reload_the_led_cannot_show_changes_nothing(
             assert len(server.connections) == 1
         finally:
             daemon.stop()
-            assert await asyncio.wait_for(task, 5) == 0
+            assert await exit_code(task, 5) == 0
 
 
 async def test_sighup_switches_the_provider_and_applies_gemini_settings(
@@ -169,4 +169,4 @@ async def test_sighup_switches_the_provider_and_applies_gemini_settings(
         assert [s.session.voice for s in setups if s is not None] == ["Kore", "Puck"]
         assert not gemini.connections[1].resumed  # a new configuration: a fresh session
         os.kill(os.getpid(), signal.SIGTERM)
-        assert await asyncio.wait_for(task, 5) == 0
+        assert await exit_code(task, 5) == 0

@@ -17,7 +17,7 @@ from pivox.cli.hardware import open_pyaudio_speaker
 from pivox.core.machine import State
 from pivox.daemon import Daemon, Hardware
 from pivox.host.systemd import Notifier
-from tests.daemon_harness import FailingMicrophone, daemon_config, wait_until
+from tests.daemon_harness import FailingMicrophone, daemon_config, exit_code, wait_until
 from tests.fixtures_server import StartServer
 
 
@@ -91,6 +91,6 @@ async def test_pings_stop_while_the_audio_is_dead_and_resume_after(
             assert notify.pings_after(back) >= 3
         finally:
             daemon.stop()
-            assert await asyncio.wait_for(task, 10) == 0
+            assert await exit_code(task, 10) == 0
             reader.cancel()
         assert any("STOPPING=1" in m for _, m in notify.drain())

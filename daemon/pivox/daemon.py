@@ -10,7 +10,6 @@ the edges.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -33,6 +32,7 @@ from pivox.host.logsafe import shown
 from pivox.host.memory import pin_mmap_threshold
 from pivox.host.panel import OpenButton, OpenLed, Panel
 from pivox.host.systemd import Notifier, install_signals
+from pivox.host.waits import cancel_all
 from pivox.net.link import Link, endpoint
 from pivox.net.secrets import ApiKey, load_api_key, load_mcp_token
 from pivox.protocol.provider import Wire
@@ -47,6 +47,10 @@ if TYPE_CHECKING:
     from pivox.skills.mcp import McpBridge
 
 log = logging.getLogger("pivox.daemon")
+
+STOP_TASKS_S = 1.5
+"""How long a stop waits for the link, tick, timer and MCP tasks to end after their cancel
+(the link's close is bounded at 1 s; `pivox run` exits hard 1.8 s after SIGTERM)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -155,14 +159,12 @@ class Daemon:
         log.info("stopping", extra={"PIVOX_EVENT": "stop"})
         # devices abort (never drain) while the link closes: both bounded, side by side
         closing = asyncio.create_task(self.audio.close())
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        errors = await cancel_all(tasks, STOP_TASKS_S)
         await closing
         await self.doors.close()
         self.panel.close()
+        if errors:  # a task that failed before the stop fails run(), after everything closed
+            raise errors[0]
         return 0
 
     def stop(self) -> None:

@@ -38,6 +38,9 @@ PACKAGES = (
     "libasound2",
 )
 TEST_DIR = "pivox-test"
+SYSTEM_TEST_TIMEOUT_S = 3600
+"""pytest-timeout's limit for a system test (the suite's is 300 s): on a fresh machine the first
+one builds its roots (about 20 min), and each step has a subprocess timeout of its own."""
 RATE = 24_000
 FRAME_BYTES = 960
 

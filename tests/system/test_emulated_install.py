@@ -31,6 +31,7 @@ from tests.system import emulated, nspawn
 
 pytestmark = [
     pytest.mark.system,
+    pytest.mark.timeout(nspawn.SYSTEM_TEST_TIMEOUT_S),
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root for debootstrap and chroot"),
     pytest.mark.skipif(not shutil.which("debootstrap"), reason="needs debootstrap"),
 ]

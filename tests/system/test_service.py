@@ -25,6 +25,7 @@ from tests.system import nspawn
 
 pytestmark = [
     pytest.mark.system,
+    pytest.mark.timeout(nspawn.SYSTEM_TEST_TIMEOUT_S),
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root for debootstrap and nspawn"),
     pytest.mark.skipif(
         not all(shutil.which(t) for t in ("debootstrap", "systemd-nspawn", "journalctl")),

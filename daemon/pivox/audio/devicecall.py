@@ -80,7 +80,8 @@ class DeviceCalls:
         call = Call(device=device, what=what, since=time.monotonic(), thread=thread)
         thread.start()
         try:
-            return await asyncio.wait_for(asyncio.shield(future), timeout)
+            async with asyncio.timeout(timeout):
+                return await asyncio.shield(future)
         except asyncio.CancelledError:
             self._calls.append(call)  # stop() gave up on it: still counts if it never returns
             future.cancel()

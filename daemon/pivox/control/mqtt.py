@@ -111,8 +111,8 @@ class MqttDoor:
         if client is None or not self.connected:
             return
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(client.publish(
-                self.topics.availability, "offline", qos=1, retain=True), 1.0)
+            async with asyncio.timeout(1.0):
+                await client.publish(self.topics.availability, "offline", qos=1, retain=True)
 
     def _new_client(self, aiomqtt: Any) -> Any:
         s = self.settings

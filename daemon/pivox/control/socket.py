@@ -25,6 +25,7 @@ import orjson
 
 from pivox.control.commands import ControlHost, Refused, Reply, parse_command, run_command
 from pivox.host.logsafe import shown
+from pivox.host.waits import cancel_all
 
 log = logging.getLogger("pivox.control.socket")
 
@@ -35,6 +36,8 @@ MAX_LINE_BYTES = 4096
 """Longest request line: a command and a text of commands.MAX_TEXT_CHARS, escaped."""
 IDLE_TIMEOUT_S = 30.0
 WRITE_TIMEOUT_S = 2.0
+CLOSE_S = 1.0
+"""How long close() waits for the clients' tasks to end after their cancel."""
 MAX_CLIENTS = 64
 WRITE_BUFFER_BYTES = 64 * 1024
 
@@ -78,7 +81,8 @@ def handle_line(host: ControlHost, line: bytes) -> Reply:
 async def _answers(path: str) -> bool:
     """True when something accepts connections on the socket at `path`."""
     try:
-        _, writer = await asyncio.wait_for(asyncio.open_unix_connection(path), 1.0)
+        async with asyncio.timeout(1.0):
+            _, writer = await asyncio.open_unix_connection(path)
     except (OSError, TimeoutError):
         return False
     writer.close()
@@ -118,11 +122,7 @@ class ControlSocket:
         """Stop listening, end every client, remove the socket file."""
         if self._server is not None:
             self._server.close()
-        for task in list(self._clients):
-            task.cancel()
-        for task in list(self._clients):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(list(self._clients), CLOSE_S)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
 
@@ -146,7 +146,8 @@ class ControlSocket:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while True:
             try:
-                line = await asyncio.wait_for(reader.readuntil(b"\n"), IDLE_TIMEOUT_S)
+                async with asyncio.timeout(IDLE_TIMEOUT_S):
+                    line = await reader.readuntil(b"\n")
             except asyncio.LimitOverrunError:
                 self.refused += 1
                 await self._send(writer, Reply(
@@ -169,7 +170,8 @@ class ControlSocket:
     async def _send(self, writer: asyncio.StreamWriter, reply: Reply) -> None:
         writer.write(_encode(reply))
         try:
-            await asyncio.wait_for(writer.drain(), WRITE_TIMEOUT_S)
+            async with asyncio.timeout(WRITE_TIMEOUT_S):
+                await writer.drain()
         except TimeoutError:
             self.refused += 1
             log.info("control client does not read its replies; closed",

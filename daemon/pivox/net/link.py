@@ -31,6 +31,7 @@ from pivox.core.events import (
     Tool,
 )
 from pivox.host.systemd import Notifier
+from pivox.host.waits import cancel_all
 from pivox.net.secrets import ApiKey
 from pivox.net.session import Connection, Endpoint, closed_by_auth, describe_close, ended_by_server
 from pivox.protocol.gemini import LinkState
@@ -261,16 +262,15 @@ class Link:
             else:
                 result = exc
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await cancel_all(tasks, LINK_CLOSE_S)  # their errors were read above
             self.conn = None
             self._outbox.clear()
             self.session_id = None
             if not self._session_started:  # a handle the server would not resume: drop it
                 self.state.handle = None
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(conn.close(), LINK_CLOSE_S)
+                async with asyncio.timeout(LINK_CLOSE_S):
+                    await conn.close()
         return result
 
     async def _receiver(self, conn: Connection) -> None:

@@ -12,7 +12,6 @@ and cut; a wrong key is never logged, not even in part.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 from collections import deque
@@ -36,6 +35,7 @@ from pivox.core.events import (
     ResponseId,
     ServerEvent,
 )
+from pivox.host.waits import wait_set
 from pivox.protocol.openai import encode_server_event
 from pivox.server.connection import ConnectionLoop, ConnectionOver, listen
 from pivox.server.conversation import Conversation, RawClientEvent
@@ -267,9 +267,7 @@ class _Link(ConnectionLoop[ServerEvent]):
 
     async def _fire(self, fault: Fault) -> None:
         if fault.kind == "stall":
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.gone.wait(), fault.seconds)
-            if self.gone.is_set():
+            if await wait_set(self.gone, fault.seconds):
                 raise ConnectionOver
         elif fault.kind == "close":
             await self.ws.close(fault.code, f"pivox fault: close {fault.code}")
@@ -279,8 +277,7 @@ class _Link(ConnectionLoop[ServerEvent]):
             raise ConnectionOver
         elif fault.kind == "freeze":
             self.ws.transport.pause_reading()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.closing.wait(), fault.seconds)
+            await wait_set(self.closing, fault.seconds)
             self.ws.transport.abort()
             raise ConnectionOver
         elif fault.kind == "error":

@@ -22,6 +22,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from pivox.host.waits import wait_set
 from pivox.server.options import ServerOptions
 
 MAX_QUEUED_FRAMES = 4
@@ -113,8 +114,7 @@ class ConnectionLoop(ABC, Generic[Out]):
                     await asyncio.sleep(0)  # let client frames in between chunks
                     continue
                 timeout = None if deadline is None else deadline - time.monotonic()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), timeout)
+                await wait_set(self.wake, timeout)
         except (ConnectionOver, ConnectionClosed):
             pass
         finally:

@@ -18,7 +18,6 @@ secret, so logs show `[redacted]`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import ssl
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -32,6 +31,7 @@ from pivox.core.backoff import Backoff
 from pivox.core.events import Tool
 from pivox.host.logsafe import shown
 from pivox.host.optional import MissingDependency, require
+from pivox.host.waits import wait_set
 from pivox.skills.mcptools import (
     MAX_LISTED,
     MAX_PAGES,
@@ -129,8 +129,7 @@ class ServerLink:
                     else "running without its tools", delay,
                     extra={"PIVOX_EVENT": "mcp_down", "PIVOX_MCP_SERVER": self.name})
             self._retry_now.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._retry_now.wait(), delay)
+            await wait_set(self._retry_now, delay)
 
     def refresh(self) -> None:
         """Read the tool list again; a server that is down is tried again now."""

@@ -13,7 +13,6 @@ answered `set_timer` survives a crash.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 import time
@@ -44,6 +43,7 @@ from pivox.core.schedule import (
 )
 from pivox.host.clock import boot_id, clock_synced
 from pivox.host.statefile import STATE_FILE, read_state, set_aside, state_dir, write_atomic
+from pivox.host.waits import wait_set
 
 log = logging.getLogger("pivox.timers")
 
@@ -139,8 +139,7 @@ class Timers:
             # nothing set: nothing can fall due, so no clock to watch until a change wakes it
             wait = min(self.schedule.next_check(self.now()), JUMP_CHECK_S) if (
                 self.schedule.entries) else None
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
+            await wait_set(self._wake, wait)
 
     def tick(self) -> list[Output]:
         """What is due now, each logged."""

@@ -8,7 +8,6 @@ starts the doors; the daemon calls `tick`, and the `on_*` hooks from its event r
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import datetime as dt
 import logging
@@ -28,6 +27,7 @@ from pivox.core.events import ResponseCreated
 from pivox.core.responses import Origin
 from pivox.host.logsafe import shown
 from pivox.host.optional import MissingDependency, require
+from pivox.host.waits import cancel_all
 from pivox.net.secrets import load_mqtt_password
 from pivox.wiring.parts import DaemonParts
 
@@ -39,6 +39,8 @@ log = logging.getLogger("pivox.doors")
 QUEUE_LIMIT = 8
 """Announcements and questions waiting at most; one more is refused with an error."""
 MACHINE_ID = "/etc/machine-id"
+MQTT_STOP_S = 1.0
+"""How long a stop waits for the MQTT task after its cancel (`offline` was published first)."""
 
 
 class Doors:
@@ -75,9 +77,7 @@ class Doors:
         if self.mqtt is not None and self._mqtt_task is not None:
             self.mqtt.update(self.status())
             await self.mqtt.close()
-            self._mqtt_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._mqtt_task
+            await cancel_all([self._mqtt_task], MQTT_STOP_S)
         if self.socket is not None:
             await self.socket.close()
 
