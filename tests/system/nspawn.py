@@ -74,25 +74,31 @@ def root_tarball(packages: tuple[str, ...] = PACKAGES, arch: str | None = None) 
     tarball.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=tarball.parent) as scratch:
         root = Path(scratch) / "root"
-        subprocess.run(
-            [
-                "debootstrap",
-                "--variant=minbase",
-                *([f"--arch={arch}"] if arch else []),
-                f"--include={','.join(packages)}",
-                SUITE,
-                str(root),
-                mirror(),
-            ],
-            check=True,
-            capture_output=True,
-        )
+        _debootstrap(packages, arch, root)
         partial = Path(scratch) / "rootfs.tar"
         subprocess.run(
             ["tar", "--numeric-owner", "-C", str(root), "-cf", str(partial), "."], check=True
         )
         partial.rename(tarball)
     return tarball
+
+
+def _debootstrap(packages: tuple[str, ...], arch: str | None, root: Path) -> None:
+    """debootstrap into `root`, once more after a failure (a first build of two roots side by
+    side failed here once, exit status 1, and the next build passed); the second failure is
+    raised with the end of debootstrap's log."""
+    argv = ["debootstrap", "--variant=minbase", *([f"--arch={arch}"] if arch else []),
+            f"--include={','.join(packages)}", SUITE, str(root), mirror()]
+    for attempt in (1, 2):
+        run = subprocess.run(argv, capture_output=True, text=True)
+        if run.returncode == 0:
+            return
+        log = root / "debootstrap" / "debootstrap.log"
+        detail = (log.read_text(errors="replace") if log.exists() else run.stdout + run.stderr)
+        shutil.rmtree(root, ignore_errors=True)
+        if attempt == 2:
+            raise RuntimeError(f"debootstrap {arch or 'native'} failed twice (exit status "
+                               f"{run.returncode}):\n{detail[-3000:]}")
 
 
 def extract(tarball: Path, root: Path) -> None:
